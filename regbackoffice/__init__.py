@@ -1,0 +1,43 @@
+"""regbackoffice: the regulator's back office for Chongqing's gas-cylinder use registration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides what the ``REGBO_*`` environment gives.
+
+    No database query runs here: the app can be built before the database exists.
+    """
+    from . import access, cli, errors, transaction, ui
+    from .config import load_config
+    from .extensions import csrf, db, login_manager, migrate
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    transaction.init_app(app)
+    access.init_app(app)
+    errors.init_app(app)
+    ui.init_app(app)
+    cli.init_app(app)
+
+    from .blueprints.auth import bp as auth_bp
+    from .blueprints.main import bp as main_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    return app

@@ -1,0 +1,150 @@
+"""Who may do what and see which rows: the one mechanism every view uses.
+
+- ``roles_required(*roles)`` guards a view by role (403 otherwise, audited).
+- ``scope_clause(Model, user)`` is the SQL condition for the rows of ``Model`` a user may
+  see; ``visible(Model)`` starts a query with it and ``get_or_404(Model, id)`` loads one row
+  through it. Rows outside the user's scope answer 404, exactly like missing rows, so ids
+  cannot be probed. Every refusal is audited.
+- Supervisors are read-only: any state-changing request from them is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, abort, request
+from flask_login import current_user, login_required
+from sqlalchemy import ColumnElement, Select, exists, false, select, true
+
+from . import audit
+from .extensions import db
+from .models import (
+    Application,
+    ApplicationItem,
+    Attachment,
+    Certificate,
+    Cylinder,
+    Role,
+    Unit,
+    User,
+)
+
+M = TypeVar("M")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _district_or_unit(district_col: Any, unit_col: Any, user: User) -> ColumnElement[bool]:
+    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+        return true()
+    if user.role.is_district_role:
+        return district_col == user.district_code
+    if user.role is Role.APPLICANT:
+        return unit_col == user.unit_id
+    return false()
+
+
+def _application_scope(user: User) -> ColumnElement[bool]:
+    return _district_or_unit(Application.district_code, Application.unit_id, user)
+
+
+def _via_application(app_id_col: Any) -> Callable[[User], ColumnElement[bool]]:
+    def clause(user: User) -> ColumnElement[bool]:
+        if user.role in (Role.SUPERVISOR, Role.ADMIN):
+            return true()
+        return exists().where(Application.id == app_id_col, _application_scope(user))
+
+    return clause
+
+
+def _attachment_scope(user: User) -> ColumnElement[bool]:
+    if user.role in (Role.SUPERVISOR, Role.ADMIN):
+        return true()
+    return exists().where(
+        ApplicationItem.id == Attachment.item_id,
+        Application.id == ApplicationItem.application_id,
+        _application_scope(user),
+    )
+
+
+def _unit_scope(user: User) -> ColumnElement[bool]:
+    return _district_or_unit(Unit.district_code, Unit.id, user)
+
+
+def _user_scope(user: User) -> ColumnElement[bool]:
+    return true() if user.role is Role.ADMIN else User.id == user.id
+
+
+SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
+    Application: _application_scope,
+    ApplicationItem: _via_application(ApplicationItem.application_id),
+    Attachment: _attachment_scope,
+    Certificate: _via_application(Certificate.application_id),
+    Cylinder: lambda user: _district_or_unit(Cylinder.district_code, Cylinder.use_unit_id, user),
+    Unit: _unit_scope,
+    User: _user_scope,
+}
+
+
+def scope_clause(model: type, user: User) -> ColumnElement[bool]:
+    """The condition selecting the rows of ``model`` that ``user`` may see."""
+    try:
+        return SCOPES[model](user)
+    except KeyError:
+        raise TypeError(f"no access scope is defined for {model.__name__}") from None
+
+
+def visible(model: type[M], user: User | None = None) -> Select[tuple[M]]:
+    """``select(model)`` limited to the current (or given) user's scope."""
+    user = user or current_user._get_current_object()
+    return select(model).where(scope_clause(model, user))
+
+
+def get_or_404(model: type[M], ident: object, user: User | None = None) -> M:
+    """The row with primary key ``ident`` if the user may see it; 404 (audited) otherwise."""
+    user = user or current_user._get_current_object()
+    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    row = db.session.scalar(visible(model, user).where(pk == ident))
+    if row is None:
+        audit.record_refusal(
+            "access_denied", object_type=model.__tablename__, object_id=ident, path=request.path
+        )
+        abort(404)
+    return row
+
+
+def roles_required(*roles: Role) -> Callable[[F], F]:
+    """Require a login and one of ``roles``; others get 403 and an audit row."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in roles:
+                audit.record_refusal("role_denied", path=request.path, role=current_user.role.value)
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Endpoints a read-only user may still POST to.
+_READ_ONLY_ALLOWED = frozenset({"auth.logout", "auth.login"})
+
+
+def _refuse_writes_by_read_only_users() -> None:
+    if request.method in _SAFE_METHODS or request.endpoint in _READ_ONLY_ALLOWED:
+        return
+    if request.blueprint == "api":  # the API authenticates clients, not users
+        return
+    if current_user.is_authenticated and current_user.role is Role.SUPERVISOR:
+        audit.record_refusal("read_only_denied", path=request.path)
+        abort(403)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_refuse_writes_by_read_only_users)

@@ -1,0 +1,81 @@
+"""Writing the audit log. Rows go into the caller's transaction; refusals survive a rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, has_request_context, request
+from flask_login import current_user
+
+from .extensions import db
+from .models import ApiClient, AuditLog, User
+
+# Keys never written to the audit log, whatever a caller passes in ``detail``.
+SECRET_KEYS = frozenset({"password", "app_secret", "secret", "token", "access_token"})
+
+
+def _clean(detail: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key in SECRET_KEYS:
+            continue
+        if isinstance(value, str):
+            # Control characters (newlines included) cannot forge extra log lines.
+            value = "".join(ch if ch.isprintable() else " " for ch in value)[:500]
+        cleaned[key] = value
+    return cleaned
+
+
+def _actor(actor: User | ApiClient | None) -> tuple[str, int | None, str]:
+    if actor is None and has_request_context():
+        actor = g.get("api_client")
+        if actor is None and current_user and current_user.is_authenticated:
+            actor = current_user._get_current_object()
+    if isinstance(actor, User):
+        return "user", actor.id, actor.username
+    if isinstance(actor, ApiClient):
+        return "api_client", actor.id, actor.app_id
+    return "system", None, ""
+
+
+def build_entry(
+    action: str,
+    *,
+    outcome: str = "ok",
+    object_type: str | None = None,
+    object_id: object = None,
+    actor: User | ApiClient | None = None,
+    **detail: Any,
+) -> AuditLog:
+    actor_type, actor_id, actor_name = _actor(actor)
+    return AuditLog(
+        action=action,
+        outcome=outcome,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        ip=request.remote_addr if has_request_context() else None,
+        detail=_clean(detail),
+    )
+
+
+def record(action: str, **kwargs: Any) -> AuditLog:
+    """Add an audit row to the current transaction (committed with the change it records)."""
+    entry = build_entry(action, **kwargs)
+    db.session.add(entry)
+    return entry
+
+
+def record_refusal(action: str, **kwargs: Any) -> None:
+    """Audit a refused or failed request: kept even though the request's work is rolled back.
+
+    Outside a request (CLI, jobs) the row simply joins the current transaction.
+    """
+    kwargs.setdefault("outcome", "refused")
+    entry = build_entry(action, **kwargs)
+    if has_request_context():
+        g.setdefault("durable_audit", []).append(entry)
+    else:
+        db.session.add(entry)

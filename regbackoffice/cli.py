@@ -1,0 +1,153 @@
+"""Command-line operations: ``flask --app wsgi <command>``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from . import accounts, api_clients, demo
+from .credit_code import normalize_credit_code
+from .extensions import db
+from .models import Role, Unit
+
+
+def _fail(message: str) -> None:
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(1)
+
+
+@click.command("create-user")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password", help="at least 8 characters; prompted for when omitted")
+@click.option("--display-name")
+@click.option("--district", "district_code", help="district code, for acceptor/reviewer/approver")
+@click.option("--unit-credit-code", help="the unit's 统一社会信用代码, for applicant")
+@with_appcontext
+def create_user_command(
+    username: str,
+    role: str,
+    password: str | None,
+    display_name: str | None,
+    district_code: str | None,
+    unit_credit_code: str | None,
+) -> None:
+    """Create a back-office user."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    unit = None
+    if unit_credit_code:
+        unit = db.session.scalar(
+            select(Unit).where(Unit.credit_code == normalize_credit_code(unit_credit_code))
+        )
+        if unit is None:
+            _fail(f"找不到统一社会信用代码为 {unit_credit_code} 的单位")
+    try:
+        user = accounts.create_user(
+            username,
+            password,
+            Role(role),
+            display_name=display_name,
+            district_code=district_code,
+            unit=unit,
+        )
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"created user {user.username} ({user.role.value})")
+
+
+@click.command("create-api-client")
+@click.option("--unit-credit-code", required=True)
+@click.option(
+    "--scopes", required=True, help="comma separated: query,bind,filling,inspection,trace"
+)
+@click.option("--description", default="")
+@with_appcontext
+def create_api_client_command(unit_credit_code: str, scopes: str, description: str) -> None:
+    """Issue an API client; prints JSON with app_id and app_secret (shown only now)."""
+    unit = db.session.scalar(
+        select(Unit).where(Unit.credit_code == normalize_credit_code(unit_credit_code))
+    )
+    if unit is None:
+        _fail(f"找不到统一社会信用代码为 {unit_credit_code} 的单位")
+    try:
+        client, secret = api_clients.issue_client(unit, scopes.split(","), description=description)
+    except api_clients.ApiClientError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(
+        json.dumps(
+            {
+                "app_id": client.app_id,
+                "app_secret": secret,
+                "unit_credit_code": unit.credit_code,
+                "scopes": client.scopes.split(","),
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+@click.command("seed-demo")
+@click.option("--password", help="password for every demo user; random (and printed) if omitted")
+@click.option("--json-out", type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
+def seed_demo_command(password: str | None, json_out: str | None) -> None:
+    """Create the demo districts, users, units, API clients and cylinders (idempotent)."""
+    password = password or secrets.token_urlsafe(9)
+    if accounts.password_error(password):
+        _fail(accounts.password_error(password) or "")
+    summary = demo.seed_demo(password)
+    db.session.commit()
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, ensure_ascii=False, indent=2)
+    click.echo(f"demo data ready; password for every demo user: {password}")
+    for username, role in summary["users"].items():
+        click.echo(f"  {username:<20} {Role(role).label}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="exit when the queue is empty")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run an rq worker inside the app context."""
+    from rq import Worker
+
+    from .jobs import queue
+
+    q = queue()
+    if q is None:
+        _fail("REGBO_REDIS_URL 未设置：任务以内联方式运行，无需 worker")
+    # Forked work horses must open their own database connections.
+    db.engine.dispose()
+    Worker([q], connection=q.connection).work(burst=burst, with_scheduler=True)
+
+
+@click.command("bench-data")
+@click.option("--cylinders", type=int, default=1_000_000, show_default=True)
+@with_appcontext
+def bench_data_command(cylinders: int) -> None:
+    """Fill the archive with synthetic cylinders for benchmarks."""
+    from .benchdata import generate_cylinders
+
+    seconds = generate_cylinders(cylinders)
+    click.echo(f"inserted {cylinders} cylinders in {seconds:.1f} s")
+
+
+def init_app(app: Flask) -> None:
+    for command in (
+        create_user_command,
+        create_api_client_command,
+        seed_demo_command,
+        worker_command,
+        bench_data_command,
+    ):
+        app.cli.add_command(command)

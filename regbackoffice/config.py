@@ -1,0 +1,91 @@
+"""Settings from ``REGBO_*`` environment variables, with safe defaults.
+
+``REGBO_ENV`` selects the mode: ``production`` (the default: nothing insecure is assumed),
+``development`` (the ``scripts/run`` demo) or ``testing``. Outside development a secret key
+must be given; the app refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the app must not start with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment."""
+    env = os.environ if env is None else env
+    mode = env.get("REGBO_ENV", "production").strip().lower()
+    if mode not in {"production", "development", "testing"}:
+        raise ConfigError(f"REGBO_ENV must be production, development or testing, got {mode!r}")
+
+    secret_key = env.get("REGBO_SECRET_KEY", "")
+    if not secret_key:
+        if mode != "development":
+            raise ConfigError(
+                "REGBO_SECRET_KEY is not set. It is required outside development "
+                "(REGBO_ENV=development): set it to a long random string, e.g. "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
+            )
+        secret_key = "development-only-insecure-key"
+
+    instance = Path(instance_path)
+    database_url = env.get("REGBO_DATABASE_URL") or f"sqlite:///{instance / 'regbackoffice.db'}"
+    # SQLAlchemy's psycopg 3 driver needs the explicit dialect name.
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+
+    production = mode == "production"
+    return {
+        "REGBO_ENV": mode,
+        "TESTING": mode == "testing",
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REGBO_REDIS_URL") or None,
+        "RQ_QUEUE": env.get("REGBO_RQ_QUEUE", "regbackoffice"),
+        "STORAGE_DIR": env.get("REGBO_STORAGE_DIR") or str(instance / "files"),
+        # Requests: whole body cap (an Excel import may be 20 MB, a photo zip larger).
+        "MAX_CONTENT_LENGTH": _int(env, "REGBO_MAX_REQUEST_MB", 64) * 1024 * 1024,
+        # Sessions: server-side rows, idle timeout, secure cookies in production.
+        "IDLE_TIMEOUT": timedelta(minutes=_int(env, "REGBO_IDLE_TIMEOUT_MINUTES", 30)),
+        "LOGIN_MAX_FAILURES": _int(env, "REGBO_LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT": timedelta(minutes=_int(env, "REGBO_LOGIN_LOCKOUT_MINUTES", 15)),
+        "SESSION_COOKIE_NAME": "regbo_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "WTF_CSRF_TIME_LIMIT": None,  # the server-side session bounds the token's life
+        # Workflow.
+        "ACCEPT_LIMIT_WORKDAYS": _int(env, "REGBO_ACCEPT_LIMIT_WORKDAYS", 5),
+        "DECISION_LIMIT_WORKDAYS": _int(env, "REGBO_DECISION_LIMIT_WORKDAYS", 15),
+        "SEPARATION_OF_DUTIES": _bool(env, "REGBO_SEPARATION_OF_DUTIES", True),
+        "CERTIFICATE_NO_FORMAT": env.get(
+            "REGBO_CERTIFICATE_NO_FORMAT", "瓶渝{district:3}{serial:05d}({yy})"
+        ),
+        "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
+    }

@@ -1,0 +1,1 @@
+"""Packaged data files: the seed's code tables as CSV."""

@@ -1,0 +1,203 @@
+"""``seed-demo``: the same demo data every time, created through the domain operations."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from . import accounts, api_clients, archive
+from .credit_code import make_credit_code
+from .extensions import db
+from .identity import identity_key
+from .models import (
+    ApiClient,
+    Cylinder,
+    CylinderStatus,
+    District,
+    Role,
+    TagType,
+    Unit,
+    UnitKind,
+    User,
+)
+from .reference_data import load_reference_data
+
+
+@dataclass(frozen=True)
+class DemoDistrict:
+    code: str
+    unit_name: str
+    credit_prefix: str  # 17 characters; the check digit is computed
+
+
+DEMO_DISTRICTS = (
+    DemoDistrict("500112", "重庆渝北燃气有限公司", "91500112MA5U00001"),
+    DemoDistrict("500105", "重庆江北工业气体有限公司", "91500105MA5U00002"),
+)
+INSPECTION_BODY = DemoDistrict("500112", "重庆市特种设备检测研究院气瓶检验站", "12500000MB1A00003")
+DEMO_MANUFACTURER = "重庆演示气瓶制造有限公司"
+
+# One registered cylinder per interlock case (see the API's /fillings/check).
+INTERLOCK_CASES: dict[str, dict[str, Any]] = {
+    "fillable": {"status": CylinderStatus.IN_USE, "next_inspection": +2},
+    "overdue": {"status": CylinderStatus.IN_USE, "next_inspection": -1},
+    "stopped": {"status": CylinderStatus.STOPPED, "next_inspection": +2},
+    "scrapped": {"status": CylinderStatus.SCRAPPED, "next_inspection": +2},
+}
+
+
+def _demo_secret(password: str, app_id: str) -> str:
+    """Deterministic per password, so ``--json-out`` is right on every run."""
+    return hashlib.sha256(f"{password}:{app_id}".encode()).hexdigest()[:40]
+
+
+def _ensure_unit(spec: DemoDistrict, kind: UnitKind) -> Unit:
+    credit_code = make_credit_code(spec.credit_prefix)
+    unit = db.session.scalar(select(Unit).where(Unit.credit_code == credit_code))
+    if unit is None:
+        unit = Unit(
+            kind=kind,
+            name=spec.unit_name,
+            credit_code=credit_code,
+            district_code=spec.code,
+            address=f"重庆市{db.session.get(District, spec.code).name}演示路1号",
+            safety_department="安全管理部",
+            contact_name="张安全",
+            contact_phone="023-67000000",
+        )
+        db.session.add(unit)
+        db.session.flush()
+    return unit
+
+
+def _ensure_user(
+    username: str,
+    password: str,
+    role: Role,
+    *,
+    district: str | None = None,
+    unit: Unit | None = None,
+) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        return accounts.create_user(
+            username, password, role, display_name=username, district_code=district, unit=unit
+        )
+    if not check_password_hash(user.password_hash, password):
+        accounts.set_password(user, password)
+    if not user.active:
+        accounts.set_active(user, True)
+    return user
+
+
+def _ensure_client(app_id: str, unit: Unit, scopes: list[str], password: str) -> dict[str, Any]:
+    secret = _demo_secret(password, app_id)
+    client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == app_id))
+    if client is None:
+        client, _ = api_clients.issue_client(
+            unit, scopes, description="演示接口客户端", app_id=app_id, secret=secret
+        )
+    elif not api_clients.secret_matches(client, secret):
+        api_clients.rotate_secret(client, secret)
+    if not client.active:
+        api_clients.set_client_active(client, True)
+    return {
+        "app_id": app_id,
+        "app_secret": secret,
+        "unit_credit_code": unit.credit_code,
+        "scopes": client.scopes.split(","),
+    }
+
+
+def _add_months(day: date, months: int) -> str:
+    index = day.year * 12 + day.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _ensure_interlock_cylinders(unit: Unit, district: District, today: date) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for number, (case, spec) in enumerate(INTERLOCK_CASES.items(), start=1):
+        product_no = f"YS{district.code}{number:04d}"
+        month = "2022-03"
+        key = identity_key(DEMO_MANUFACTURER, product_no, month)
+        existing = db.session.scalar(select(Cylinder).where(Cylinder.identity_key == key))
+        if existing is None:
+            data = archive.CylinderData(
+                variety_code="2320",
+                product_no=product_no,
+                medium_code="G13",
+                manufacturer=DEMO_MANUFACTURER,
+                manufacture_month=month,
+                nominal_pressure_mpa=Decimal("2.10"),
+                volume_l=Decimal("35.50"),
+                last_inspection_date=date(2022, 3, 15),
+                next_inspection_month=_add_months(today, spec["next_inspection"] * 12)
+                if spec["next_inspection"] > 0
+                else _add_months(today, -2),
+                internal_no=f"NB-{number:03d}",
+                tag_type=TagType.QR,
+                qr_content=f"https://trace.example.invalid/q/{product_no}",
+            )
+            existing = archive.register_cylinder(
+                data,
+                unit=unit,
+                district=district,
+                certificate_no=None,
+                registration_date=date(2022, 4, 1),
+                status=spec["status"],
+            )
+        ids[case] = existing.id
+    return ids
+
+
+def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
+    """Create (or bring back to the demo state) all demo data; returns the JSON summary."""
+    today = today or date.today()
+    load_reference_data()
+    users: dict[str, str] = {}
+    clients: list[dict[str, Any]] = []
+    cylinders: dict[str, dict[str, str]] = {}
+
+    for spec in DEMO_DISTRICTS:
+        district = db.session.get(District, spec.code)
+        unit = _ensure_unit(spec, UnitKind.USE_UNIT)
+        for prefix, role in (
+            ("accept", Role.ACCEPTOR),
+            ("review", Role.REVIEWER),
+            ("approve", Role.APPROVER),
+        ):
+            _ensure_user(f"{prefix}-{spec.code}", password, role, district=spec.code)
+            users[f"{prefix}-{spec.code}"] = role.value
+        _ensure_user(f"applicant-{spec.code}", password, Role.APPLICANT, unit=unit)
+        users[f"applicant-{spec.code}"] = Role.APPLICANT.value
+        clients.append(
+            _ensure_client(
+                f"demo-{spec.code}", unit, ["bind", "filling", "query", "trace"], password
+            )
+        )
+        cylinders[spec.code] = _ensure_interlock_cylinders(unit, district, today)
+
+    inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
+    clients.append(
+        _ensure_client(
+            "demo-inspection", inspection_body, ["inspection", "query", "trace"], password
+        )
+    )
+    for username, role in (("city", Role.SUPERVISOR), ("admin", Role.ADMIN)):
+        _ensure_user(username, password, role)
+        users[username] = role.value
+
+    db.session.flush()
+    return {
+        "password": password,
+        "users": users,
+        "api_clients": clients,
+        "cylinders": cylinders,
+        "applications": {},
+    }

@@ -1,0 +1,67 @@
+"""Error pages in Chinese (HTML) or the API envelope (JSON), never a traceback."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: ("请求有误", "提交的内容不完整或格式不正确，请返回检查后重试。"),
+    401: ("需要登录", "请先登录后再访问。"),
+    403: ("无权访问", "您的账号没有执行此操作的权限。"),
+    404: ("页面不存在", "您访问的页面或记录不存在，或不在您的管辖范围内。"),
+    405: ("请求方式不允许", "该地址不支持此请求方式。"),
+    409: ("数据已变化", "该记录已被他人或您在其他窗口修改，请刷新页面后重新操作。"),
+    413: ("文件过大", "上传的内容超过了允许的大小，请压缩或拆分后重试。"),
+    415: ("格式不支持", "请求内容的格式不受支持。"),
+    429: ("操作过于频繁", "请稍后再试。"),
+    500: ("系统错误", "系统处理时发生错误，已记录。请稍后重试或联系管理员。"),
+}
+
+
+def wants_api_envelope() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_envelope(code: int, message: str, data: object = None) -> Response:
+    response = jsonify({"code": str(code), "message": message, "data": data})
+    response.status_code = code
+    return response
+
+
+def _handle_http(exc: HTTPException) -> Response | tuple[str, int]:
+    code = exc.code or 500
+    title, default_message = MESSAGES.get(code, (exc.name, exc.description or ""))
+    # A view may abort with its own Chinese explanation: abort(409, description="...").
+    message = exc.description if _is_custom(exc) else default_message
+    if isinstance(exc, CSRFError):
+        code, title, message = 400, "页面已过期", "表单已过期或来源无效，请刷新页面后重新提交。"
+    if wants_api_envelope():
+        return api_envelope(code, message or title)
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def _is_custom(exc: HTTPException) -> bool:
+    return bool(exc.description) and exc.description != type(exc).description
+
+
+def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
+    request_id = uuid.uuid4().hex[:12]
+    original = exc.original_exception if isinstance(exc, InternalServerError) else exc
+    current_app.logger.error("unhandled error, request id %s", request_id, exc_info=original)
+    title, message = MESSAGES[500]
+    if wants_api_envelope():
+        return api_envelope(500, f"{message}（请求编号 {request_id}）", {"request_id": request_id})
+    page = render_template(
+        "errors/error.html", code=500, title=title, message=message, request_id=request_id
+    )
+    return page, 500
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(InternalServerError, _handle_unexpected)
+    app.register_error_handler(Exception, _handle_unexpected)

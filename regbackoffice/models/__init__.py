@@ -1,0 +1,55 @@
+"""All models, imported here so that metadata and Alembic see every table."""
+
+from .api_clients import API_SCOPES, ApiClient, ApiToken
+from .applications import (
+    LIVE_STATUSES,
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Attachment,
+    AttachmentKind,
+    AuditVerdict,
+)
+from .audit import AuditLog
+from .base import LabeledEnum, utcnow
+from .certificates import Certificate, CertificateCounter, RenderState
+from .cylinders import Cylinder, CylinderStatus, TagType
+from .records import FillingRecord, InspectionRecord, TraceEvent
+from .reference import District, Medium, Variety
+from .units import Unit, UnitKind
+from .users import CITY_ROLES, DISTRICT_ROLES, Role, User, UserSession
+
+__all__ = [
+    "API_SCOPES",
+    "CITY_ROLES",
+    "DISTRICT_ROLES",
+    "LIVE_STATUSES",
+    "ApiClient",
+    "ApiToken",
+    "Application",
+    "ApplicationItem",
+    "ApplicationStatus",
+    "Attachment",
+    "AttachmentKind",
+    "AuditLog",
+    "AuditVerdict",
+    "Certificate",
+    "CertificateCounter",
+    "Cylinder",
+    "CylinderStatus",
+    "District",
+    "FillingRecord",
+    "InspectionRecord",
+    "LabeledEnum",
+    "Medium",
+    "RenderState",
+    "Role",
+    "TagType",
+    "TraceEvent",
+    "Unit",
+    "UnitKind",
+    "User",
+    "UserSession",
+    "Variety",
+    "utcnow",
+]

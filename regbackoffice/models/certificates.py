@@ -1,0 +1,75 @@
+"""使用登记证: one per certified application, numbered gap-free per district and year."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .applications import Application
+from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+
+
+class RenderState(LabeledEnum):
+    QUEUED = ("queued", "排队中")
+    RENDERING = ("rendering", "生成中")
+    READY = ("ready", "已生成")
+    FAILED = ("failed", "失败")
+
+
+class CertificateCounter(db.Model):
+    """Last serial issued per district and year; locked row by row to stay gap-free."""
+
+    __tablename__ = "certificate_counters"
+
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_serial: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Certificate(db.Model):
+    __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("district_code", "year", "serial", name="uq_certificates_serial"),
+        CheckConstraint(
+            "render_state <> 'ready' OR (pdf_key IS NOT NULL AND pdf_sha256 IS NOT NULL)",
+            name="ready_has_pdf",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id"), nullable=False, unique=True
+    )
+    number: Mapped[str] = mapped_column(String(50), nullable=False, unique=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    serial: Mapped[int] = mapped_column(Integer, nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    authority: Mapped[str] = mapped_column(String(200), nullable=False)
+    cylinder_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    render_state: Mapped[RenderState] = mapped_column(
+        enum_type(RenderState, "render_state"), nullable=False, default=RenderState.QUEUED
+    )
+    render_error: Mapped[str | None] = mapped_column(Text)
+    render_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pdf_key: Mapped[str | None] = mapped_column(String(100))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    print_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    application: Mapped[Application] = relationship()

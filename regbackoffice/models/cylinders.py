@@ -1,0 +1,70 @@
+"""The cylinder archive (气瓶基本信息): one row per registered cylinder."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type, utcnow
+
+
+class CylinderStatus(LabeledEnum):
+    IN_USE = ("in_use", "在用")
+    STOPPED = ("stopped", "停用")
+    SCRAPPED = ("scrapped", "报废")
+
+
+class TagType(LabeledEnum):
+    QR = ("qr", "二维码")
+    RFID = ("rfid", "RFID标签")
+
+
+class Cylinder(db.Model):
+    __tablename__ = "cylinders"
+    __table_args__ = (
+        Index("ix_cylinders_district_status", "district_code", "status"),
+        Index("ix_cylinders_unit", "use_unit_id"),
+        Index("ix_cylinders_certificate_no", "certificate_no"),
+        Index("ix_cylinders_product_no", "product_no"),
+    )
+
+    # ID（气瓶档案ID）: assigned at registration, stable, the key enterprise systems use.
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    use_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), nullable=False)
+    use_unit_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), nullable=False)
+    variety_code: Mapped[str] = mapped_column(ForeignKey("varieties.code"), nullable=False)
+    product_no: Mapped[str] = mapped_column(String(50), nullable=False)
+    medium_code: Mapped[str] = mapped_column(ForeignKey("media.code"), nullable=False)
+    manufacturer: Mapped[str] = mapped_column(String(100), nullable=False)
+    manufacture_month: Mapped[str] = mapped_column(String(7), nullable=False)  # yyyy-mm
+    nominal_pressure_mpa: Mapped[Decimal] = mapped_column(Numeric(10, 2), nullable=False)
+    volume_l: Mapped[Decimal] = mapped_column(Numeric(10, 2), nullable=False)
+    last_inspection_date: Mapped[date | None] = mapped_column(Date)
+    next_inspection_month: Mapped[str | None] = mapped_column(String(7))  # yyyy-mm
+    internal_no: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[CylinderStatus] = mapped_column(
+        enum_type(CylinderStatus, "cylinder_status"), nullable=False, default=CylinderStatus.IN_USE
+    )
+    tag_type: Mapped[TagType | None] = mapped_column(enum_type(TagType, "tag_type"))
+    info_code: Mapped[str | None] = mapped_column(String(50), unique=True)
+    qr_content: Mapped[str | None] = mapped_column(String(1000))
+    # Not one of the seed's 20 fields: the RFID code given in the template's last column.
+    rfid_code: Mapped[str | None] = mapped_column(String(50))
+    certificate_no: Mapped[str | None] = mapped_column(String(50))
+    registration_date: Mapped[date | None] = mapped_column(Date)
+    registration_authority: Mapped[str | None] = mapped_column(String(200))
+    # 制造单位+产品编号+制造年月 after NFKC and trimming (see ``regbackoffice.identity``).
+    identity_key: Mapped[str] = mapped_column(String(160), nullable=False, unique=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version_id}  # noqa: RUF012

@@ -1,0 +1,66 @@
+"""Template helpers, login wiring and the navigation by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, session
+from flask_login import current_user
+
+from . import accounts
+from .extensions import login_manager
+from .models import Role, User
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    endpoint: str
+
+
+# Menu entries per role. Later features add theirs here; unknown endpoints are skipped.
+NAVIGATION: dict[Role, list[NavItem]] = {
+    Role.APPLICANT: [NavItem("我的申请", "applications.index")],
+    Role.ACCEPTOR: [NavItem("待办事项", "inbox.index")],
+    Role.REVIEWER: [NavItem("待办事项", "inbox.index")],
+    Role.APPROVER: [NavItem("待办事项", "inbox.index")],
+    Role.SUPERVISOR: [NavItem("监管看板", "supervision.dashboard")],
+    Role.ADMIN: [NavItem("用户管理", "admin.users")],
+}
+
+
+def _load_user_from_session(_request: object) -> User | None:
+    token = session.get("sid")
+    if not token:
+        return None
+    user = accounts.load_session(token)
+    if user is None:
+        session.pop("sid", None)
+    return user
+
+
+def _navigation() -> list[NavItem]:
+    from flask import current_app
+
+    if not current_user.is_authenticated:
+        return []
+    endpoints = current_app.view_functions
+    return [item for item in NAVIGATION.get(current_user.role, []) if item.endpoint in endpoints]
+
+
+def init_app(app: Flask) -> None:
+    login_manager.request_loader(_load_user_from_session)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录。"
+    login_manager.login_message_category = "warning"
+    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role})
+    app.jinja_env.filters["local_dt"] = _local_datetime
+
+
+def _local_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """UTC timestamps shown in China Standard Time."""
+    from datetime import datetime, timedelta, timezone
+
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
+    return value.astimezone(timezone(timedelta(hours=8))).strftime(fmt)
