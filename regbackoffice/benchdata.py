@@ -23,7 +23,7 @@ SELECT
   (ARRAY['2310','2320','23T0'])[1 + n % 3],
   'BX' || lpad(n::text, 12, '0'),
   'G' || (1 + n % 20)::text,
-  :manufacturer,
+  CAST(:manufacturer AS text),
   (2015 + n % 10)::text || '-' || lpad((1 + n % 12)::text, 2, '0'),
   2.10 + (n % 5), 35.50 + (n % 40),
   DATE '2023-01-01' + (n % 700),
@@ -32,10 +32,10 @@ SELECT
   CASE WHEN n % 50 = 0 THEN 'stopped' WHEN n % 97 = 0 THEN 'scrapped' ELSE 'in_use' END,
   'qr', 'https://trace.example.invalid/q/' || n::text,
   DATE '2024-01-01' + (n % 600),
-  :manufacturer || chr(31) || 'BX' || lpad(n::text, 12, '0') || chr(31)
+  CAST(:manufacturer AS text) || chr(31) || 'BX' || lpad(n::text, 12, '0') || chr(31)
     || (2015 + n % 10)::text || '-' || lpad((1 + n % 12)::text, 2, '0'),
   now(), now(), 1
-FROM generate_series(:first, :last) AS n
+FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS n
 """
 
 _COLUMNS = (

@@ -1,0 +1,75 @@
+import pytest
+
+from regbackoffice import create_app
+from regbackoffice.config import ConfigError, load_config
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="REGBO_SECRET_KEY is not set"):
+        load_config(str(tmp_path), {"REGBO_ENV": "production"})
+    with pytest.raises(ConfigError):
+        load_config(str(tmp_path), {})  # production is the default mode
+
+
+def test_development_defaults_to_sqlite_in_instance_and_inline_jobs(tmp_path):
+    config = load_config(str(tmp_path), {"REGBO_ENV": "development"})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'regbackoffice.db'}"
+    assert config["REDIS_URL"] is None
+    assert config["STORAGE_DIR"] == str(tmp_path / "files")
+    assert config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_production_cookies_are_secure_and_postgres_urls_use_psycopg3(tmp_path):
+    config = load_config(
+        str(tmp_path),
+        {"REGBO_SECRET_KEY": "k" * 40, "REGBO_DATABASE_URL": "postgresql://u@h/db"},
+    )
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_create_app_runs_no_database_query(tmp_path):
+    # An unreachable database: building the app must not touch it.
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none", "TESTING": True}
+    )
+    assert app.url_map is not None
+
+
+@pytest.fixture
+def crashing_app(app):
+    crashing = create_app(dict(app.config))
+
+    @crashing.route("/boom")
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    return crashing
+
+
+def test_unexpected_error_page_is_chinese_without_traceback(crashing_app):
+    response = crashing_app.test_client().get("/boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "系统错误" in body and "请求编号" in body
+    assert "secret internal detail" not in body and "Traceback" not in body
+
+
+def test_unknown_page_is_a_chinese_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+
+
+def test_api_paths_answer_errors_in_the_envelope(client):
+    response = client.post("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "404"
+
+
+def test_oversized_request_is_a_chinese_413(client):
+    app = client.application
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post(
+        "/login", data=b"x" * (limit + 1), content_type="application/octet-stream"
+    )
+    assert response.status_code == 413 and "文件过大" in response.get_data(as_text=True)

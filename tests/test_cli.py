@@ -1,0 +1,136 @@
+import json
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
+
+from regbackoffice.extensions import db
+from regbackoffice.models import ApiClient, Cylinder, Unit, User
+
+from . import factories
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (User, Unit, ApiClient, Cylinder)
+    }
+
+
+def test_seed_demo_is_idempotent_and_writes_the_documented_json(app, tmp_path):
+    runner = app.test_cli_runner()
+    out = tmp_path / "demo.json"
+    first = runner.invoke(args=["seed-demo", "--password", "demo-pass-1", "--json-out", str(out)])
+    assert first.exit_code == 0, first.output
+    counts = _counts()
+    again = runner.invoke(args=["seed-demo", "--password", "demo-pass-1", "--json-out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert _counts() == counts
+
+    summary = json.loads(out.read_text("utf-8"))
+    assert set(summary) == {"password", "users", "api_clients", "cylinders", "applications"}
+    assert summary["password"] == "demo-pass-1"
+    for code in ("500112", "500105"):
+        for prefix, role in (
+            ("accept", "acceptor"),
+            ("review", "reviewer"),
+            ("approve", "approver"),
+        ):
+            assert summary["users"][f"{prefix}-{code}"] == role
+        assert summary["users"][f"applicant-{code}"] == "applicant"
+        assert set(summary["cylinders"][code]) == {"fillable", "overdue", "stopped", "scrapped"}
+        for cylinder_id in summary["cylinders"][code].values():
+            assert db.session.get(Cylinder, cylinder_id).district_code == code
+    assert summary["users"]["city"] == "supervisor" and summary["users"]["admin"] == "admin"
+    for client in summary["api_clients"]:
+        assert set(client) == {"app_id", "app_secret", "unit_credit_code", "scopes"}
+        stored = db.session.scalar(select(ApiClient).where(ApiClient.app_id == client["app_id"]))
+        assert check_password_hash(stored.secret_hash, client["app_secret"])
+        assert client["app_secret"] not in stored.secret_hash
+
+
+def test_seed_demo_users_can_log_in_with_the_given_password(app, client):
+    from .conftest import login
+
+    app.test_cli_runner().invoke(args=["seed-demo", "--password", "demo-pass-2"])
+    assert login(client, "accept-500112", "demo-pass-2").status_code == 302
+
+
+def test_seed_demo_without_password_prints_a_random_one(app):
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0
+    assert "password for every demo user:" in result.output
+
+
+def test_create_api_client_prints_the_secret_once_and_stores_it_hashed(app):
+    unit = factories.make_unit()
+    result = app.test_cli_runner().invoke(
+        args=[
+            "create-api-client",
+            "--unit-credit-code",
+            unit.credit_code,
+            "--scopes",
+            "filling,query",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == printed["app_id"]))
+    assert client.unit_id == unit.id and client.scope_set == {"filling", "query"}
+    assert printed["app_secret"] not in client.secret_hash
+    assert check_password_hash(client.secret_hash, printed["app_secret"])
+
+
+def test_create_api_client_refuses_unknown_unit_and_scope(app):
+    runner = app.test_cli_runner()
+    unknown = runner.invoke(
+        args=["create-api-client", "--unit-credit-code", "91110000802100433B", "--scopes", "query"]
+    )
+    assert unknown.exit_code == 1 and "找不到" in unknown.output
+    unit = factories.make_unit()
+    bad_scope = runner.invoke(
+        args=["create-api-client", "--unit-credit-code", unit.credit_code, "--scopes", "admin"]
+    )
+    assert bad_scope.exit_code == 1 and "未知的接口权限" in bad_scope.output
+
+
+def test_create_user_with_district_scope(app):
+    result = app.test_cli_runner().invoke(
+        args=[
+            "create-user",
+            "--username",
+            "clerk-x",
+            "--role",
+            "acceptor",
+            "--password",
+            "pw-12345678",
+            "--district",
+            "500105",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "clerk-x"))
+    assert user.district_code == "500105" and user.unit_id is None
+
+
+def test_create_user_refuses_a_clerk_without_district(app):
+    result = app.test_cli_runner().invoke(
+        args=[
+            "create-user",
+            "--username",
+            "clerk-y",
+            "--role",
+            "reviewer",
+            "--password",
+            "pw-12345678",
+        ]
+    )
+    assert result.exit_code == 1 and "必须指定所属区县" in result.output
+
+
+def test_bench_data_appends_synthetic_cylinders(app):
+    from regbackoffice.benchdata import generate_cylinders
+
+    before = db.session.scalar(select(func.count()).select_from(Cylinder))
+    generate_cylinders(1000, batch=400)
+    generate_cylinders(500)
+    assert db.session.scalar(select(func.count()).select_from(Cylinder)) == before + 1500
