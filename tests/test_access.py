@@ -56,7 +56,9 @@ def test_district_clerk_sees_own_district_and_gets_404_for_another(shadow_app, r
     assert two_districts["500105"]["application"].id not in {a.id for a in listed}
 
 
-def test_applicant_gets_404_for_another_units_objects_in_the_same_district(shadow_app, two_districts):
+def test_applicant_gets_404_for_another_units_objects_in_the_same_district(
+    shadow_app, two_districts
+):
     own_unit = two_districts["500112"]["unit"]
     applicant = factories.make_user(Role.APPLICANT, unit=own_unit)
     neighbour = factories.make_unit("500112")

@@ -12,7 +12,8 @@ from regbackoffice.extensions import db
 
 from .conftest import TEST_DATABASE_URL, make_test_config, recreate_database
 
-MIGRATION_DB_URL = sa.make_url(TEST_DATABASE_URL).set(database="regbo_test_migrations")
+_TEST_URL = sa.make_url(TEST_DATABASE_URL)
+MIGRATION_DB_URL = _TEST_URL.set(database=f"{_TEST_URL.database}_migrations")
 
 
 @pytest.fixture
