@@ -21,9 +21,11 @@ from sqlalchemy import ColumnElement, Select, exists, false, select, true
 from . import audit
 from .extensions import db
 from .models import (
+    ApiClient,
     Application,
     ApplicationItem,
     Attachment,
+    AuditLog,
     Certificate,
     Cylinder,
     Role,
@@ -76,6 +78,10 @@ def _user_scope(user: User) -> ColumnElement[bool]:
     return true() if user.role is Role.ADMIN else User.id == user.id
 
 
+def _only(*roles: Role) -> Callable[[User], ColumnElement[bool]]:
+    return lambda user: true() if user.role in roles else false()
+
+
 SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
     Application: _application_scope,
     ApplicationItem: _via_application(ApplicationItem.application_id),
@@ -84,6 +90,8 @@ SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
     Cylinder: lambda user: _district_or_unit(Cylinder.district_code, Cylinder.use_unit_id, user),
     Unit: _unit_scope,
     User: _user_scope,
+    ApiClient: _only(Role.ADMIN),
+    AuditLog: _only(Role.ADMIN, Role.SUPERVISOR),
 }
 
 

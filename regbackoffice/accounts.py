@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from .models import Role, Unit, User, UserSession, utcnow
 # Checked against when the username is unknown, so both cases cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 8
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,49}$")
 
 
 class AccountError(ValueError):
@@ -134,27 +136,61 @@ def create_user(
     unit: Unit | None = None,
 ) -> User:
     """Add a user with the scope its role needs; raises AccountError with the reason."""
+    if not USERNAME.match(username):
+        raise AccountError("用户名为2-50位字母、数字或 . _ -，且以字母或数字开头")
     error = password_error(password)
     if error:
         raise AccountError(error)
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"用户名“{username}”已存在")
-    if role is Role.APPLICANT and unit is None:
-        raise AccountError("使用单位经办人必须指定所属单位")
-    if role.is_district_role and not district_code:
-        raise AccountError(f"{role.label}必须指定所属区县")
+    scope_district, scope_unit = _scope_for_role(role, district_code, unit)
     user = User(
         username=username,
         display_name=display_name or username,
         password_hash=generate_password_hash(password),
         role=role,
-        district_code=district_code if role.is_district_role else None,
-        unit_id=unit.id if role is Role.APPLICANT and unit is not None else None,
+        district_code=scope_district,
+        unit_id=scope_unit,
     )
     db.session.add(user)
     db.session.flush()
     audit.record("user_created", object_type="user", object_id=user.id, role=role.value)
     return user
+
+
+def _scope_for_role(role: Role, district_code: str | None, unit: Unit | None) -> tuple:
+    if role is Role.APPLICANT and unit is None:
+        raise AccountError("使用单位经办人必须指定所属单位")
+    if role.is_district_role and not district_code:
+        raise AccountError(f"{role.label}必须指定所属区县")
+    return (
+        district_code if role.is_district_role else None,
+        unit.id if role is Role.APPLICANT and unit is not None else None,
+    )
+
+
+def update_user(
+    user: User,
+    *,
+    display_name: str,
+    role: Role,
+    district_code: str | None,
+    unit: Unit | None,
+) -> None:
+    """Change name, role and scope; a changed role or scope ends the user's sessions."""
+    new_district, new_unit = _scope_for_role(role, district_code, unit)
+    scope_changed = (role, new_district, new_unit) != (user.role, user.district_code, user.unit_id)
+    user.display_name = display_name.strip() or user.username
+    user.role, user.district_code, user.unit_id = role, new_district, new_unit
+    if scope_changed:
+        end_all_sessions(user, "role_changed")
+    audit.record(
+        "user_updated",
+        object_type="user",
+        object_id=user.id,
+        role=role.value,
+        scope_changed=scope_changed,
+    )
 
 
 def set_password(user: User, password: str) -> None:

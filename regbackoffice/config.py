@@ -80,6 +80,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SESSION_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
         "WTF_CSRF_TIME_LIMIT": None,  # the server-side session bounds the token's life
+        # WTForms' own Chinese messages (see BaseForm.Meta.locales), not Flask-Babel.
+        "WTF_I18N_ENABLED": False,
         # Workflow.
         "ACCEPT_LIMIT_WORKDAYS": _int(env, "REGBO_ACCEPT_LIMIT_WORKDAYS", 5),
         "DECISION_LIMIT_WORKDAYS": _int(env, "REGBO_DECISION_LIMIT_WORKDAYS", 15),

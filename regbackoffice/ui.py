@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from flask import Flask, session
@@ -9,7 +10,7 @@ from flask_login import current_user
 
 from . import accounts
 from .extensions import login_manager
-from .models import Role, User
+from .models import Role, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,18 @@ NAVIGATION: dict[Role, list[NavItem]] = {
     Role.ACCEPTOR: [NavItem("待办事项", "inbox.index")],
     Role.REVIEWER: [NavItem("待办事项", "inbox.index")],
     Role.APPROVER: [NavItem("待办事项", "inbox.index")],
-    Role.SUPERVISOR: [NavItem("监管看板", "supervision.dashboard")],
-    Role.ADMIN: [NavItem("用户管理", "admin.users")],
+    Role.SUPERVISOR: [
+        NavItem("监管看板", "supervision.dashboard"),
+        NavItem("审计日志", "admin.audit_log"),
+        NavItem("代码表", "admin.reference"),
+    ],
+    Role.ADMIN: [
+        NavItem("用户管理", "admin.users"),
+        NavItem("单位管理", "admin.units_list"),
+        NavItem("接口客户端", "admin.api_clients_list"),
+        NavItem("代码表", "admin.reference"),
+        NavItem("审计日志", "admin.audit_log"),
+    ],
 }
 
 
@@ -53,8 +64,14 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "warning"
-    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role})
+    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role, "now_utc": utcnow})
     app.jinja_env.filters["local_dt"] = _local_datetime
+    app.jinja_env.filters["reject_page"] = lambda args: {
+        k: v for k, v in args.items() if k != "page"
+    }
+    app.jinja_env.filters["hash_id"] = lambda text: hashlib.sha1(str(text).encode()).hexdigest()[
+        :10
+    ]
 
 
 def _local_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
