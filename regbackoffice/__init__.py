@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No database query runs here: the app can be built before the database exists.
     """
-    from . import access, cli, errors, transaction, ui
+    from . import access, cli, errors, security, transaction, ui
     from .config import load_config
     from .extensions import csrf, db, login_manager, migrate
 
@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     transaction.init_app(app)
     access.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     ui.init_app(app)
     cli.init_app(app)
 

@@ -73,3 +73,27 @@ def test_oversized_request_is_a_chinese_413(client):
         "/login", data=b"x" * (limit + 1), content_type="application/octet-stream"
     )
     assert response.status_code == 413 and "文件过大" in response.get_data(as_text=True)
+
+
+def test_security_headers_forbid_inline_script_and_framing(client):
+    headers = client.get("/login").headers
+    csp = headers["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert "frame-ancestors 'none'" in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_templates_contain_no_inline_script():
+    """The CSP would block them: scripts live in static/js."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[1] / "regbackoffice" / "templates"
+    for path in templates.rglob("*.html"):
+        text = path.read_text("utf-8")
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), f"inline script in {path}"
+        assert not re.search(r"\son[a-z]+\s*=", text), f"inline event handler in {path}"
