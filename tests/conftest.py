@@ -111,8 +111,9 @@ def db(app: Flask, shadow_app: Flask) -> Iterator:
         connection.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def redis_conn() -> Iterator[Redis]:
+    """The test Redis database, empty at the start and end of every test."""
     connection = Redis.from_url(TEST_REDIS_URL)
     connection.flushdb()
     yield connection

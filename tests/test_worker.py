@@ -1,0 +1,106 @@
+"""The rq worker command runs jobs from real Redis inside the app context."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue
+from rq.job import Job
+
+from regbackoffice import accounts, jobs
+from regbackoffice.extensions import db
+from regbackoffice.models import Role, UserSession, utcnow
+
+from . import factories
+from .conftest import TEST_REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def committed_idle_session(app):
+    """A committed user and idle session (a worker process cannot see test transactions)."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=sa.pool.NullPool)
+    stale = utcnow() - timedelta(hours=2)
+    with engine.begin() as conn:
+        user_id = conn.execute(
+            sa.text(
+                "INSERT INTO users (username, display_name, password_hash, role, active,"
+                " failed_logins, created_at) VALUES ('worker-probe', 'w', 'x', 'admin', true, 0,"
+                " now()) RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_sessions (token_hash, user_id, created_at, last_seen_at)"
+                " VALUES (:h, :u, :t, :t)"
+            ),
+            {"h": accounts.hash_token("probe"), "u": user_id, "t": stale},
+        )
+    yield engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM user_sessions WHERE user_id = :u"), {"u": user_id})
+        conn.execute(sa.text("DELETE FROM users WHERE id = :u"), {"u": user_id})
+    engine.dispose()
+
+
+def test_worker_command_runs_a_queued_job_in_the_app_context(
+    app, redis_conn, committed_idle_session
+):
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    job = queue.enqueue("regbackoffice.maintenance.end_idle_sessions")
+    env = {
+        **os.environ,
+        "REGBO_ENV": "testing",
+        "REGBO_SECRET_KEY": "test-secret-key",
+        "REGBO_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REGBO_REDIS_URL": TEST_REDIS_URL,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    job = Job.fetch(job.id, connection=redis_conn)
+    assert job.is_finished and job.return_value() == 1
+    with committed_idle_session.connect() as conn:
+        reason = conn.execute(sa.text("SELECT end_reason FROM user_sessions")).scalars().all()
+    assert reason == ["idle"]
+
+
+def test_without_redis_jobs_run_inline(app, shadow_app, redis_conn):
+    user = factories.make_user(Role.ACCEPTOR)
+    accounts.start_session(user, None)
+    row = db.session.scalar(sa.select(UserSession).where(UserSession.user_id == user.id))
+    row.last_seen_at = utcnow() - timedelta(hours=1)
+    db.session.flush()
+    shadow_app.config["REDIS_URL"] = None
+    try:
+        jobs.enqueue("regbackoffice.maintenance.end_idle_sessions")  # runs here and now
+    finally:
+        shadow_app.config["REDIS_URL"] = app.config["REDIS_URL"]
+    db.session.refresh(row)
+    assert row.end_reason == "idle"
+    assert redis_conn.keys("rq:*") == []
+
+
+def test_worker_command_refuses_without_redis(app):
+    env = {**os.environ, "REGBO_ENV": "development"}
+    env.pop("REGBO_REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "REGBO_REDIS_URL" in result.stderr
