@@ -36,11 +36,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ui.init_app(app)
     cli.init_app(app)
 
+    from .blueprints.acceptance import bp as acceptance_bp
     from .blueprints.admin import bp as admin_bp
     from .blueprints.auth import bp as auth_bp
+    from .blueprints.files import bp as files_bp
+    from .blueprints.inbox import bp as inbox_bp
     from .blueprints.main import bp as main_bp
 
+    app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(files_bp)
+    app.register_blueprint(inbox_bp)
     app.register_blueprint(main_bp)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from flask import Flask, session
+from flask import Flask, request, session, url_for
 from flask_login import current_user
 
 from . import accounts
@@ -64,14 +64,27 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "warning"
-    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role, "now_utc": utcnow})
+    app.context_processor(
+        lambda: {
+            "navigation": _navigation(),
+            "Role": Role,
+            "now_utc": utcnow,
+            "page_url": _page_url,
+        }
+    )
     app.jinja_env.filters["local_dt"] = _local_datetime
-    app.jinja_env.filters["reject_page"] = lambda args: {
-        k: v for k, v in args.items() if k != "page"
-    }
-    app.jinja_env.filters["hash_id"] = lambda text: hashlib.sha1(str(text).encode()).hexdigest()[
-        :10
-    ]
+    app.jinja_env.filters["hash_id"] = _short_hash
+
+
+def _short_hash(text: object) -> str:
+    """A stable, HTML-id-safe token for a string (modal ids per action URL)."""
+    return hashlib.sha1(str(text).encode()).hexdigest()[:10]
+
+
+def _page_url(endpoint: str, number: int) -> str:
+    """This page's URL (path and query) with another page number."""
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return url_for(endpoint, **(request.view_args or {}), **args, page=number)
 
 
 def _local_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -81,6 +81,9 @@ class Application(db.Model):
         ),
         Index("ix_applications_district_status", "district_code", "status"),
         Index("ix_applications_unit_status", "unit_id", "status"),
+        # The inbox lists a district's tasks by deadline.
+        Index("ix_applications_inbox_accept", "district_code", "status", "accept_due_on"),
+        Index("ix_applications_inbox_decision", "district_code", "status", "decision_due_on"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -104,6 +107,9 @@ class Application(db.Model):
     created_at: Mapped[datetime] = created_at_column()
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Time limits in official working days (see ``workdays``), fixed when the clock starts.
+    accept_due_on: Mapped[date | None] = mapped_column(Date)
+    decision_due_on: Mapped[date | None] = mapped_column(Date)
     audit_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     audit_completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -175,6 +181,9 @@ class ApplicationItem(db.Model):
     audit_note: Mapped[str | None] = mapped_column(String(200))
     audited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped on every verdict change; the audit pager's forms carry it to detect a
+    # concurrent change by another clerk (optimistic locking per cylinder).
+    audit_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     excluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     cylinder_id: Mapped[str | None] = mapped_column(ForeignKey("cylinders.id"))
     attachment_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

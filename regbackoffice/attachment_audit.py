@@ -1,0 +1,188 @@
+"""审核附件: the acceptor checks every cylinder's data against its photos, page by page.
+
+Verdicts default to 正确; 错误 needs a note. Saving is idempotent (a double click or a
+back-and-resubmit of the same page changes nothing), and each cylinder carries a revision
+so that a verdict another clerk changed meanwhile is never silently overwritten.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from . import audit
+from .extensions import db
+from .models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Attachment,
+    AuditVerdict,
+    User,
+    utcnow,
+)
+from .workflow import WorkflowError, require_status
+
+PAGE_SIZES = (10, 20, 50)
+MAX_NOTE = 200
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    audited: int
+    wrong: int
+
+    @property
+    def complete(self) -> bool:
+        return self.total > 0 and self.audited == self.total
+
+
+@dataclass
+class AuditPage:
+    items: list[ApplicationItem]
+    photos: dict[int, list[Attachment]]
+    page: int
+    pages: int
+    size: int
+    only_wrong: bool
+    progress: Progress
+
+    @property
+    def is_last(self) -> bool:
+        return self.page >= self.pages
+
+
+@dataclass(frozen=True)
+class VerdictEntry:
+    item_id: int
+    verdict: AuditVerdict
+    note: str
+    revision: int  # the item's audit_revision when the page was shown
+
+
+@dataclass
+class SaveResult:
+    changed: int = 0
+    unchanged: int = 0
+    conflicts: list[ApplicationItem] = field(default_factory=list)
+
+
+def progress(application: Application) -> Progress:
+    rows = db.session.execute(
+        select(ApplicationItem.audit_verdict, func.count())
+        .where(ApplicationItem.application_id == application.id)
+        .group_by(ApplicationItem.audit_verdict)
+    ).all()
+    counts = dict(rows)
+    total = sum(counts.values())
+    return Progress(
+        total=total,
+        audited=total - counts.get(AuditVerdict.PENDING, 0),
+        wrong=counts.get(AuditVerdict.WRONG, 0),
+    )
+
+
+def load_page(application: Application, page: int, size: int, only_wrong: bool) -> AuditPage:
+    """One page of cylinders with their photos: three queries whatever the page size."""
+    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
+    stats = progress(application)
+    query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    total = stats.total
+    if only_wrong:
+        query = query.where(ApplicationItem.audit_verdict == AuditVerdict.WRONG)
+        total = stats.wrong
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    items = list(
+        db.session.scalars(
+            query.order_by(ApplicationItem.row_no, ApplicationItem.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        )
+    )
+    photos: dict[int, list[Attachment]] = defaultdict(list)
+    if items:
+        for photo in db.session.scalars(
+            select(Attachment)
+            .where(Attachment.item_id.in_([i.id for i in items]))
+            .order_by(Attachment.kind, Attachment.id)
+        ):
+            photos[photo.item_id].append(photo)
+    return AuditPage(items, dict(photos), page, pages, size, only_wrong, stats)
+
+
+def save_verdicts(application: Application, user: User, entries: list[VerdictEntry]) -> SaveResult:
+    """Store one page's verdicts. Raises WorkflowError for invalid input (nothing saved)."""
+    require_status(application, ApplicationStatus.SUBMITTED)
+    for entry in entries:
+        if entry.verdict is AuditVerdict.WRONG and not entry.note.strip():
+            raise WorkflowError("标记为“错误”的气瓶必须填写备注，说明错误原因。")
+        if len(entry.note) > MAX_NOTE:
+            raise WorkflowError(f"备注不能超过{MAX_NOTE}字。")
+        if entry.verdict is AuditVerdict.PENDING:
+            raise WorkflowError("审核结果只能是“正确”或“错误”。")
+    ids = [e.item_id for e in entries]
+    items = {
+        item.id: item
+        for item in db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == application.id, ApplicationItem.id.in_(ids))
+            .with_for_update()
+        )
+    }
+    if len(items) != len(set(ids)):
+        raise WorkflowError("提交的气瓶不属于该申请，请刷新页面后重试。")
+
+    result = SaveResult()
+    now = utcnow()
+    for entry in entries:
+        item = items[entry.item_id]
+        note = entry.note.strip() if entry.verdict is AuditVerdict.WRONG else None
+        if item.audit_verdict == entry.verdict and item.audit_note == note:
+            result.unchanged += 1  # a resubmitted page: nothing to do
+            continue
+        changed_by_other = item.audit_revision != entry.revision and item.audited_by_id != user.id
+        if changed_by_other:
+            result.conflicts.append(item)
+            continue
+        item.audit_verdict = entry.verdict
+        item.audit_note = note
+        item.audited_by_id = user.id
+        item.audited_at = now
+        item.audit_revision += 1
+        result.changed += 1
+    db.session.flush()
+    if result.changed or result.conflicts:
+        audit.record(
+            "attachment_audit_saved",
+            object_type="application",
+            object_id=application.id,
+            changed=result.changed,
+            conflicts=len(result.conflicts),
+        )
+    return result
+
+
+def complete(application: Application, user: User) -> None:
+    """完成: every cylinder has a verdict; the application can now be accepted."""
+    require_status(application, ApplicationStatus.SUBMITTED)
+    stats = progress(application)
+    if not stats.complete:
+        raise WorkflowError(
+            f"还有{stats.total - stats.audited}只气瓶未审核，"
+            "请逐页审核（点击“下一页”保存）后再点击“完成”。"
+        )
+    if application.audit_completed_at is None:
+        application.audit_completed_at = utcnow()
+        application.audit_completed_by_id = user.id
+        db.session.flush()
+        audit.record(
+            "attachment_audit_completed",
+            object_type="application",
+            object_id=application.id,
+            total=stats.total,
+            wrong=stats.wrong,
+        )

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("acceptance", __name__, url_prefix="/bureau/applications")
+
+from . import routes  # noqa: E402, F401

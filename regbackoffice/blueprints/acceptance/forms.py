@@ -1,0 +1,28 @@
+from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from ..form_helpers import BaseForm
+
+
+class VersionedForm(BaseForm):
+    """A transition form: carries the application version the user saw."""
+
+    version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+
+
+class VoidForm(VersionedForm):
+    reason = TextAreaField(
+        "驳回（退件）原因",
+        validators=[
+            DataRequired("请填写驳回（退件）原因"),
+            Length(max=500, message="原因不能超过500字"),
+        ],
+    )
+    confirm = BooleanField(
+        "我已知晓：驳回（退件）将作废该批次申请的全部气瓶，且不可恢复",
+        validators=[DataRequired("请勾选确认")],
+    )
+
+
+class AuditPageForm(BaseForm):
+    """Only the CSRF token: the verdict fields are dynamic, one set per cylinder."""

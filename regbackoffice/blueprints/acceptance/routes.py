@@ -1,0 +1,205 @@
+"""Bureau application pages: detail, 审核附件 pager, 受理 and 驳回（退件）."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ... import attachment_audit, workflow
+from ...access import get_or_404, roles_required
+from ...extensions import db
+from ...models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Attachment,
+    AuditLog,
+    AuditVerdict,
+    Role,
+)
+from . import bp
+from .forms import AuditPageForm, VersionedForm, VoidForm
+
+BUREAU_READERS = (Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
+ITEMS_PER_PAGE = 50
+
+
+def _history(application: Application) -> list[AuditLog]:
+    return list(
+        db.session.scalars(
+            select(AuditLog)
+            .where(AuditLog.object_type == "application", AuditLog.object_id == str(application.id))
+            .order_by(AuditLog.id)
+        )
+    )
+
+
+def _items_query(application: Application):
+    query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    verdict = request.args.get("verdict", "")
+    if verdict in {v.value for v in AuditVerdict}:
+        query = query.where(ApplicationItem.audit_verdict == AuditVerdict(verdict))
+    product_no = request.args.get("product_no", "").strip()
+    if product_no:
+        query = query.where(ApplicationItem.product_no.contains(product_no))
+    photos = request.args.get("photos", "")
+    if photos == "yes":
+        query = query.where(ApplicationItem.attachment_count > 0)
+    elif photos == "no":
+        query = query.where(ApplicationItem.attachment_count == 0)
+    return query.order_by(ApplicationItem.row_no, ApplicationItem.id)
+
+
+@bp.route("/<int:application_id>")
+@roles_required(*BUREAU_READERS)
+def detail(application_id: int) -> str:
+    application = get_or_404(Application, application_id)
+    items = db.paginate(_items_query(application), per_page=ITEMS_PER_PAGE, error_out=False)
+    photos: dict[int, list[Attachment]] = {}
+    if items.items:
+        for photo in db.session.scalars(
+            select(Attachment).where(Attachment.item_id.in_([i.id for i in items.items]))
+        ):
+            photos.setdefault(photo.item_id, []).append(photo)
+    return render_template(
+        "acceptance/detail.html",
+        application=application,
+        items=items,
+        photos=photos,
+        progress=attachment_audit.progress(application),
+        history=_history(application),
+        form=VersionedForm(version=application.version_id),
+        can_accept=current_user.role is Role.ACCEPTOR
+        and application.status is ApplicationStatus.SUBMITTED,
+    )
+
+
+def _fail(exc: workflow.WorkflowError, application: Application) -> Response:
+    if isinstance(exc, workflow.StaleApplication):
+        abort(409, description=exc.message)
+    flash(exc.message, "danger")
+    return redirect(url_for("acceptance.detail", application_id=application.id))
+
+
+def _pager_args() -> dict:
+    return {
+        "page": request.args.get("page", 1, type=int),
+        "size": request.args.get("size", attachment_audit.PAGE_SIZES[0], type=int),
+        "only_wrong": request.args.get("only") == "wrong",
+    }
+
+
+def _entries_from_form(item_ids: list[int]) -> list[attachment_audit.VerdictEntry]:
+    entries = []
+    for item_id in item_ids:
+        raw = request.form.get(f"verdict-{item_id}", AuditVerdict.CORRECT.value)
+        if raw not in (AuditVerdict.CORRECT.value, AuditVerdict.WRONG.value):
+            abort(400)
+        entries.append(
+            attachment_audit.VerdictEntry(
+                item_id=item_id,
+                verdict=AuditVerdict(raw),
+                note=request.form.get(f"note-{item_id}", ""),
+                revision=request.form.get(f"rev-{item_id}", -1, type=int),
+            )
+        )
+    return entries
+
+
+@bp.route("/<int:application_id>/audit", methods=["GET", "POST"])
+@roles_required(Role.ACCEPTOR)
+def audit_pager(application_id: int) -> Response | str:
+    application = get_or_404(Application, application_id)
+    args = _pager_args()
+    form = AuditPageForm()
+    conflicts = []
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        item_ids = [int(v) for v in request.form.getlist("item") if v.isdigit()]
+        try:
+            result = attachment_audit.save_verdicts(
+                application, current_user, _entries_from_form(item_ids)
+            )
+            action = request.form.get("action", "save")
+            if not result.conflicts and action == "finish":
+                attachment_audit.complete(application, current_user)
+                flash("附件审核已完成，可以进行受理。", "success")
+                return redirect(url_for("acceptance.detail", application_id=application.id))
+        except workflow.StaleApplication as exc:
+            abort(409, description=exc.message)
+        except workflow.WorkflowError as exc:
+            flash(exc.message, "danger")
+            return redirect(
+                url_for("acceptance.audit_pager", application_id=application.id, **_query(args))
+            )
+        conflicts = result.conflicts
+        if not conflicts:
+            step = {"next": 1, "prev": -1}.get(action, 0)
+            args["page"] += step
+            return redirect(
+                url_for("acceptance.audit_pager", application_id=application.id, **_query(args))
+            )
+    page = attachment_audit.load_page(application, **args)
+    return render_template(
+        "acceptance/audit.html",
+        application=application,
+        audit=page,
+        form=form,
+        conflicts=conflicts,
+        editable=application.status is ApplicationStatus.SUBMITTED,
+    )
+
+
+def _query(args: dict) -> dict:
+    query = {"page": args["page"], "size": args["size"]}
+    if args["only_wrong"]:
+        query["only"] = "wrong"
+    return query
+
+
+@bp.route("/<int:application_id>/accept", methods=["POST"])
+@roles_required(Role.ACCEPTOR)
+def accept(application_id: int) -> Response:
+    application = get_or_404(Application, application_id)
+    form = VersionedForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        workflow.accept(
+            application,
+            current_user,
+            form.version.data,
+            current_app.config["DECISION_LIMIT_WORKDAYS"],
+        )
+    except workflow.WorkflowError as exc:
+        return _fail(exc, application)
+    flash(f"申请 {application.number} 已受理，已转审核。", "success")
+    return redirect(url_for("inbox.index", task="accept"))
+
+
+@bp.route("/<int:application_id>/void", methods=["GET", "POST"])
+@roles_required(Role.ACCEPTOR)
+def void(application_id: int) -> Response | str:
+    application = get_or_404(Application, application_id)
+    form = VoidForm(version=application.version_id) if request.method == "GET" else VoidForm()
+    if form.validate_on_submit():
+        try:
+            workflow.void(
+                application,
+                current_user,
+                form.reason.data,
+                form.version.data,
+                allowed=(ApplicationStatus.SUBMITTED,),
+            )
+        except workflow.WorkflowError as exc:
+            return _fail(exc, application)
+        flash(f"申请 {application.number} 已驳回（退件），该批次申请已作废。", "warning")
+        return redirect(url_for("inbox.index", task="accept"))
+    if request.method == "POST" and not form.version.data:
+        abort(400)
+    if application.status is not ApplicationStatus.SUBMITTED:
+        abort(409, description=workflow.STALE_MESSAGE)
+    return render_template("acceptance/void.html", application=application, form=form)

@@ -1,0 +1,31 @@
+from flask import abort, render_template, request
+from flask_login import current_user
+
+from ... import inbox
+from ...access import roles_required
+from ...extensions import db
+from ...models import Role
+from ...workdays import china_today
+from . import bp
+
+PER_PAGE = 20
+
+
+@bp.route("/inbox")
+@roles_required(Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER)
+def index() -> str:
+    tasks = inbox.tasks_for(current_user)
+    counts = inbox.task_counts(current_user)
+    key = request.args.get("task") or tasks[0].key
+    task = next((t for t in tasks if t.key == key), None)
+    if task is None:
+        abort(404)
+    search = request.args.get("q", "")
+    page = db.paginate(
+        inbox.task_query(current_user, task, search), per_page=PER_PAGE, error_out=False
+    )
+    today = china_today()
+    rows = [(a, inbox.due_date(a, task), inbox.days_left(a, task, today)) for a in page.items]
+    return render_template(
+        "inbox/index.html", tasks=tasks, counts=counts, task=task, page=page, rows=rows, q=search
+    )
