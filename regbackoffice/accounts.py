@@ -15,8 +15,17 @@ from . import audit
 from .extensions import db
 from .models import Role, Unit, User, UserSession, utcnow
 
-# Checked against when the username is unknown, so both cases cost the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+def hash_secret(secret: str) -> str:
+    """Password (or API secret) hash with the configured method (scrypt by default)."""
+    return generate_password_hash(secret, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def _dummy_check(password: str) -> None:
+    """Spend the time of a real check when there is no real hash to check against."""
+    check_password_hash(hash_secret("not-a-real-password"), password)
+
+
 MIN_PASSWORD_LENGTH = 8
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,49}$")
 
@@ -37,11 +46,11 @@ def authenticate(username: str, password: str) -> User | None:
     now = utcnow()
     user = db.session.scalar(select(User).where(User.username == username.strip()))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        _dummy_check(password)
         audit.record("login", outcome="failed", username=username[:50], reason="unknown_user")
         return None
     if user.locked_until is not None and user.locked_until > now:
-        check_password_hash(_DUMMY_HASH, password)
+        _dummy_check(password)
         audit.record("login", outcome="failed", actor=user, reason="locked")
         return None
     if not check_password_hash(user.password_hash, password):
@@ -147,7 +156,7 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=generate_password_hash(password),
+        password_hash=hash_secret(password),
         role=role,
         district_code=scope_district,
         unit_id=scope_unit,
@@ -197,7 +206,7 @@ def set_password(user: User, password: str) -> None:
     error = password_error(password)
     if error:
         raise AccountError(error)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_secret(password)
     user.failed_logins = 0
     user.locked_until = None
     end_all_sessions(user, "password_reset")

@@ -6,9 +6,10 @@ import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import select, update
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from . import audit
+from .accounts import hash_secret
 from .extensions import db
 from .models import API_SCOPES, ApiClient, ApiToken, Unit, utcnow
 
@@ -41,7 +42,7 @@ def issue_client(
     secret = secret or secrets.token_urlsafe(32)
     client = ApiClient(
         app_id=app_id or f"cq{secrets.token_hex(8)}",
-        secret_hash=generate_password_hash(secret),
+        secret_hash=hash_secret(secret),
         unit_id=unit.id,
         scopes=",".join(parse_scopes(scopes)),
         description=description,
@@ -65,7 +66,7 @@ def revoke_tokens(client: ApiClient) -> None:
 def rotate_secret(client: ApiClient, secret: str | None = None) -> str:
     """A new secret (returned once); every token issued under the old one stops working."""
     secret = secret or secrets.token_urlsafe(32)
-    client.secret_hash = generate_password_hash(secret)
+    client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = utcnow()
     revoke_tokens(client)
     audit.record("api_client_rotated", object_type="api_client", object_id=client.id)

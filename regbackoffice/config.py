@@ -72,6 +72,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "MAX_CONTENT_LENGTH": _int(env, "REGBO_MAX_REQUEST_MB", 64) * 1024 * 1024,
         # Sessions: server-side rows, idle timeout, secure cookies in production.
         "IDLE_TIMEOUT": timedelta(minutes=_int(env, "REGBO_IDLE_TIMEOUT_MINUTES", 30)),
+        # werkzeug hash method; tests may choose a cheaper one (never in production).
+        "PASSWORD_HASH_METHOD": env.get("REGBO_PASSWORD_HASH_METHOD", "scrypt"),
         "LOGIN_MAX_FAILURES": _int(env, "REGBO_LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT": timedelta(minutes=_int(env, "REGBO_LOGIN_LOCKOUT_MINUTES", 15)),
         "SESSION_COOKIE_NAME": "regbo_session",

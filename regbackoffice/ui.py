@@ -64,14 +64,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "warning"
-    app.context_processor(
-        lambda: {
-            "navigation": _navigation(),
-            "Role": Role,
-            "now_utc": utcnow,
-            "page_url": _page_url,
-        }
-    )
+    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role, "now_utc": utcnow})
+    app.jinja_env.globals["page_url"] = _page_url  # globals reach imported macros too
     app.jinja_env.filters["local_dt"] = _local_datetime
     app.jinja_env.filters["hash_id"] = _short_hash
 

@@ -51,7 +51,8 @@ def require_status(application: Application, *allowed: ApplicationStatus) -> Non
     if application.status not in allowed:
         names = "、".join(s.label for s in allowed)
         raise StaleApplication(
-            f"该申请当前状态为“{application.status.label}”，只有“{names}”状态才能执行此操作。"
+            f"该申请当前状态为“{application.status.label}”，只有“{names}”状态才能执行此操作"
+            "（可能已被处理或是重复点击）。请刷新页面查看最新状态。"
         )
 
 

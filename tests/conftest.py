@@ -54,6 +54,8 @@ def make_test_config(tmp_path_factory: pytest.TempPathFactory, database_url: str
         "REDIS_URL": TEST_REDIS_URL,
         "STORAGE_DIR": str(tmp_path_factory.mktemp("storage")),
         "SESSION_COOKIE_SECURE": False,
+        # Hashing strength is not under test; scrypt would cost ~0.25 s per user and login.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
 
 

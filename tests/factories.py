@@ -13,6 +13,8 @@ from regbackoffice.models import (
     Application,
     ApplicationItem,
     ApplicationStatus,
+    Attachment,
+    AttachmentKind,
     Cylinder,
     District,
     Role,
@@ -149,3 +151,69 @@ def make_item(application: Application, **overrides) -> ApplicationItem:
     db.session.add(item)
     db.session.flush()
     return item
+
+
+_stored_photo: dict[str, tuple] = {}
+
+
+def _sample_photo() -> tuple:
+    """One real JPEG stored once per storage folder and shared by factory photos (fast)."""
+    import io
+
+    from flask import current_app
+    from PIL import Image
+
+    from regbackoffice import images, storage
+
+    folder = current_app.config["STORAGE_DIR"]
+    if folder not in _stored_photo or not storage.exists(_stored_photo[folder][0]):
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 48), (90, 120, 150)).save(buffer, "JPEG")
+        normalised = images.normalise_image(buffer.getvalue())
+        key = storage.new_key("photos", normalised.suffix)
+        thumb_key = storage.new_key("thumbs", ".jpg")
+        storage.save(key, normalised.data)
+        storage.save(thumb_key, normalised.thumbnail)
+        _stored_photo[folder] = (key, thumb_key, normalised)
+    return _stored_photo[folder]
+
+
+def make_photo(item: ApplicationItem, kind=None, uploaded_by: User | None = None) -> Attachment:
+    """A photo row for an item, pointing at a real stored JPEG."""
+    key, thumb_key, normalised = _sample_photo()
+    photo = Attachment(
+        item_id=item.id,
+        kind=kind or AttachmentKind.STAMP,
+        storage_key=key,
+        thumbnail_key=thumb_key,
+        sha256=normalised.sha256,
+        content_type=normalised.content_type,
+        width=normalised.width,
+        height=normalised.height,
+        size_bytes=len(normalised.data),
+        uploaded_by_id=(uploaded_by or db.session.get(User, item.application.created_by_id)).id,
+    )
+    item.attachment_count += 1
+    db.session.add(photo)
+    db.session.flush()
+    return photo
+
+
+def make_submitted_application(
+    unit: Unit | None = None, *, items: int = 3, photos: bool = True, submitted_at=None
+) -> Application:
+    """An application waiting for 受理, its cylinders each with a stamp and a certificate photo."""
+    from regbackoffice import workflow
+    from regbackoffice.models import utcnow
+
+    application = make_application(unit)
+    for _ in range(items):
+        item = make_item(application)
+        if photos:
+            make_photo(item, AttachmentKind.STAMP)
+            make_photo(item, AttachmentKind.SUPERVISION_CERTIFICATE)
+    application.status = ApplicationStatus.SUBMITTED
+    application.submitted_at = submitted_at or utcnow()
+    workflow.start_acceptance_clock(application, 5)
+    db.session.flush()
+    return application
