@@ -42,11 +42,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.files import bp as files_bp
     from .blueprints.inbox import bp as inbox_bp
     from .blueprints.main import bp as main_bp
+    from .blueprints.review import bp as review_bp
 
     app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(files_bp)
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(review_bp)
     app.register_blueprint(main_bp)
     return app

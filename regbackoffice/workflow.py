@@ -15,6 +15,7 @@ from .models import (
     ApplicationItem,
     ApplicationStatus,
     AuditVerdict,
+    Role,
     User,
     utcnow,
 )
@@ -58,6 +59,23 @@ def require_status(application: Application, *allowed: ApplicationStatus) -> Non
 
 def _record(action: str, application: Application, **detail: object) -> None:
     audit.record(action, object_type="application", object_id=application.id, **detail)
+
+
+def check_separation_of_duties(application: Application, user: User, enforce: bool) -> None:
+    """One person may not do two of 受理 / 审核 / 审批 on the same application."""
+    if not enforce:
+        return
+    done_by = {
+        application.accepted_by_id: "受理",
+        application.reviewed_by_id: "审核",
+        application.approved_by_id: "审批",
+    }
+    step = done_by.get(user.id)
+    if step is not None:
+        raise WorkflowError(
+            f"您已办理过该申请的“{step}”环节。按岗位分离要求，同一人员不能办理同一申请的两个环节，"
+            "请由其他人员办理。"
+        )
 
 
 def start_acceptance_clock(application: Application, config_limit: int) -> None:
@@ -113,7 +131,37 @@ def accept(
     )
 
 
+def review(application: Application, user: User, expected_version: int | None, sod: bool) -> None:
+    """审核 passed: the application moves on to 审批."""
+    require_status(application, ApplicationStatus.ACCEPTED)
+    check_version(application, expected_version)
+    check_separation_of_duties(application, user, sod)
+    application.status = ApplicationStatus.REVIEWED
+    application.reviewed_at = utcnow()
+    application.reviewed_by_id = user.id
+    db.session.flush()
+    _record("application_reviewed", application)
+
+
+def approve(application: Application, user: User, expected_version: int | None, sod: bool) -> None:
+    """审批 passed: the application waits for 证书生成."""
+    require_status(application, ApplicationStatus.REVIEWED)
+    check_version(application, expected_version)
+    check_separation_of_duties(application, user, sod)
+    application.status = ApplicationStatus.APPROVED
+    application.approved_at = utcnow()
+    application.approved_by_id = user.id
+    db.session.flush()
+    _record("application_approved", application)
+
+
 VOIDABLE = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED)
+# Who voids at which step: 驳回（退件） is each step's negative decision.
+VOID_STEP_BY_ROLE = {
+    Role.ACCEPTOR: ApplicationStatus.SUBMITTED,
+    Role.REVIEWER: ApplicationStatus.ACCEPTED,
+    Role.APPROVER: ApplicationStatus.REVIEWED,
+}
 
 
 def void(
@@ -122,11 +170,19 @@ def void(
     reason: str,
     expected_version: int | None,
     *,
-    allowed: tuple[ApplicationStatus, ...] = VOIDABLE,
+    sod: bool,
 ) -> None:
-    """驳回（退件）: voids the whole application, finally, and frees all its cylinders."""
-    require_status(application, *allowed)
+    """驳回（退件）: voids the whole application, finally, and frees all its cylinders.
+
+    Each bureau role voids at its own step (``VOID_STEP_BY_ROLE``).
+    """
+    step = VOID_STEP_BY_ROLE.get(user.role)
+    if step is None:
+        raise WorkflowError("您的角色不能驳回（退件）申请。")
+    require_status(application, step)
     check_version(application, expected_version)
+    if step is not ApplicationStatus.SUBMITTED:
+        check_separation_of_duties(application, user, sod)
     reason = (reason or "").strip()
     if not reason:
         raise WorkflowError("请填写驳回（退件）原因。")

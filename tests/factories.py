@@ -6,6 +6,8 @@ import itertools
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from regbackoffice import accounts, archive
 from regbackoffice.credit_code import make_credit_code
 from regbackoffice.extensions import db
@@ -216,4 +218,25 @@ def make_submitted_application(
     application.submitted_at = submitted_at or utcnow()
     workflow.start_acceptance_clock(application, 5)
     db.session.flush()
+    return application
+
+
+def make_accepted_application(
+    unit: Unit | None = None, *, accepted_by: User | None = None, items: int = 2
+) -> Application:
+    """An application past 受理 (attachment audit complete, every cylinder 正确)."""
+    from regbackoffice import attachment_audit, workflow
+    from regbackoffice.models import AuditVerdict
+
+    application = make_submitted_application(unit, items=items, photos=False)
+    accepted_by = accepted_by or make_user(Role.ACCEPTOR, district_code=application.district_code)
+    entries = [
+        attachment_audit.VerdictEntry(item.id, AuditVerdict.CORRECT, "", 0)
+        for item in db.session.scalars(
+            select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+        )
+    ]
+    attachment_audit.save_verdicts(application, accepted_by, entries)
+    attachment_audit.complete(application, accepted_by)
+    workflow.accept(application, accepted_by, application.version_id, 15)
     return application

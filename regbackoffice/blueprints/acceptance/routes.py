@@ -71,12 +71,22 @@ def detail(application_id: int) -> str:
         progress=attachment_audit.progress(application),
         history=_history(application),
         form=VersionedForm(version=application.version_id),
-        can_accept=current_user.role is Role.ACCEPTOR
-        and application.status is ApplicationStatus.SUBMITTED,
+        step=_step_for(application),
     )
 
 
-def _fail(exc: workflow.WorkflowError, application: Application) -> Response:
+def _step_for(application: Application) -> str | None:
+    """The action the current user can take on this application now, if any."""
+    steps = {
+        (Role.ACCEPTOR, ApplicationStatus.SUBMITTED): "accept",
+        (Role.REVIEWER, ApplicationStatus.ACCEPTED): "review",
+        (Role.APPROVER, ApplicationStatus.REVIEWED): "approve",
+        (Role.ACCEPTOR, ApplicationStatus.APPROVED): "certify",
+    }
+    return steps.get((current_user.role, application.status))
+
+
+def fail(exc: workflow.WorkflowError, application: Application) -> Response:
     if isinstance(exc, workflow.StaleApplication):
         abort(409, description=exc.message)
     flash(exc.message, "danger")
@@ -175,14 +185,15 @@ def accept(application_id: int) -> Response:
             current_app.config["DECISION_LIMIT_WORKDAYS"],
         )
     except workflow.WorkflowError as exc:
-        return _fail(exc, application)
+        return fail(exc, application)
     flash(f"申请 {application.number} 已受理，已转审核。", "success")
     return redirect(url_for("inbox.index", task="accept"))
 
 
 @bp.route("/<int:application_id>/void", methods=["GET", "POST"])
-@roles_required(Role.ACCEPTOR)
+@roles_required(Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER)
 def void(application_id: int) -> Response | str:
+    """驳回（退件） at the user's own step, behind a confirmation page."""
     application = get_or_404(Application, application_id)
     form = VoidForm(version=application.version_id) if request.method == "GET" else VoidForm()
     if form.validate_on_submit():
@@ -192,14 +203,14 @@ def void(application_id: int) -> Response | str:
                 current_user,
                 form.reason.data,
                 form.version.data,
-                allowed=(ApplicationStatus.SUBMITTED,),
+                sod=current_app.config["SEPARATION_OF_DUTIES"],
             )
         except workflow.WorkflowError as exc:
-            return _fail(exc, application)
+            return fail(exc, application)
         flash(f"申请 {application.number} 已驳回（退件），该批次申请已作废。", "warning")
-        return redirect(url_for("inbox.index", task="accept"))
+        return redirect(url_for("inbox.index"))
     if request.method == "POST" and not form.version.data:
         abort(400)
-    if application.status is not ApplicationStatus.SUBMITTED:
+    if application.status is not workflow.VOID_STEP_BY_ROLE[current_user.role]:
         abort(409, description=workflow.STALE_MESSAGE)
     return render_template("acceptance/void.html", application=application, form=form)

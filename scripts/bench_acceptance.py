@@ -1,0 +1,191 @@
+"""Benchmark: the 审核附件 pager and the 待办事项 inbox at production scale (issue 4).
+
+Builds (once) a PostgreSQL database with 1,000,000 archive cylinders, one application of
+10,000 cylinders with 2 photos each, and 50,000 applications; then times pages through the
+WSGI app in-process (server time, no network) and prints the medians.
+
+    .venv/bin/python scripts/bench_acceptance.py [--database-url URL] [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_acceptance"
+PASSWORD = "bench-pass-123"
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database if missing; True when it was created (data must be built)."""
+    target = sa.make_url(url)
+    admin = sa.create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
+    with admin.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        ).scalar()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    return not exists
+
+
+def build(app) -> None:
+    from flask_migrate import upgrade
+
+    from regbackoffice import accounts
+    from regbackoffice.benchdata import bench_unit, generate_cylinders
+    from regbackoffice.extensions import db
+    from regbackoffice.models import Role
+
+    with app.app_context():
+        upgrade()
+        print("archive: 1,000,000 cylinders …", flush=True)
+        generate_cylinders(1_000_000)
+        unit = bench_unit()
+        applicant = accounts.create_user("bench-applicant", PASSWORD, Role.APPLICANT, unit=unit)
+        accounts.create_user("bench-accept", PASSWORD, Role.ACCEPTOR, district_code="500112")
+        db.session.commit()
+        print("applications: 50,000 + one of 10,000 cylinders …", flush=True)
+        params = {"unit": unit.id, "user": applicant.id, "name": unit.name}
+        db.session.execute(
+            sa.text(
+                """
+                INSERT INTO applications (number, status, unit_id, district_code, unit_name,
+                  safety_department, contact_name, contact_phone, credit_code, address,
+                  created_by_id, created_at, submitted_at, accept_due_on, voided_at,
+                  void_reason, item_count, version_id)
+                SELECT 'BQ' || lpad(n::text, 8, '0'),
+                  CASE WHEN n % 5 = 0 THEN 'submitted' ELSE 'voided' END,
+                  :unit, (ARRAY['500112','500105','500103','500106'])[1 + n % 4], :name || n,
+                  '安全部', '联系人', '023-1', '', '', :user, now(),
+                  now() - (n % 30) * interval '1 day',
+                  CURRENT_DATE + (n % 40) - 10,
+                  CASE WHEN n % 5 = 0 THEN NULL ELSE now() END,
+                  CASE WHEN n % 5 = 0 THEN NULL ELSE '基准' END, 20, 1
+                FROM generate_series(1, 50000) AS n
+                """
+            ),
+            params,
+        )
+        app_id = db.session.execute(
+            sa.text(
+                """
+                INSERT INTO applications (number, status, unit_id, district_code, unit_name,
+                  safety_department, contact_name, contact_phone, credit_code, address,
+                  created_by_id, created_at, submitted_at, accept_due_on, item_count, version_id)
+                VALUES ('BQ-BIG', 'submitted', :unit, '500112', :name, '安全部', '联系人',
+                  '023-1', '', '', :user, now(), now(), CURRENT_DATE + 5, 10000, 1)
+                RETURNING id
+                """
+            ),
+            params,
+        ).scalar_one()
+        db.session.execute(
+            sa.text(
+                """
+                INSERT INTO application_items (application_id, row_no, variety_code, product_no,
+                  medium_code, manufacturer, manufacture_month, nominal_pressure_mpa, volume_l,
+                  last_inspection_date, next_inspection_month, identity_key, live_identity_key,
+                  audit_verdict, excluded, attachment_count, audit_revision)
+                SELECT :app, n + 1, '2320', 'BIG' || n, 'G13', '基准大批量制造厂', '2024-01',
+                  2.1, 35.5, DATE '2024-02-01', '2028-02',
+                  '基准大批量制造厂' || chr(31) || 'BIG' || n || chr(31) || '2024-01',
+                  '基准大批量制造厂' || chr(31) || 'BIG' || n || chr(31) || '2024-01',
+                  CASE WHEN n < 5000 THEN 'correct' ELSE 'pending' END, false, 2, 0
+                FROM generate_series(1, 10000) AS n
+                """
+            ),
+            {"app": app_id},
+        )
+        db.session.execute(
+            sa.text(
+                """
+                INSERT INTO attachments (item_id, kind, storage_key, thumbnail_key, sha256,
+                  content_type, width, height, size_bytes, original_name, uploaded_by_id,
+                  uploaded_at)
+                SELECT i.id, k.kind, 'photos/00/bench.jpg', 'thumbs/00/bench.jpg', repeat('0', 64),
+                  'image/jpeg', 64, 48, 1000, '', :user, now()
+                FROM application_items i
+                CROSS JOIN (VALUES ('stamp'), ('supervision_certificate')) AS k(kind)
+                WHERE i.application_id = :app
+                """
+            ),
+            {"app": app_id, "user": applicant.id},
+        )
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+
+
+def median_ms(client, url: str, runs: int) -> float:
+    client.get(url)  # warm
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("REGBO_BENCH_DATABASE_URL", DEFAULT_URL)
+    )
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+
+    os.environ.setdefault("REGBO_SECRET_KEY", "bench")
+    from regbackoffice import create_app
+
+    fresh = ensure_database(args.database_url)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": args.database_url,
+            "REDIS_URL": None,
+            "SESSION_COOKIE_SECURE": False,
+            "REGBO_ENV": "testing",
+        }
+    )
+    if fresh:
+        build(app)
+    with app.app_context():
+        from regbackoffice.extensions import db
+
+        big = db.session.execute(
+            sa.text("SELECT id FROM applications WHERE number = 'BQ-BIG'")
+        ).scalar_one()
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post(
+        "/login", data={"username": "bench-accept", "password": PASSWORD, "csrf_token": token}
+    )
+
+    results = {
+        "pager, page 500 of 1,000 (10 cylinders, 20 photos)": median_ms(
+            client, f"/bureau/applications/{big}/audit?page=500&size=10", args.runs
+        ),
+        "inbox, 受理 tasks, first page (50,000 applications)": median_ms(
+            client, "/inbox", args.runs
+        ),
+        "inbox, search by unit name": median_ms(client, "/inbox?task=accept&q=BENCH", args.runs),
+    }
+    for name, value in results.items():
+        print(f"{name}: median {value:.1f} ms over {args.runs} runs")
+
+
+if __name__ == "__main__":
+    main()
