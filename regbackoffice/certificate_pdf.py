@@ -1,0 +1,237 @@
+"""使用登记证 PDF: WeasyPrint from an HTML template with print CSS, fetching nothing outside.
+
+Input is plain values (``CertificateDocument``), never ORM objects, so the renderer can run
+anywhere (an rq worker, a benchmark) and cannot lazy-load or leak anything.
+
+Each certificate is two WeasyPrint documents whose pages are joined: page 1 is the
+certificate (A4 portrait), then the annex 气瓶基本信息汇总表 (A4 landscape) with the table
+header repeated on every page and its own "第 x 页 / 共 y 页" numbering. ``render_many``
+joins several certificates into one PDF for printing together; each keeps its own numbering.
+
+Resources: the only URLs the renderer will fetch are ``regbo-static:<path>`` (a file under
+this package's ``static/`` folder) and ``data:`` URIs. Anything else (file://, http(s)://,
+any other scheme) is refused before any I/O and stops the rendering, so user-supplied
+text can never read local files or reach the network (DESIGN 7 and 10). Fonts come from
+fontconfig (Debian's fonts-noto-cjk) and are subset with HarfBuzz.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote
+from urllib.request import DataHandler, Request
+
+import segno
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from weasyprint import HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+STATIC_ROOT = PACKAGE_DIR / "static"
+STATIC_SCHEME = "regbo-static"
+CERTIFICATE_TEMPLATE = "certificates/certificate.html"
+ANNEX_TEMPLATE = "certificates/annex.html"
+EQUIPMENT_CATEGORY = "气瓶"
+
+
+class ResourceRefused(ValueError):
+    """The certificate renderer was asked for a URL it must not fetch."""
+
+
+@dataclass(frozen=True)
+class CylinderRow:
+    """One line of the 气瓶基本信息汇总表."""
+
+    product_no: str  # 产品编号
+    variety: str  # 设备品种 (name, e.g. 无缝气瓶)
+    medium: str  # 充装介质 (name, e.g. 液化石油气)
+    manufacturer: str  # 制造单位
+    manufacture_month: str  # 制造年月, yyyy-mm
+    nominal_pressure_mpa: Decimal | str  # 公称工作压力(MPa)
+    volume_l: Decimal | str  # 容积(L)
+    next_inspection_month: str  # 下次检验日期, yyyy-mm
+    archive_id: str  # 气瓶档案ID
+    internal_no: str = ""  # 单位内编号
+
+
+@dataclass(frozen=True)
+class CertificateDocument:
+    """Everything printed on one 使用登记证 and its annex, as plain values."""
+
+    unit_name: str  # 使用单位
+    credit_code: str  # 统一社会信用代码
+    address: str  # 地址
+    number: str  # 使用登记证编号
+    authority: str  # 登记机关
+    issue_date: date  # 发证日期
+    verify_url: str  # encoded in the QR code
+    cylinders: tuple[CylinderRow, ...]
+    category: str = EQUIPMENT_CATEGORY  # 设备类别
+
+    def __post_init__(self) -> None:
+        # Frozen and hashable all the way down: a list would be silently shared.
+        object.__setattr__(self, "cylinders", tuple(self.cylinders))
+
+    @property
+    def count(self) -> int:
+        """数量: the registered cylinders the certificate covers."""
+        return len(self.cylinders)
+
+
+class StaticOnlyURLFetcher(URLFetcher):
+    """Serves this package's static files and data: URIs; refuses everything else.
+
+    Refusal happens before any I/O (no socket is opened, no file outside ``static/`` is
+    touched), and ``fail_on_errors`` makes WeasyPrint stop instead of carrying on.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            allowed_protocols=("data", STATIC_SCHEME), allow_redirects=False, fail_on_errors=True
+        )
+
+    def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+        scheme, sep, rest = url.partition(":")
+        scheme = scheme.lower()
+        if not sep:
+            raise ResourceRefused(f"refused relative URL {url[:200]!r}")
+        if scheme == "data":
+            return self._data(url)
+        if scheme == STATIC_SCHEME:
+            return self._static(url, rest)
+        raise ResourceRefused(f"refused URL {url[:200]!r}: only package static files and data:")
+
+    def open(self, url, data=None, timeout=None):  # urllib's entry point: same rules
+        return self.fetch(url.full_url if isinstance(url, Request) else url)
+
+    @staticmethod
+    def _data(url: str) -> URLFetcherResponse:
+        # urllib's data: handler parses in memory (base64 or percent-encoded); no I/O.
+        try:
+            response = DataHandler().data_open(Request(url))
+        except ValueError as exc:
+            raise ResourceRefused(f"malformed data: URI ({exc})") from exc
+        return URLFetcherResponse(url, response.read(), dict(response.headers.items()))
+
+    @staticmethod
+    def _static(url: str, rest: str) -> URLFetcherResponse:
+        path = static_path(rest)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
+
+
+def static_path(reference: str) -> Path:
+    """The file under ``static/`` that ``reference`` names, or ``ResourceRefused``.
+
+    ``reference`` is what follows ``regbo-static:``, e.g. ``css/certificate.css``; query and
+    fragment are ignored. Traversal (``..``, absolute paths, symlinks out) is refused.
+    """
+    relative = unquote(reference.split("?", 1)[0].split("#", 1)[0]).lstrip("/")
+    if not relative or "\\" in relative or "\x00" in relative:
+        raise ResourceRefused(f"refused static path {reference[:200]!r}")
+    root = STATIC_ROOT.resolve()
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        raise ResourceRefused(f"refused static path {reference[:200]!r}")
+    return candidate
+
+
+def static_url(relative: str) -> str:
+    return f"{STATIC_SCHEME}:{relative}"
+
+
+def qr_data_uri(text: str) -> str:
+    """An SVG QR code for ``text`` as a data: URI (vector: sharp at any print size)."""
+    return segno.make(text, error="m", micro=False).svg_data_uri(border=0, scale=1)
+
+
+def _plain_number(value: Decimal | str | int | float) -> str:
+    """2.10 → 2.1, 35.50 → 35.5, 15.00 → 15 (as printed on the forms)."""
+    if isinstance(value, str):
+        return value
+    text = f"{Decimal(str(value)):.2f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def _chinese_date(value: date) -> str:
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+_environment = Environment(
+    loader=PackageLoader("regbackoffice", "templates"),
+    autoescape=True,  # every value is text; user input can never become markup
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_environment.filters["plain_number"] = _plain_number
+_environment.filters["chinese_date"] = _chinese_date
+_environment.globals["static_url"] = static_url
+
+# One font configuration per process: fontconfig lookups and loaded faces are reused.
+_fonts_lock = threading.Lock()
+_font_config: FontConfiguration | None = None
+
+
+def _fonts() -> FontConfiguration:
+    global _font_config
+    with _fonts_lock:
+        if _font_config is None:
+            _font_config = FontConfiguration()
+        return _font_config
+
+
+def certificate_html(doc: CertificateDocument) -> str:
+    """Page 1, the 使用登记证, as HTML."""
+    return _environment.get_template(CERTIFICATE_TEMPLATE).render(
+        doc=doc, qr_uri=qr_data_uri(doc.verify_url)
+    )
+
+
+def annex_html(doc: CertificateDocument) -> str:
+    """The 气瓶基本信息汇总表 annex as HTML."""
+    return _environment.get_template(ANNEX_TEMPLATE).render(doc=doc)
+
+
+def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration):
+    # base_url=None: a relative URL has nothing to resolve against and is never fetched.
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).render(font_config=fonts)
+
+
+def _documents(doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration):
+    yield _render_pages(certificate_html(doc), fetcher, fonts)
+    if doc.cylinders:
+        yield _render_pages(annex_html(doc), fetcher, fonts)
+
+
+def render_many(docs: Iterable[CertificateDocument]) -> bytes:
+    """Several certificates (each with its annex) in one PDF, in the order given."""
+    docs = list(docs)
+    if not docs:
+        raise ValueError("render_many needs at least one certificate")
+    fetcher = StaticOnlyURLFetcher()
+    fonts = _fonts()
+    rendered = [page_set for doc in docs for page_set in _documents(doc, fetcher, fonts)]
+    pages = [page for document in rendered for page in document.pages]
+    combined = rendered[0].copy(pages)
+    combined.metadata.title = _title(docs)
+    combined.metadata.authors = sorted({doc.authority for doc in docs})
+    return combined.write_pdf()
+
+
+def render_certificate_pdf(doc: CertificateDocument) -> bytes:
+    """One certificate: page 1 the 使用登记证, then its annex."""
+    return render_many([doc])
+
+
+def _title(docs: Sequence[CertificateDocument]) -> str:
+    if len(docs) == 1:
+        return f"特种设备使用登记证 {docs[0].number}"
+    return f"特种设备使用登记证（{len(docs)}份）"
