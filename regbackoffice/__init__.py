@@ -39,16 +39,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.acceptance import bp as acceptance_bp
     from .blueprints.admin import bp as admin_bp
     from .blueprints.auth import bp as auth_bp
+    from .blueprints.certificates import bp as certificates_bp
     from .blueprints.files import bp as files_bp
     from .blueprints.inbox import bp as inbox_bp
     from .blueprints.main import bp as main_bp
+    from .blueprints.public import bp as public_bp
     from .blueprints.review import bp as review_bp
 
     app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(certificates_bp)
     app.register_blueprint(files_bp)
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(public_bp)
     app.register_blueprint(review_bp)
     app.register_blueprint(main_bp)
     return app

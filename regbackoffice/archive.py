@@ -40,6 +40,35 @@ class CylinderData:
         return identity_key(self.manufacturer, self.product_no, self.manufacture_month)
 
 
+def register_cylinders(
+    datas: list[CylinderData],
+    *,
+    unit: Unit,
+    unit_name: str,
+    district: District,
+    certificate_no: str,
+    registration_date: date,
+    application_id: int,
+) -> list[Cylinder]:
+    """Write a certificate's cylinders into the archive (status 在用) in one flush."""
+    cylinders = [
+        _cylinder(
+            data,
+            unit_id=unit.id,
+            unit_name=unit_name,
+            district=district,
+            certificate_no=certificate_no,
+            registration_date=registration_date,
+            application_id=application_id,
+            status=CylinderStatus.IN_USE,
+        )
+        for data in datas
+    ]
+    db.session.add_all(cylinders)
+    db.session.flush()
+    return cylinders
+
+
 def register_cylinder(
     data: CylinderData,
     *,
@@ -51,10 +80,36 @@ def register_cylinder(
     status: CylinderStatus = CylinderStatus.IN_USE,
 ) -> Cylinder:
     """Write one registered cylinder into the archive (flushes; the caller commits)."""
-    cylinder = Cylinder(
+    cylinder = _cylinder(
+        data,
+        unit_id=unit.id,
+        unit_name=unit.name,
+        district=district,
+        certificate_no=certificate_no,
+        registration_date=registration_date,
+        application_id=application_id,
+        status=status,
+    )
+    db.session.add(cylinder)
+    db.session.flush()
+    return cylinder
+
+
+def _cylinder(
+    data: CylinderData,
+    *,
+    unit_id: int,
+    unit_name: str,
+    district: District,
+    certificate_no: str | None,
+    registration_date: date,
+    application_id: int | None,
+    status: CylinderStatus,
+) -> Cylinder:
+    return Cylinder(
         id=new_archive_id(district.code),
-        use_unit_id=unit.id,
-        use_unit_name=unit.name,
+        use_unit_id=unit_id,
+        use_unit_name=unit_name,
         district_code=district.code,
         variety_code=data.variety_code,
         product_no=normalize_text(data.product_no),
@@ -76,6 +131,3 @@ def register_cylinder(
         identity_key=data.identity_key,
         application_id=application_id,
     )
-    db.session.add(cylinder)
-    db.session.flush()
-    return cylinder

@@ -116,19 +116,19 @@ def seed_demo_command(password: str | None, json_out: str | None) -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="exit when the queue is empty")
+@click.option("--sweep-interval", default=60.0, show_default=True, help="seconds between sweeps")
 @with_appcontext
-def worker_command(burst: bool) -> None:
-    """Run an rq worker inside the app context."""
-    from rq import Worker
+def worker_command(burst: bool, sweep_interval: float) -> None:
+    """Run an rq worker inside the app context (and re-send stuck certificates)."""
+    from flask import current_app
 
     from .jobs import queue
+    from .worker import run_worker
 
     q = queue()
     if q is None:
         _fail("REGBO_REDIS_URL 未设置：任务以内联方式运行，无需 worker")
-    # Forked work horses must open their own database connections.
-    db.engine.dispose()
-    Worker([q], connection=q.connection).work(burst=burst, with_scheduler=True)
+    run_worker(current_app._get_current_object(), q, burst=burst, sweep_interval=sweep_interval)
 
 
 @click.command("bench-data")

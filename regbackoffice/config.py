@@ -91,5 +91,6 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CERTIFICATE_NO_FORMAT": env.get(
             "REGBO_CERTIFICATE_NO_FORMAT", "瓶渝{district:3}{serial:05d}({yy})"
         ),
+        "CERTIFICATE_JOB_TIMEOUT": _int(env, "REGBO_CERTIFICATE_JOB_TIMEOUT", 300),
         "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
     }

@@ -32,7 +32,10 @@ def enqueue(func_path: str, *args: Any, job_id: str | None = None, **options: An
     """Send a job to the worker now; run it inline when Redis is not configured."""
     q = queue()
     if q is None:
-        import_string(func_path)(*args)
+        # Inline: in a fresh app context, so the job has its own session and transaction
+        # (it may be called from another session's after-commit hook).
+        with current_app.app_context():
+            import_string(func_path)(*args)
         return
     q.enqueue(func_path, *args, job_id=job_id, **options)
 

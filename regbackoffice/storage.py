@@ -37,7 +37,7 @@ def save(key: str, data: bytes) -> None:
     """Write atomically: a temp file in the same folder, fsync, then rename."""
     path = _path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -47,6 +47,16 @@ def save(key: str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temp_files(key: str) -> int:
+    """Delete the temp files a killed writer of ``key`` left behind (call before rewriting)."""
+    path = _path(key)
+    removed = 0
+    for tmp in path.parent.glob(f".tmp-{path.name}-*"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def read(key: str) -> bytes:

@@ -196,3 +196,42 @@ def count_queries(app: Flask):
             sa.event.remove(engine, "before_cursor_execute", _before)
 
     return _count
+
+
+LIVE_DATABASE_URL = sa.make_url(TEST_DATABASE_URL).set(
+    database=f"{sa.make_url(TEST_DATABASE_URL).database}_live"
+)
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app on its own database where tests commit for real (other processes, threads).
+
+    Used by the drills that need real concurrency or a separate worker process; nothing is
+    rolled back, so tests using it must not rely on the database being empty.
+    """
+    url = LIVE_DATABASE_URL.render_as_string(hide_password=False)
+    recreate_database(url)
+    config = make_test_config(tmp_path_factory, url)
+    # Room for the concurrency drills' 50 simultaneous transactions.
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 55, "max_overflow": 5, "pool_timeout": 60}
+    application = create_app(config)
+    with application.app_context():
+        upgrade()
+    yield application
+    dispose_engines(application)
+
+
+@pytest.fixture
+def live_db(live_app: Flask) -> Iterator:
+    """Run the test body on ``live_app`` with ordinary sessions that really commit."""
+    bound = _db.session
+    _db.session = _db._make_scoped_session({})
+    try:
+        with live_app.app_context():
+            try:
+                yield _db
+            finally:
+                _db.session.remove()
+    finally:
+        _db.session = bound

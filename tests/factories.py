@@ -240,3 +240,18 @@ def make_accepted_application(
     attachment_audit.complete(application, accepted_by)
     workflow.accept(application, accepted_by, application.version_id, 15)
     return application
+
+
+def make_approved_application(unit: Unit | None = None, *, items: int = 2) -> Application:
+    """An application through 受理, 审核 and 审批 by three different people."""
+    from regbackoffice import workflow
+
+    application = make_accepted_application(unit, items=items)
+    district = application.district_code
+    workflow.review(
+        application, make_user(Role.REVIEWER, district_code=district), application.version_id, True
+    )
+    workflow.approve(
+        application, make_user(Role.APPROVER, district_code=district), application.version_id, True
+    )
+    return application

@@ -64,6 +64,7 @@ class Certificate(db.Model):
         enum_type(RenderState, "render_state"), nullable=False, default=RenderState.QUEUED
     )
     render_error: Mapped[str | None] = mapped_column(Text)
+    render_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     render_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pdf_key: Mapped[str | None] = mapped_column(String(100))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ... import attachment_audit, workflow
+from ... import attachment_audit, certificates, workflow
 from ...access import get_or_404, roles_required
 from ...extensions import db
 from ...models import (
@@ -72,6 +72,8 @@ def detail(application_id: int) -> str:
         history=_history(application),
         form=VersionedForm(version=application.version_id),
         step=_step_for(application),
+        certificate=certificates.certificate_for(application),
+        retry_form=AuditPageForm(),
     )
 
 

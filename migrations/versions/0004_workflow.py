@@ -1,4 +1,4 @@
-"""acceptance: deadlines for the inbox, per-cylinder audit revisions
+"""workflow: inbox deadlines, per-cylinder audit revisions, certificate render start
 
 Revision ID: 0004
 Revises: 0001
@@ -27,9 +27,13 @@ def upgrade():
         batch_op.add_column(
             sa.Column("audit_revision", sa.Integer(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("certificates") as batch_op:
+        batch_op.add_column(sa.Column("render_started_at", sa.DateTime(timezone=True)))
 
 
 def downgrade():
+    with op.batch_alter_table("certificates") as batch_op:
+        batch_op.drop_column("render_started_at")
     with op.batch_alter_table("application_items") as batch_op:
         batch_op.drop_column("audit_revision")
     with op.batch_alter_table("applications") as batch_op:
