@@ -78,6 +78,8 @@ class CertificateDocument:
     def __post_init__(self) -> None:
         # Frozen and hashable all the way down: a list would be silently shared.
         object.__setattr__(self, "cylinders", tuple(self.cylinders))
+        if not self.cylinders:
+            raise ValueError("a 使用登记证 covers at least one registered cylinder")
 
     @property
     def count(self) -> int:
@@ -207,8 +209,7 @@ def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfigura
 
 def _documents(doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration):
     yield _render_pages(certificate_html(doc), fetcher, fonts)
-    if doc.cylinders:
-        yield _render_pages(annex_html(doc), fetcher, fonts)
+    yield _render_pages(annex_html(doc), fetcher, fonts)
 
 
 def render_many(docs: Iterable[CertificateDocument]) -> bytes:

@@ -259,3 +259,8 @@ def test_the_certificate_carries_a_qr_code_of_the_verify_url():
     assert f'src="{escape(expected)}"' in certificate_html(doc)
     other = make_document(1, verify_url="https://regbo.example.cn/verify/other")
     assert f'src="{escape(expected)}"' not in certificate_html(other)
+
+
+def test_a_certificate_covers_at_least_one_cylinder():
+    with pytest.raises(ValueError):
+        make_document(0)
