@@ -110,7 +110,10 @@ class StaticOnlyURLFetcher(URLFetcher):
             return self._static(url, rest)
         raise ResourceRefused(f"refused URL {url[:200]!r}: only package static files and data:")
 
-    def open(self, url, data=None, timeout=None):  # urllib's entry point: same rules
+    def open(
+        self, url: str | Request, data: object = None, timeout: float | None = None
+    ) -> URLFetcherResponse:
+        # urllib's entry point (OpenerDirector.open): the same rules, never a request.
         return self.fetch(url.full_url if isinstance(url, Request) else url)
 
     @staticmethod

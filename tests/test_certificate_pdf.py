@@ -264,3 +264,11 @@ def test_the_certificate_carries_a_qr_code_of_the_verify_url():
 def test_a_certificate_covers_at_least_one_cylinder():
     with pytest.raises(ValueError):
         make_document(0)
+
+
+def test_the_urllib_entry_point_of_the_fetcher_is_locked_down_too(local_server):
+    with pytest.raises(ResourceRefused):
+        StaticOnlyURLFetcher().open(local_server.url("/open"))
+    with pytest.raises(ResourceRefused):
+        StaticOnlyURLFetcher().open("file:///etc/passwd")
+    assert local_server.requests == []
