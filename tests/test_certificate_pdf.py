@@ -1,3 +1,4 @@
+import gc
 import io
 import re
 import threading
@@ -272,3 +273,15 @@ def test_the_urllib_entry_point_of_the_fetcher_is_locked_down_too(local_server):
     with pytest.raises(ResourceRefused):
         StaticOnlyURLFetcher().open("file:///etc/passwd")
     assert local_server.requests == []
+
+
+def test_rendering_leaves_the_garbage_collector_as_it_found_it():
+    assert gc.isenabled()
+    render_certificate_pdf(make_document(1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        render_certificate_pdf(make_document(1))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
