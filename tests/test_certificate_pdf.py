@@ -20,6 +20,7 @@ from regbackoffice.certificate_pdf import (
     CylinderRow,
     ResourceRefused,
     StaticOnlyURLFetcher,
+    _plain_number,
     certificate_html,
     qr_data_uri,
     render_certificate_pdf,
@@ -285,3 +286,18 @@ def test_rendering_leaves_the_garbage_collector_as_it_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (Decimal("2.10"), "2.1"),
+        (Decimal("35.50"), "35.5"),
+        (Decimal("15.00"), "15"),
+        (Decimal("100"), "100"),
+        (Decimal("0.25"), "0.25"),
+        ("12.50", "12.50"),
+    ],
+)
+def test_pressures_and_volumes_print_without_trailing_zeros(value, printed):
+    assert _plain_number(value) == printed
