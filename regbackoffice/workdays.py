@@ -58,6 +58,7 @@ def add_workdays(start: date, n: int) -> date:
     return day
 
 
+@lru_cache(maxsize=65536)
 def workdays_between(start: date, end: date) -> int:
     """Working days in the half-open interval (start, end]; 0 when ``end <= start``."""
     count = 0

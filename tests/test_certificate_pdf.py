@@ -1,3 +1,4 @@
+import gc
 import io
 import re
 import threading
@@ -19,6 +20,7 @@ from regbackoffice.certificate_pdf import (
     CylinderRow,
     ResourceRefused,
     StaticOnlyURLFetcher,
+    _plain_number,
     certificate_html,
     qr_data_uri,
     render_certificate_pdf,
@@ -259,3 +261,43 @@ def test_the_certificate_carries_a_qr_code_of_the_verify_url():
     assert f'src="{escape(expected)}"' in certificate_html(doc)
     other = make_document(1, verify_url="https://regbo.example.cn/verify/other")
     assert f'src="{escape(expected)}"' not in certificate_html(other)
+
+
+def test_a_certificate_covers_at_least_one_cylinder():
+    with pytest.raises(ValueError):
+        make_document(0)
+
+
+def test_the_urllib_entry_point_of_the_fetcher_is_locked_down_too(local_server):
+    with pytest.raises(ResourceRefused):
+        StaticOnlyURLFetcher().open(local_server.url("/open"))
+    with pytest.raises(ResourceRefused):
+        StaticOnlyURLFetcher().open("file:///etc/passwd")
+    assert local_server.requests == []
+
+
+def test_rendering_leaves_the_garbage_collector_as_it_found_it():
+    assert gc.isenabled()
+    render_certificate_pdf(make_document(1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        render_certificate_pdf(make_document(1))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (Decimal("2.10"), "2.1"),
+        (Decimal("35.50"), "35.5"),
+        (Decimal("15.00"), "15"),
+        (Decimal("100"), "100"),
+        (Decimal("0.25"), "0.25"),
+        ("12.50", "12.50"),
+    ],
+)
+def test_pressures_and_volumes_print_without_trailing_zeros(value, printed):
+    assert _plain_number(value) == printed
