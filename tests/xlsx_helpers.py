@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import quote
 
 from openpyxl import Workbook
 
@@ -24,7 +25,7 @@ def good_row(product_no: str, **overrides: Any) -> list[Any]:
         "next_inspection_month": "2028-05",
         "internal_no": "NB-1",
         "tag_type": "二维码",
-        "tag_value": f"https://trace.example.com/q/{product_no}",
+        "tag_value": f"https://trace.example.com/q/{quote(str(product_no))}",
     }
     values.update(overrides)
     return list(values.values())
@@ -36,6 +37,9 @@ def workbook_bytes(rows: list[list[Any]], header: list[str] | tuple[str, ...] = 
     ws.append(list(header))
     for row in rows:
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # a text that looks like a formula, as a user typed it
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
