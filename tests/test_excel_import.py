@@ -112,24 +112,36 @@ def test_each_rule_refuses_its_own_row(case, overrides, reason):
 
 def test_all_reasons_of_a_row_are_listed_not_only_the_first():
     application = factories.make_application()
-    outcome = _import(application, [good_row("X", variety="0", volume="x", tag_type="?", medium="G1")])
+    outcome = _import(
+        application, [good_row("X", variety="0", volume="x", tag_type="?", medium="G1")]
+    )
     assert len(outcome.failed[0]["reasons"]) == 3
 
 
 def test_notice_five_does_not_apply_before_2021_or_to_other_media():
     application = factories.make_application()
     rows = [
-        good_row("OLD", tag_type=None, tag_value=None, manufacture_month="2020-12",
-                 last_inspection_date="2024-01-01"),
+        good_row(
+            "OLD",
+            tag_type=None,
+            tag_value=None,
+            manufacture_month="2020-12",
+            last_inspection_date="2024-01-01",
+        ),
         good_row("O2", tag_type=None, tag_value=None, medium="G1"),
     ]
     assert _import(application, rows).imported == 2
 
 
 CELL_TYPES = [
-    ("real date cells", {"manufacture_month": datetime(2022, 5, 1),
-                         "last_inspection_date": datetime(2024, 5, 20),
-                         "next_inspection_month": date(2028, 5, 1)}),
+    (
+        "real date cells",
+        {
+            "manufacture_month": datetime(2022, 5, 1),
+            "last_inspection_date": datetime(2024, 5, 20),
+            "next_inspection_month": date(2028, 5, 1),
+        },
+    ),
     ("text 2022-5", {"manufacture_month": "2022-5"}),
     ("text 2022/05", {"manufacture_month": "2022/05"}),
     ("text 2022年5月", {"manufacture_month": "2022年5月", "next_inspection_month": "2028年5月"}),
@@ -137,10 +149,16 @@ CELL_TYPES = [
     ("number 202205", {"manufacture_month": 202205}),
     ("text dates", {"last_inspection_date": "2024年5月20日"}),
     ("slash date", {"last_inspection_date": "2024/5/20"}),
-    ("full-width digits", {"pressure": "２．１", "volume": "３５．５", "manufacture_month": "２０２２－０５"}),
+    (
+        "full-width digits",
+        {"pressure": "２．１", "volume": "３５．５", "manufacture_month": "２０２２－０５"},
+    ),
     ("numbers stored as text", {"pressure": "2.10", "volume": " 35.5 "}),
     ("integers", {"pressure": 2, "volume": 35}),
-    ("names in coded columns", {"variety": "焊接气瓶", "medium": "液化石油气", "tag_type": "二维码"}),
+    (
+        "names in coded columns",
+        {"variety": "焊接气瓶", "medium": "液化石油气", "tag_type": "二维码"},
+    ),
     ("drop-down text", {"variety": "2320 焊接气瓶", "medium": "G13 液化石油气"}),
     ("lower-case code", {"medium": "g13"}),
     ("short variety name", {"variety": "焊接"}),
@@ -179,8 +197,9 @@ def test_duplicate_within_file_is_refused_citing_the_first_row():
 
 
 def test_cylinder_in_the_archive_is_refused():
-    cylinder = factories.make_cylinder(product_no="ARCH-1", manufacturer="测试气瓶制造厂",
-                                       manufacture_month="2022-05")
+    cylinder = factories.make_cylinder(
+        product_no="ARCH-1", manufacturer="测试气瓶制造厂", manufacture_month="2022-05"
+    )
     application = factories.make_application()
     outcome = _import(application, [good_row("ARCH-1")])
     assert outcome.imported == 0
@@ -190,8 +209,9 @@ def test_cylinder_in_the_archive_is_refused():
 
 def test_cylinder_in_another_live_application_is_refused_but_a_voided_one_frees_it():
     other = factories.make_application()
-    item = factories.make_item(other, product_no="LIVE-1", manufacturer="测试气瓶制造厂",
-                               manufacture_month="2022-05")
+    item = factories.make_item(
+        other, product_no="LIVE-1", manufacturer="测试气瓶制造厂", manufacture_month="2022-05"
+    )
     application = factories.make_application()
     outcome = _import(application, [good_row("LIVE-1")])
     assert f"该气瓶已在申请{other.number}中" in outcome.failed[0]["reasons"][0]
@@ -214,7 +234,7 @@ def test_error_file_round_trip_adds_the_fixed_rows():
     rows = [
         good_row("RT-1"),
         good_row("RT-2", volume="abc"),
-        good_row("RT-3", internal_no="=HYPERLINK(\"http://evil.example\",\"x\")", tag_value="ftp://x"),
+        good_row("RT-3", internal_no='=HYPERLINK("http://evil.example","x")', tag_value="ftp://x"),
     ]
     outcome = _import(application, rows)
     assert outcome.imported == 1 and len(outcome.failed) == 2

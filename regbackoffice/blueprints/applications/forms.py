@@ -1,6 +1,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ...applications import UNIT_FIELDS
@@ -42,7 +43,7 @@ class ImportForm(FlaskForm):
 class PhotoForm(FlaskForm):
     kind = SelectField(
         "照片类型",
-        choices=[(k.value, k.label) for k in AttachmentKind],
+        choices=[SelectChoice(k.value, k.label) for k in AttachmentKind],
         validators=[DataRequired("请选择照片类型")],
     )
     file = FileField("照片（JPEG/PNG，不超过10MB）", validators=[FileRequired("请选择照片")])

@@ -18,6 +18,8 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.datastructures import FileStorage
+from wtforms.fields.choices import SelectChoice
 
 from ... import access, applications, excel_import, excel_template, photos, storage
 from ...extensions import db
@@ -64,6 +66,14 @@ def _delete_files_after_commit(keys: list[str]) -> None:
     after_commit(remove)
 
 
+def _read_upload(upload: FileStorage, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes (enough to tell it is too big), then release the temp file."""
+    try:
+        return upload.stream.read(limit + 1)
+    finally:
+        upload.close()
+
+
 def _application(application_id: int) -> Application:
     return access.get_or_404(Application, application_id)
 
@@ -82,8 +92,9 @@ def _attachment(application: Application, attachment_id: int) -> Attachment:
     return attachment
 
 
-def _district_choices() -> list[tuple[str, str]]:
-    return [(d.code, d.name) for d in db.session.scalars(select(District).order_by(District.code))]
+def _district_choices() -> list[SelectChoice]:
+    districts = db.session.scalars(select(District).order_by(District.code))
+    return [SelectChoice(d.code, d.name) for d in districts]
 
 
 def _info_from(form: ApplicationForm) -> applications.UnitInfo:
@@ -234,7 +245,7 @@ def import_file(application_id: int) -> Response | tuple[str, int]:
     if not filename.lower().endswith(".xlsx"):
         flash("只能导入.xlsx格式的Excel文件（旧版.xls请另存为.xlsx）。", "danger")
         return redirect(url_for(".show", application_id=application.id))
-    data = upload.stream.read(excel_import.MAX_FILE_BYTES + 1)
+    data = _read_upload(upload, excel_import.MAX_FILE_BYTES)
     try:
         job = excel_import.start_import(application, data, filename=filename, actor=current_user)
     except excel_import.ImportRejected as exc:
@@ -352,7 +363,7 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
                 photos.add_photo(
                     item,
                     AttachmentKind(form.kind.data),
-                    upload.stream.read(photos.MAX_BYTES + 1),
+                    _read_upload(upload, photos.MAX_BYTES),
                     filename=upload.filename or "",
                     actor=current_user,
                 )
@@ -399,7 +410,7 @@ def replace_photo(application_id: int, attachment_id: int) -> Response:
     try:
         old = photos.replace_photo(
             attachment,
-            upload.stream.read(photos.MAX_BYTES + 1),
+            _read_upload(upload, photos.MAX_BYTES),
             filename=upload.filename or "",
             actor=current_user,
         )
@@ -444,7 +455,7 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
             try:
                 results = photos.bulk_upload(
                     application,
-                    form.file.data.stream.read(photos.MAX_ZIP_BYTES + 1),
+                    _read_upload(form.file.data, photos.MAX_ZIP_BYTES),
                     current_user,
                 )
             except photos.PhotoError as exc:
@@ -479,7 +490,8 @@ def thumbnail(attachment_id: int) -> Response:
 def _send(key: str, mimetype: str) -> Response:
     if not storage.exists(key):
         abort(404)
-    response = send_file(storage.local_path(key), mimetype=mimetype, max_age=0)
+    # Read through the storage interface (works for any backend; photos are ≤ 10 MB).
+    response = Response(storage.read(key), mimetype=mimetype)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
