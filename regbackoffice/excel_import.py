@@ -311,12 +311,17 @@ _TAG_NAMES = {
 }
 
 
+_KEYS = tuple(c.key for c in COLUMNS)
+_HEADER_BY_KEY = {c.key: c.header for c in COLUMNS}
+
+
 @dataclass
 class RowResult:
     row: int
     values: list[str]
     data: CylinderData | None = None
     reasons: list[str] = field(default_factory=list)
+    key: str = ""  # the identity key, once the row's data is valid
 
 
 def _check_length(reasons: list[str], header: str, text: str, limit: int) -> None:
@@ -330,9 +335,9 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
     values = [cell_text(v) for v in cells]
     result = RowResult(row=row_no, values=values)
     reasons = result.reasons
-    raw = dict(zip((c.key for c in COLUMNS), cells, strict=True))
-    text = dict(zip((c.key for c in COLUMNS), values, strict=True))
-    header = {c.key: c.header for c in COLUMNS}
+    raw = dict(zip(_KEYS, cells, strict=True))
+    text = dict(zip(_KEYS, values, strict=True))
+    header = _HEADER_BY_KEY
     this_month = f"{today.year:04d}-{today.month:02d}"
 
     def required(key: str) -> bool:
@@ -467,7 +472,7 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
             reasons.append(year_error)
 
     if not reasons:
-        result.data = CylinderData(
+        result.data = data = CylinderData(
             variety_code=variety or "",
             product_no=product_no,
             medium_code=medium or "",
@@ -482,6 +487,7 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
             qr_content=qr_content,
             rfid_code=rfid_code,
         )
+        result.key = data.identity_key
     return result
 
 
@@ -572,9 +578,9 @@ def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
         return set()
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+        return _copy_insert_claiming(rows)
+    from sqlalchemy.dialects.sqlite import insert
+
     table = ApplicationItem.__table__
     inserted: set[str] = set()
     # Sorted by key, so two concurrent imports lock keys in one order (no deadlock).
@@ -587,6 +593,31 @@ def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
         )
         result = db.session.execute(stmt, rows[start : start + 1000])
         inserted.update(result.scalars().all())
+    return inserted
+
+
+def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: COPY the rows into a temp table, then one INSERT … SELECT … ON CONFLICT
+    DO NOTHING RETURNING (a multi-row VALUES statement is far slower to build and send)."""
+    columns = list(rows[0])
+    column_sql = ", ".join(columns)
+    connection = db.session.connection().connection.driver_connection
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE import_items_incoming AS SELECT {column_sql}"
+            " FROM application_items WITH NO DATA"
+        )
+        with cursor.copy(f"COPY import_items_incoming ({column_sql}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([v.value if isinstance(v, TagType) else v for v in row.values()])
+        # Ordered by key, so two concurrent imports lock keys in one order (no deadlock).
+        cursor.execute(
+            f"INSERT INTO application_items ({column_sql})"
+            f" SELECT {column_sql} FROM import_items_incoming ORDER BY live_identity_key"
+            " ON CONFLICT (live_identity_key) DO NOTHING RETURNING live_identity_key"
+        )
+        inserted = {key for (key,) in cursor.fetchall()}
+        cursor.execute("DROP TABLE import_items_incoming")
     return inserted
 
 
@@ -609,7 +640,7 @@ def import_rows(
     for done, (row_no, cells) in enumerate(rows, start=1):
         result = validate_row(row_no, cells, codes, today)
         if result.data is not None:
-            key = result.data.identity_key
+            key = result.key
             if key in first_row_of:
                 result.reasons.append(
                     f"与第{first_row_of[key]}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
@@ -621,11 +652,11 @@ def import_rows(
             progress(done, total)
 
     candidates = [r for r in results if r.data is not None and not r.reasons]
-    keys = [r.data.identity_key for r in candidates]  # type: ignore[union-attr]
+    keys = [r.key for r in candidates]
     archived = archived_identities(keys)
     claimed = claimed_identities(keys)
     for result in candidates:
-        key = result.data.identity_key  # type: ignore[union-attr]
+        key = result.key
         if key in archived:
             number = archived[key]
             result.reasons.append(
@@ -649,8 +680,8 @@ def import_rows(
         if result.reasons or result.data is None:
             continue
         next_row += 1
-        values = item_values(application.id, next_row, result.data)
-        to_insert[result.data.identity_key] = (result, values)
+        values = item_values(application.id, next_row, result.data, result.key)
+        to_insert[result.key] = (result, values)
     inserted = _insert_claiming([values for _, values in to_insert.values()])
     for key, (result, _) in to_insert.items():
         if key not in inserted:
@@ -665,8 +696,10 @@ def import_rows(
     return ImportOutcome(total=total, imported=len(inserted), failed=failed)
 
 
-def item_values(application_id: int, row_no: int, data: CylinderData) -> dict[str, Any]:
-    key = data.identity_key
+def item_values(
+    application_id: int, row_no: int, data: CylinderData, key: str | None = None
+) -> dict[str, Any]:
+    key = key or data.identity_key
     return {
         "application_id": application_id,
         "row_no": row_no,
