@@ -38,6 +38,10 @@ from .models import (
 
 MIN_PHOTOS = 2
 MAX_PHOTOS = 4
+SHORT_KIND_LABELS = {
+    AttachmentKind.STAMP: "钢印",
+    AttachmentKind.SUPERVISION_CERTIFICATE: "监检证书",
+}
 
 
 class ApplicationError(ValueError):
@@ -169,7 +173,7 @@ def photo_kinds_by_item(item_ids: Sequence[int]) -> dict[int, dict[AttachmentKin
 def photo_problem(kinds: dict[AttachmentKind, int]) -> str | None:
     """Why an item's photos are not enough (None when they are)."""
     total = sum(kinds.values())
-    missing = [k.label for k in AttachmentKind if not kinds.get(k)]
+    missing = [SHORT_KIND_LABELS[k] for k in AttachmentKind if not kinds.get(k)]
     if total < MIN_PHOTOS:
         return f"照片{total}张，至少{MIN_PHOTOS}张" + (
             f"（缺{'、'.join(missing)}）" if missing else ""

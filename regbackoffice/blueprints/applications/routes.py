@@ -216,7 +216,9 @@ def show(application_id: int) -> str:
         confirm_form=ConfirmForm(),
         last_import=last_import,
         is_draft=is_draft,
-        submission_problems=applications.submission_problems(application) if is_draft else [],
+        submission_problems=(
+            applications.submission_problems(application, limit=5) if is_draft else []
+        ),
     )
 
 
@@ -566,6 +568,7 @@ def progress(application_id: int) -> str:
         certificate=certificate,
         confirm_form=ConfirmForm(),
         action_labels=ACTION_LABELS,
+        describe_event=describe_event,
     )
 
 
@@ -583,6 +586,35 @@ ACTION_LABELS = {
     "photo_deleted": "删除照片",
     "photos_bulk_uploaded": "批量上传照片",
 }
+
+
+DETAIL_LABELS = {
+    "product_no": "产品编号",
+    "kind": "照片类型",
+    "imported": "成功",
+    "failed": "失败",
+    "rows": "行数",
+    "items": "气瓶数",
+    "files": "文件数",
+    "stored": "成功",
+    "number": "申请编号",
+    "copied_from": "复制自申请",
+    "reason": "原因",
+    "note": "说明",
+}
+_KIND_LABELS = {k.value: k.label for k in AttachmentKind}
+
+
+def describe_event(event: AuditLog) -> str:
+    """An audit row's detail in words (technical fields such as hashes are left out)."""
+    parts = []
+    for key, value in (event.detail or {}).items():
+        if key not in DETAIL_LABELS:
+            continue
+        if key == "kind":
+            value = _KIND_LABELS.get(value, value)
+        parts.append(f"{DETAIL_LABELS[key]}：{value}")
+    return "，".join(parts)
 
 
 def _steps(application: Application) -> list[dict]:
