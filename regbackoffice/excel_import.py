@@ -97,11 +97,10 @@ def check_xlsx_safety(data: bytes) -> None:
             entry.compress_size, 1
         ):
             raise ImportRejected("文件压缩比异常，疑似压缩炸弹，已拒绝导入")
-    # Read every XML part for real (sizes in the zip directory can lie), bounded.
+    # Read every part for real (sizes in the zip directory can lie), bounded; any part may
+    # be a sheet (the workbook's relationships name them), so none is skipped by its name.
     total = 0
     for entry in entries:
-        if not entry.filename.endswith((".xml", ".rels", ".vml")):
-            continue
         total = _scan_xml_part(archive, entry, total)
 
 
