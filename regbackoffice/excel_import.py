@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from python_calamine import CalamineError, CalamineWorkbook
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from . import audit
@@ -758,8 +759,39 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
         rows=len(rows),
         import_job=job.id,
     )
-    jobs.enqueue_after_commit("regbackoffice.excel_import.run_import_job", job.id)
+    jobs.enqueue_after_commit(JOB_FUNCTION, job.id, job_id=rq_job_id(job.id))
     return job
+
+
+JOB_FUNCTION = "regbackoffice.excel_import.run_import_job"
+
+
+def rq_job_id(import_job_id: int) -> str:
+    return f"regbackoffice-import-{import_job_id}"
+
+
+def ensure_enqueued(job: ImportJob) -> bool:
+    """Send a queued import to the workers again if it never reached Redis (Redis was down
+    when the upload committed, or the queue was lost). Returns True when it re-sent it.
+
+    Harmless when the job is in fact queued or running: the job is safe to run twice.
+    """
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from .jobs import queue
+
+    if job.status is not ImportStatus.QUEUED:
+        return False
+    q = queue()
+    if q is None:
+        return False
+    try:
+        Job.fetch(rq_job_id(job.id), connection=q.connection)
+        return False
+    except NoSuchJobError:
+        q.enqueue(JOB_FUNCTION, job.id, job_id=rq_job_id(job.id))
+        return True
 
 
 def _finish(job: ImportJob, outcome: ImportOutcome, actor: User | None = None) -> None:
@@ -792,7 +824,10 @@ def read_progress(job: ImportJob) -> dict[str, Any]:
     if job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         connection = redis_connection()
         if connection is not None:
-            raw = connection.get(_progress_key(job.id))
+            try:
+                raw = connection.get(_progress_key(job.id))
+            except RedisError:  # progress is cosmetic; the status comes from the database
+                raw = None
             processed = int(raw) if raw else 0
     return {
         "status": job.status.value,

@@ -77,3 +77,41 @@ def test_import_through_the_page_adds_rows_and_lists_failures(client, login_as):
         select(ApplicationItem.product_no).where(ApplicationItem.application_id == application.id)
     ).all()
     assert products == ["A-1"]
+
+
+def _post_file(client, application, data, name="list.xlsx"):
+    response = post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), name)},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
+def test_download_error_data_fix_and_reimport_through_the_pages(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    result_url = _post_file(
+        client,
+        application,
+        workbook_bytes([good_row("E-1"), good_row("E-2", next_inspection_month="2001-01")]),
+    )
+    assert "下载错误数据" in client.get(result_url).get_data(as_text=True)
+    download = client.get(f"{result_url}/errors.xlsx")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    wb = load_workbook(io.BytesIO(download.data))
+    ws = wb["气瓶信息"]
+    assert ws.cell(2, 2).value == "E-2" and "已超期未检" in ws.cell(2, 13).value
+    ws.cell(2, 9).value = "2029-01"
+    fixed = io.BytesIO()
+    wb.save(fixed)
+    second = _post_file(client, application, fixed.getvalue(), name="错误数据.xlsx")
+    assert "成功导入 <strong>1</strong> 行，失败 <strong>0</strong> 行" in client.get(
+        second
+    ).get_data(as_text=True)
+    db.session.refresh(application)
+    assert application.item_count == 2

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from regbackoffice import applications, photos
+from regbackoffice import applications, photos, storage
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     ApplicationItem,
@@ -271,3 +271,35 @@ def test_only_voided_applications_can_be_copied():
     application = factories.make_application(applicant.unit, created_by=applicant)
     with pytest.raises(applications.ApplicationError, match="只有已作废的申请"):
         applications.copy_voided_application(application, applicant)
+
+
+def test_replace_and_delete_photo_remove_the_old_files_after_commit(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application)
+    _add_photos(item, applicant, kinds=(AttachmentKind.STAMP,))
+    attachment = db.session.scalar(select(Attachment).where(Attachment.item_id == item.id))
+    old_keys = [attachment.storage_key, attachment.thumbnail_key]
+    page = f"/applications/{application.id}/items/{item.id}/photos"
+    response = post_form(
+        client,
+        f"/applications/{application.id}/photos/{attachment.id}/replace",
+        {"file": (io.BytesIO(jpeg_bytes(color=(1, 2, 250))), "new.jpg")},
+        page=page,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    db.session.refresh(attachment)
+    assert attachment.original_name == "new.jpg"
+    assert not any(storage.exists(k) for k in old_keys)
+    assert storage.exists(attachment.storage_key)
+    new_keys = [attachment.storage_key, attachment.thumbnail_key]
+
+    response = post_form(
+        client, f"/applications/{application.id}/photos/{attachment.id}/delete", page=page
+    )
+    assert response.status_code == 302
+    assert not any(storage.exists(k) for k in new_keys)
+    db.session.expire_all()
+    assert db.session.scalar(select(Attachment).where(Attachment.item_id == item.id)) is None
+    assert item.attachment_count == 0

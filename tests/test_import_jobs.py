@@ -251,3 +251,44 @@ def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_a
         ).all()
         assert owners == [first_id]
         db.session.remove()
+
+
+def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polled(
+    app, client, login_as, redis_conn
+):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    key = storage.new_key("imports", ".xlsx")
+    storage.save(key, _big_file(10, "LOST"))
+    job = ImportJob(
+        application_id=application.id,
+        created_by_id=applicant.id,
+        total_rows=10,
+        file_key=key,
+        failed_rows=[],
+        original_name="lost.xlsx",
+    )
+    db.session.add(job)
+    db.session.flush()
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    assert queue.count == 0  # as if Redis had been down when the upload committed
+
+    status = client.get(f"/applications/{application.id}/imports/{job.id}/status.json")
+    assert status.get_json()["status"] == "queued"
+    assert queue.count == 1
+    client.get(f"/applications/{application.id}/imports/{job.id}/status.json")
+    assert queue.count == 1  # sent once, not on every poll
+
+    SimpleWorker([queue], connection=redis_conn).work(burst=True)
+    db.session.expire_all()
+    assert job.status is ImportStatus.DONE and job.imported_count == 9
+
+
+def test_import_job_of_another_unit_is_404(client, login_as):
+    other = factories.make_application()
+    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id, failed_rows=[])
+    db.session.add(job)
+    db.session.flush()
+    login_as(Role.APPLICANT)
+    assert client.get(f"/applications/{other.id}/imports/{job.id}").status_code == 404
+    assert client.get(f"/applications/{other.id}/imports/{job.id}/errors.xlsx").status_code == 404

@@ -7,6 +7,7 @@ import io
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -16,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
@@ -257,10 +259,17 @@ def import_file(application_id: int) -> Response | tuple[str, int]:
 
 
 def _import_job(application: Application, job_id: int) -> ImportJob:
-    job = db.session.get(ImportJob, job_id)
-    if job is None or job.application_id != application.id:
+    job = access.get_or_404(ImportJob, job_id)
+    if job.application_id != application.id:
         abort(404)
     return job
+
+
+def _resend_if_lost(job: ImportJob) -> None:
+    try:
+        excel_import.ensure_enqueued(job)
+    except RedisError:  # Redis still down: the page shows "queued" and polling retries
+        current_app.logger.warning("import job %s not re-sent: Redis unavailable", job.id)
 
 
 @bp.route("/<int:application_id>/imports/<int:job_id>")
@@ -268,6 +277,7 @@ def _import_job(application: Application, job_id: int) -> ImportJob:
 def import_result(application_id: int, job_id: int) -> str:
     application = _application(application_id)
     job = _import_job(application, job_id)
+    _resend_if_lost(job)
     return render_template(
         "applications/import_result.html",
         application=application,
@@ -281,7 +291,9 @@ def import_result(application_id: int, job_id: int) -> str:
 @applicant_only
 def import_status(application_id: int, job_id: int) -> Response:
     application = _application(application_id)
-    return jsonify(excel_import.read_progress(_import_job(application, job_id)))
+    job = _import_job(application, job_id)
+    _resend_if_lost(job)
+    return jsonify(excel_import.read_progress(job))
 
 
 @bp.route("/<int:application_id>/imports/<int:job_id>/errors.xlsx")
