@@ -17,6 +17,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -124,10 +125,12 @@ def _scan_xml_part(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, total: int)
                         "文件中含有XML实体声明（DOCTYPE/ENTITY），可能是恶意构造的文件，已拒绝导入"
                     )
                 tail = chunk[-32:]
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        if isinstance(exc, ImportRejected):
-            raise
-        raise ImportRejected("文件已损坏，不是有效的.xlsx文件") from exc
+    except ImportRejected:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
+        raise ImportRejected("文件已损坏，不是有效的.xlsx文件") from None
+    except RuntimeError:  # zipfile: "File … is encrypted"
+        raise ImportRejected("文件已加密或受密码保护，请取消密码后另存为.xlsx再导入") from None
     return total
 
 

@@ -15,6 +15,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -221,7 +222,10 @@ def _open_zip(data: bytes) -> list[zipfile.ZipInfo]:
 def _read_member(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
     """At most MAX_BYTES + 1 bytes: the directory's declared size can lie."""
     with archive.open(entry) as member:
-        return member.read(MAX_BYTES + 1)
+        data = member.read(MAX_BYTES + 1)
+    if len(data) > 1024 * 1024 and len(data) > MAX_MEMBER_RATIO * max(entry.compress_size, 1):
+        raise PhotoError("该文件压缩比异常，疑似压缩炸弹，已跳过")
+    return data
 
 
 def bulk_upload(application: Application, data: bytes, actor: User) -> list[FileResult]:
@@ -270,10 +274,10 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
             attachment = add_photo(candidates[0], kind, content, filename=name, actor=actor)
         except (ImageRejected, PhotoError) as exc:
             results.append(FileResult(name, False, str(exc), product_no))
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            results.append(
-                FileResult(name, False, f"压缩包中该文件已损坏（{type(exc).__name__}）", product_no)
-            )
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
+            results.append(FileResult(name, False, "压缩包中该文件已损坏，无法读取", product_no))
+        except RuntimeError:  # zipfile: the member is encrypted
+            results.append(FileResult(name, False, "该文件已加密，无法读取", product_no))
         else:
             results.append(FileResult(name, True, f"已上传为{attachment.kind.label}", product_no))
     audit.record(

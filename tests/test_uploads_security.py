@@ -86,7 +86,20 @@ def _nothing_imported(application):
     )
 
 
+def _corrupted() -> bytes:
+    data = bytearray(workbook_bytes([good_row(f"C-{n}") for n in range(200)]))
+    info = next(
+        i
+        for i in zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()
+        if i.filename == "xl/worksheets/sheet1.xml"
+    )
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 20
+    data[start : start + 40] = b"\x00" * 40
+    return bytes(data)
+
+
 EXCEL_ATTACKS = {
+    "corrupt": (_corrupted, "文件已损坏"),
     "zip bomb": (
         lambda: _rewrite(
             workbook_bytes([good_row("Z-1")]), add={"xl/media/pad.xml": b"\0" * (20 * 1024 * 1024)}
