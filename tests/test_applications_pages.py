@@ -303,3 +303,25 @@ def test_replace_and_delete_photo_remove_the_old_files_after_commit(client, logi
     db.session.expire_all()
     assert db.session.scalar(select(Attachment).where(Attachment.item_id == item.id)) is None
     assert item.attachment_count == 0
+
+
+def test_progress_shows_each_step_with_time_outcome_and_who_acted(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    clerk = factories.make_user(Role.ACCEPTOR, district_code=applicant.unit.district_code)
+    now = datetime.now(UTC)
+    application = factories.make_application(
+        applicant.unit,
+        created_by=applicant,
+        status=ApplicationStatus.ACCEPTED,
+        submitted_at=now,
+        audit_completed_at=now,
+        audit_completed_by_id=clerk.id,
+        accepted_at=now,
+        accepted_by_id=clerk.id,
+    )
+    page = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "待审核" in page
+    accepted_row = page.split("<td>受理</td>")[1].split("</tr>")[0]
+    assert "已受理" in accepted_row and clerk.display_name in accepted_row
+    reviewed_row = page.split("<td>审核</td>")[1].split("</tr>")[0]
+    assert "未进行" in reviewed_row

@@ -41,6 +41,7 @@ from ...models import (
     Medium,
     Role,
     Unit,
+    User,
     Variety,
 )
 from ...transaction import after_commit
@@ -630,26 +631,33 @@ def describe_event(event: AuditLog) -> str:
 
 
 def _steps(application: Application) -> list[dict]:
-    """The workflow steps with time and outcome, from the application's own timestamps."""
-    voided = application.status is ApplicationStatus.VOIDED
+    """The workflow steps with time, outcome and who acted, from the application's columns."""
+
+    def name(user_id: int | None) -> str:
+        user = db.session.get(User, user_id) if user_id else None
+        return user.display_name if user else ""
+
+    a = application
     steps = [
-        ("创建申请", application.created_at, "已创建"),
-        ("提交申请", application.submitted_at, "已提交"),
-        ("审核附件", application.audit_completed_at, "已完成"),
-        ("受理", application.accepted_at, "已受理"),
-        ("审核", application.reviewed_at, "已通过"),
-        ("审批", application.approved_at, "已批准"),
-        ("证书生成", application.certified_at, "已发证"),
+        ("创建申请", a.created_at, "已创建", a.created_by_id),
+        ("提交申请", a.submitted_at, "已提交", a.created_by_id if a.submitted_at else None),
+        ("审核附件", a.audit_completed_at, "已完成", a.audit_completed_by_id),
+        ("受理", a.accepted_at, "已受理", a.accepted_by_id),
+        ("审核", a.reviewed_at, "已通过", a.reviewed_by_id),
+        ("审批", a.approved_at, "已批准", a.approved_by_id),
+        ("证书生成", a.certified_at, "已发证", None),
     ]
-    result = []
-    for name, at, outcome in steps:
-        result.append({"name": name, "at": at, "outcome": outcome if at else ""})
-    if voided:
+    result = [
+        {"name": step, "at": at, "outcome": outcome if at else "", "by": name(by) if at else ""}
+        for step, at, outcome, by in steps
+    ]
+    if a.status is ApplicationStatus.VOIDED:
         result.append(
             {
                 "name": "驳回（退件）",
-                "at": application.voided_at,
+                "at": a.voided_at,
                 "outcome": "已作废",
+                "by": name(a.voided_by_id),
                 "voided": True,
             }
         )
