@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .blueprints.acceptance import bp as acceptance_bp
     from .blueprints.admin import bp as admin_bp
+    from .blueprints.applications import bp as applications_bp
     from .blueprints.auth import bp as auth_bp
     from .blueprints.certificates import bp as certificates_bp
     from .blueprints.files import bp as files_bp
@@ -55,4 +56,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(review_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(applications_bp)
     return app

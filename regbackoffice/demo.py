@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,12 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from . import accounts, api_clients, archive
+from . import accounts, api_clients, applications, archive, excel_import, photos
 from .credit_code import make_credit_code
 from .extensions import db
 from .identity import identity_key
 from .models import (
     ApiClient,
+    ApplicationItem,
+    AttachmentKind,
     Cylinder,
     CylinderStatus,
     District,
@@ -156,6 +159,87 @@ def _ensure_interlock_cylinders(unit: Unit, district: District, today: date) -> 
     return ids
 
 
+DEMO_APPLICATION_CYLINDERS = 3
+
+
+def demo_photo(product_no: str, kind: AttachmentKind) -> bytes:
+    """A recognisable stand-in photo drawn with Pillow (no real photos ship with the demo)."""
+    from PIL import Image, ImageDraw
+
+    stamp = kind is AttachmentKind.STAMP
+    image = Image.new("RGB", (800, 600), (150, 155, 160) if stamp else (250, 250, 245))
+    draw = ImageDraw.Draw(image)
+    if stamp:
+        draw.ellipse((100, 50, 700, 550), outline=(90, 95, 100), width=12)
+        draw.text((260, 280), product_no, fill=(40, 40, 40), font_size=40)
+    else:
+        draw.rectangle((60, 40, 740, 560), outline=(180, 30, 30), width=6)
+        for y in range(140, 520, 40):
+            draw.line((100, y, 700, y), fill=(200, 200, 200), width=2)
+        draw.text((120, 70), f"CERTIFICATE {product_no}", fill=(20, 20, 20), font_size=36)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _demo_rows(district: District, today: date) -> list[list[Any]]:
+    next_month = _add_months(today, 24)
+    return [
+        [
+            "2320",
+            f"YSAPP{district.code}{number:03d}",
+            "G13",
+            DEMO_MANUFACTURER,
+            "2023-06",
+            "2.10",
+            "35.50",
+            "2023-06-20",
+            next_month,
+            f"SQ-{number:03d}",
+            "二维码",
+            f"https://trace.example.invalid/q/YSAPP{district.code}{number:03d}",
+        ]
+        for number in range(1, DEMO_APPLICATION_CYLINDERS + 1)
+    ]
+
+
+def _ensure_demo_application(unit: Unit, applicant: User, district: District, today: date) -> int:
+    """A submitted application with photos, waiting for 受理, made through the domain ops."""
+    from openpyxl import Workbook
+
+    from .excel_template import HEADERS
+
+    rows = _demo_rows(district, today)
+    key = identity_key(DEMO_MANUFACTURER, rows[0][1], "2023-06")
+    claimed = db.session.scalar(
+        select(ApplicationItem).where(ApplicationItem.live_identity_key == key)
+    )
+    if claimed is not None:
+        return claimed.application_id
+    application = applications.create_application(unit, applicant)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(HEADERS))
+    for row in rows:
+        sheet.append(row)
+    data = io.BytesIO()
+    workbook.save(data)
+    excel_import.import_rows(application, excel_import.parse_workbook(data.getvalue()), today=today)
+    for item in db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    ):
+        for kind in AttachmentKind:
+            photos.add_photo(
+                item,
+                kind,
+                demo_photo(item.product_no, kind),
+                filename=f"{item.product_no}_{kind.label[:2]}.jpg",
+                actor=applicant,
+            )
+    applications.submit_application(application, applicant)
+    return application.id
+
+
 def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     """Create (or bring back to the demo state) all demo data; returns the JSON summary."""
     today = today or date.today()
@@ -163,6 +247,7 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     users: dict[str, str] = {}
     clients: list[dict[str, Any]] = []
     cylinders: dict[str, dict[str, str]] = {}
+    demo_applications: dict[str, int] = {}
 
     for spec in DEMO_DISTRICTS:
         district = db.session.get(District, spec.code)
@@ -174,7 +259,7 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         ):
             _ensure_user(f"{prefix}-{spec.code}", password, role, district=spec.code)
             users[f"{prefix}-{spec.code}"] = role.value
-        _ensure_user(f"applicant-{spec.code}", password, Role.APPLICANT, unit=unit)
+        applicant = _ensure_user(f"applicant-{spec.code}", password, Role.APPLICANT, unit=unit)
         users[f"applicant-{spec.code}"] = Role.APPLICANT.value
         clients.append(
             _ensure_client(
@@ -182,6 +267,7 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
             )
         )
         cylinders[spec.code] = _ensure_interlock_cylinders(unit, district, today)
+        demo_applications[spec.code] = _ensure_demo_application(unit, applicant, district, today)
 
     inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
     clients.append(
@@ -199,5 +285,5 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         "users": users,
         "api_clients": clients,
         "cylinders": cylinders,
-        "applications": {},
+        "applications": demo_applications,
     }

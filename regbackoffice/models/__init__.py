@@ -14,6 +14,7 @@ from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .certificates import Certificate, CertificateCounter, RenderState
 from .cylinders import Cylinder, CylinderStatus, TagType
+from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
 from .units import Unit, UnitKind
@@ -39,6 +40,8 @@ __all__ = [
     "CylinderStatus",
     "District",
     "FillingRecord",
+    "ImportJob",
+    "ImportStatus",
     "InspectionRecord",
     "LabeledEnum",
     "Medium",

@@ -1,0 +1,456 @@
+"""Enterprise applications (使用单位申请): create, fill in, edit items, submit, copy.
+
+Plain functions on models: they check the state, mutate, ``flush`` and write the audit row;
+the request (or the CLI) commits. Errors are ``ApplicationError`` with a Chinese message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, storage
+from .credit_code import credit_code_error, normalize_credit_code
+from .excel_import import (
+    CodeTables,
+    archived_identities,
+    claimed_identities,
+    item_values,
+    validate_row,
+)
+from .excel_template import COLUMNS
+from .extensions import db
+from .models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Attachment,
+    AttachmentKind,
+    District,
+    Unit,
+    User,
+)
+
+MIN_PHOTOS = 2
+MAX_PHOTOS = 4
+SHORT_KIND_LABELS = {
+    AttachmentKind.STAMP: "钢印",
+    AttachmentKind.SUPERVISION_CERTIFICATE: "监检证书",
+}
+
+
+class ApplicationError(ValueError):
+    """A refused operation; the message (Chinese) says what to do."""
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """使用单位基本信息 as filled in on an application."""
+
+    unit_name: str
+    safety_department: str
+    contact_name: str
+    contact_phone: str
+    credit_code: str
+    address: str
+
+    @classmethod
+    def from_unit(cls, unit: Unit) -> UnitInfo:
+        return cls(
+            unit_name=unit.name,
+            safety_department=unit.safety_department,
+            contact_name=unit.contact_name,
+            contact_phone=unit.contact_phone,
+            credit_code=unit.credit_code,
+            address=unit.address,
+        )
+
+    @classmethod
+    def from_application(cls, application: Application) -> UnitInfo:
+        return cls(**{name: getattr(application, name) for name in UNIT_FIELDS})
+
+
+# Field → (label, max length), in the order the form shows them.
+UNIT_FIELDS: dict[str, tuple[str, int]] = {
+    "unit_name": ("使用单位", 100),
+    "safety_department": ("安全管理部门", 100),
+    "contact_name": ("联系人", 50),
+    "contact_phone": ("联系电话", 30),
+    "credit_code": ("统一社会信用代码", 18),
+    "address": ("地址", 200),
+}
+
+
+def unit_info_problems(info: UnitInfo) -> list[str]:
+    """What is missing or wrong in the unit information (empty when complete)."""
+    problems = []
+    for name, (label, limit) in UNIT_FIELDS.items():
+        value = (getattr(info, name) or "").strip()
+        if not value:
+            problems.append(f"{label}未填写")
+        elif len(value) > limit:
+            problems.append(f"{label}超过{limit}个字")
+    if info.credit_code.strip():
+        error = credit_code_error(info.credit_code)
+        if error:
+            problems.append(error)
+    return problems
+
+
+def _require_draft(application: Application) -> None:
+    if application.status is not ApplicationStatus.DRAFT:
+        raise ApplicationError(f"申请当前状态为“{application.status.label}”，只有草稿可以修改")
+
+
+def _apply_info(application: Application, info: UnitInfo) -> None:
+    for name, (label, limit) in UNIT_FIELDS.items():
+        value = (getattr(info, name) or "").strip()
+        if len(value) > limit:
+            raise ApplicationError(f"{label}超过{limit}个字")
+        setattr(application, name, value)
+    if application.credit_code and credit_code_error(application.credit_code) is None:
+        application.credit_code = normalize_credit_code(application.credit_code)
+
+
+def create_application(
+    unit: Unit, actor: User, *, district_code: str | None = None, info: UnitInfo | None = None
+) -> Application:
+    """A new draft for ``unit``, prefilled from the unit unless ``info`` is given."""
+    district_code = district_code or unit.district_code
+    if db.session.get(District, district_code) is None:
+        raise ApplicationError("请选择有效的区县")
+    application = Application(
+        unit_id=unit.id,
+        district_code=district_code,
+        created_by_id=actor.id,
+        status=ApplicationStatus.DRAFT,
+        item_count=0,
+    )
+    _apply_info(application, info or UnitInfo.from_unit(unit))
+    db.session.add(application)
+    db.session.flush()
+    application.number = f"SQ{application.id:08d}"
+    audit.record(
+        "application_created", object_type="application", object_id=application.id, actor=actor
+    )
+    db.session.flush()
+    return application
+
+
+def update_application(
+    application: Application, info: UnitInfo, *, district_code: str, actor: User
+) -> None:
+    _require_draft(application)
+    if db.session.get(District, district_code) is None:
+        raise ApplicationError("请选择有效的区县")
+    application.district_code = district_code
+    _apply_info(application, info)
+    audit.record(
+        "application_updated", object_type="application", object_id=application.id, actor=actor
+    )
+    db.session.flush()
+
+
+def photo_kinds_by_item(item_ids: Sequence[int]) -> dict[int, dict[AttachmentKind, int]]:
+    counts: dict[int, dict[AttachmentKind, int]] = {}
+    if not item_ids:
+        return counts
+    stmt = (
+        select(Attachment.item_id, Attachment.kind, func.count())
+        .where(Attachment.item_id.in_(item_ids))
+        .group_by(Attachment.item_id, Attachment.kind)
+    )
+    for item_id, kind, count in db.session.execute(stmt):
+        counts.setdefault(item_id, {})[kind] = count
+    return counts
+
+
+def photo_problem(kinds: dict[AttachmentKind, int]) -> str | None:
+    """Why an item's photos are not enough (None when they are)."""
+    total = sum(kinds.values())
+    missing = [SHORT_KIND_LABELS[k] for k in AttachmentKind if not kinds.get(k)]
+    if total < MIN_PHOTOS:
+        return f"照片{total}张，至少{MIN_PHOTOS}张" + (
+            f"（缺{'、'.join(missing)}）" if missing else ""
+        )
+    if total > MAX_PHOTOS:
+        return f"照片{total}张，最多{MAX_PHOTOS}张"
+    if missing:
+        return f"缺{'、'.join(missing)}照片"
+    return None
+
+
+def submission_problems(application: Application, *, limit: int = 20) -> list[str]:
+    """Everything that stops submission, naming cylinders by 产品编号."""
+    problems = [
+        f"单位基本信息：{p}" for p in unit_info_problems(UnitInfo.from_application(application))
+    ]
+    items = db.session.execute(
+        select(ApplicationItem.id, ApplicationItem.product_no)
+        .where(ApplicationItem.application_id == application.id)
+        .order_by(ApplicationItem.row_no)
+    ).all()
+    if not items:
+        problems.append("尚未导入任何气瓶")
+        return problems
+    kinds = photo_kinds_by_item([item_id for item_id, _ in items])
+    lacking = []
+    for item_id, product_no in items:
+        problem = photo_problem(kinds.get(item_id, {}))
+        if problem:
+            lacking.append(f"{product_no}（{problem}）")
+    if lacking:
+        shown = "、".join(lacking[:limit])
+        more = f" 等{len(lacking)}只" if len(lacking) > limit else ""
+        problems.append(f"{len(lacking)}只气瓶照片不全：{shown}{more}")
+    return problems
+
+
+def submit_application(application: Application, actor: User) -> None:
+    """draft → submitted (待受理), only when nothing is missing."""
+    _require_draft(application)
+    problems = submission_problems(application)
+    if problems:
+        raise ApplicationError("不能提交：" + "；".join(problems))
+    application.status = ApplicationStatus.SUBMITTED
+    application.submitted_at = datetime.now(UTC)
+    audit.record(
+        "application_submitted",
+        object_type="application",
+        object_id=application.id,
+        actor=actor,
+        items=application.item_count,
+    )
+    db.session.flush()
+
+
+def delete_application(application: Application, actor: User) -> list[str]:
+    """Delete a draft with its items and photos; returns storage keys to remove after commit."""
+    _require_draft(application)
+    keys = _attachment_keys(
+        select(Attachment)
+        .join(ApplicationItem, ApplicationItem.id == Attachment.item_id)
+        .where(ApplicationItem.application_id == application.id)
+    )
+    audit.record(
+        "application_deleted",
+        object_type="application",
+        object_id=application.id,
+        actor=actor,
+        number=application.number,
+    )
+    db.session.delete(application)
+    db.session.flush()
+    return keys
+
+
+def _attachment_keys(stmt: Any) -> list[str]:
+    keys: list[str] = []
+    for attachment in db.session.scalars(stmt):
+        keys += [attachment.storage_key, attachment.thumbnail_key]
+    return keys
+
+
+def delete_item(item: ApplicationItem, actor: User) -> list[str]:
+    """Remove one cylinder from a draft; returns storage keys to remove after commit."""
+    application = item.application
+    _require_draft(application)
+    keys = _attachment_keys(select(Attachment).where(Attachment.item_id == item.id))
+    audit.record(
+        "application_item_deleted",
+        object_type="application",
+        object_id=application.id,
+        actor=actor,
+        product_no=item.product_no,
+    )
+    db.session.delete(item)
+    application.item_count -= 1
+    db.session.flush()
+    return keys
+
+
+ITEM_FIELDS = {c.key: c.header for c in COLUMNS}
+
+
+def item_form_values(item: ApplicationItem) -> dict[str, str]:
+    """An item as the template's cell texts (for the edit form)."""
+    return {
+        "variety": item.variety_code,
+        "product_no": item.product_no,
+        "medium": item.medium_code,
+        "manufacturer": item.manufacturer,
+        "manufacture_month": item.manufacture_month,
+        "pressure": f"{item.nominal_pressure_mpa}",
+        "volume": f"{item.volume_l}",
+        "last_inspection_date": item.last_inspection_date.isoformat()
+        if item.last_inspection_date
+        else "",
+        "next_inspection_month": item.next_inspection_month or "",
+        "internal_no": item.internal_no or "",
+        "tag_type": item.tag_type.label if item.tag_type else "",
+        "tag_value": item.qr_content or item.rfid_code or "",
+    }
+
+
+def update_item(
+    item: ApplicationItem, values: dict[str, str], actor: User, *, today: date | None = None
+) -> list[str]:
+    """Edit one cylinder of a draft with the import's rules; returns the reasons it was
+    refused (empty when saved)."""
+    application = item.application
+    _require_draft(application)
+    today = today or datetime.now(UTC).astimezone().date()
+    cells = [values.get(c.key, "") for c in COLUMNS]
+    result = validate_row(item.row_no, cells, CodeTables.load(), today)
+    if result.reasons or result.data is None:
+        return result.reasons
+    key = result.data.identity_key
+    if key != item.identity_key:
+        if key in archived_identities([key]):
+            return ["该气瓶已登记，不能重复申请"]
+        claimed = claimed_identities([key])
+        if key in claimed:
+            app_id, number = claimed[key]
+            where = "本申请" if app_id == application.id else f"申请{number or app_id}"
+            return [f"该气瓶已在{where}中，不能重复申请"]
+    fields = item_values(application.id, item.row_no, result.data)
+    savepoint = db.session.begin_nested()
+    try:
+        for name in (
+            "variety_code",
+            "product_no",
+            "medium_code",
+            "manufacturer",
+            "manufacture_month",
+            "nominal_pressure_mpa",
+            "volume_l",
+            "last_inspection_date",
+            "next_inspection_month",
+            "internal_no",
+            "tag_type",
+            "qr_content",
+            "rfid_code",
+            "identity_key",
+            "live_identity_key",
+        ):
+            setattr(item, name, fields[name])
+        db.session.flush()
+    except IntegrityError:
+        savepoint.rollback()
+        return ["该气瓶刚被其他申请占用，不能重复申请"]
+    savepoint.commit()
+    audit.record(
+        "application_item_updated",
+        object_type="application",
+        object_id=application.id,
+        actor=actor,
+        product_no=item.product_no,
+    )
+    return []
+
+
+def copy_voided_application(original: Application, actor: User) -> tuple[Application, list[str]]:
+    """A new draft with the voided application's unit information, cylinders and photos.
+
+    Cylinders registered or claimed by another live application since are left out; the
+    returned notes say which.
+    """
+    if original.status is not ApplicationStatus.VOIDED:
+        raise ApplicationError("只有已作废的申请可以复制为新申请")
+    unit = db.session.get(Unit, original.unit_id)
+    copy = create_application(
+        unit,
+        actor,
+        district_code=original.district_code,
+        info=UnitInfo.from_application(original),
+    )
+    copy.copied_from_id = original.id
+    items = list(
+        db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == original.id)
+            .order_by(ApplicationItem.row_no)
+        )
+    )
+    keys = [i.identity_key for i in items]
+    archived, claimed = archived_identities(keys), claimed_identities(keys)
+    notes: list[str] = []
+    for row_no, old in enumerate(items, start=1):
+        if old.identity_key in archived or old.identity_key in claimed:
+            notes.append(f"{old.product_no}已登记或已在其他申请中，未复制")
+            continue
+        new = ApplicationItem(
+            application_id=copy.id,
+            row_no=row_no,
+            **{
+                name: getattr(old, name)
+                for name in (
+                    "variety_code",
+                    "product_no",
+                    "medium_code",
+                    "manufacturer",
+                    "manufacture_month",
+                    "nominal_pressure_mpa",
+                    "volume_l",
+                    "last_inspection_date",
+                    "next_inspection_month",
+                    "internal_no",
+                    "tag_type",
+                    "qr_content",
+                    "rfid_code",
+                    "identity_key",
+                )
+            },
+            live_identity_key=old.identity_key,
+        )
+        savepoint = db.session.begin_nested()
+        try:
+            db.session.add(new)
+            db.session.flush()
+        except IntegrityError:
+            savepoint.rollback()
+            notes.append(f"{old.product_no}刚被其他申请占用，未复制")
+            continue
+        savepoint.commit()
+        for photo in db.session.scalars(select(Attachment).where(Attachment.item_id == old.id)):
+            _copy_attachment(photo, new, actor)
+        copy.item_count += 1
+    audit.record(
+        "application_copied",
+        object_type="application",
+        object_id=copy.id,
+        actor=actor,
+        copied_from=original.id,
+        items=copy.item_count,
+    )
+    db.session.flush()
+    return copy, notes
+
+
+def _copy_attachment(photo: Attachment, item: ApplicationItem, actor: User) -> None:
+    # Files are copied, so deleting a photo of the draft never touches the voided original.
+    storage_key = storage.new_key("photos", "." + photo.storage_key.rsplit(".", 1)[-1])
+    thumbnail_key = storage.new_key("thumbs", ".jpg")
+    storage.save(storage_key, storage.read(photo.storage_key))
+    storage.save(thumbnail_key, storage.read(photo.thumbnail_key))
+    db.session.add(
+        Attachment(
+            item_id=item.id,
+            kind=photo.kind,
+            storage_key=storage_key,
+            thumbnail_key=thumbnail_key,
+            sha256=photo.sha256,
+            content_type=photo.content_type,
+            width=photo.width,
+            height=photo.height,
+            size_bytes=photo.size_bytes,
+            original_name=photo.original_name,
+            uploaded_by_id=actor.id,
+        )
+    )
+    item.attachment_count += 1

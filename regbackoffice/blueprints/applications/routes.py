@@ -1,0 +1,664 @@
+"""使用单位申请: the applicant's pages. Views parse and authorise; the domain modules act."""
+
+from __future__ import annotations
+
+import io
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.datastructures import FileStorage
+from wtforms.fields.choices import SelectChoice
+
+from ... import access, applications, excel_import, excel_template, photos, storage
+from ...extensions import db
+from ...images import ImageRejected
+from ...models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Attachment,
+    AttachmentKind,
+    AuditLog,
+    AuditVerdict,
+    Certificate,
+    District,
+    ImportJob,
+    ImportStatus,
+    Medium,
+    Role,
+    Unit,
+    User,
+    Variety,
+)
+from ...transaction import after_commit
+from . import bp
+from .forms import (
+    ApplicationForm,
+    BulkPhotoForm,
+    ConfirmForm,
+    ImportForm,
+    ItemForm,
+    PhotoForm,
+    ReplacePhotoForm,
+)
+
+applicant_only = access.roles_required(Role.APPLICANT)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ITEMS_PER_PAGE = 50
+
+
+def _delete_files_after_commit(keys: list[str]) -> None:
+    def remove() -> None:
+        for key in keys:
+            storage.delete(key)
+
+    after_commit(remove)
+
+
+def _read_upload(upload: FileStorage, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes (enough to tell it is too big), then release the temp file."""
+    try:
+        return upload.stream.read(limit + 1)
+    finally:
+        upload.close()
+
+
+def _application(application_id: int) -> Application:
+    return access.get_or_404(Application, application_id)
+
+
+def _item(application: Application, item_id: int) -> ApplicationItem:
+    item = access.get_or_404(ApplicationItem, item_id)
+    if item.application_id != application.id:
+        abort(404)
+    return item
+
+
+def _attachment(application: Application, attachment_id: int) -> Attachment:
+    attachment = access.get_or_404(Attachment, attachment_id)
+    if attachment.item.application_id != application.id:
+        abort(404)
+    return attachment
+
+
+def _district_choices() -> list[SelectChoice]:
+    districts = db.session.scalars(select(District).order_by(District.code))
+    return [SelectChoice(d.code, d.name) for d in districts]
+
+
+def _info_from(form: ApplicationForm) -> applications.UnitInfo:
+    return applications.UnitInfo(
+        **{name: (getattr(form, name).data or "").strip() for name in applications.UNIT_FIELDS}
+    )
+
+
+@bp.route("/")
+@applicant_only
+def index() -> str:
+    rows = db.session.scalars(access.visible(Application).order_by(Application.id.desc())).all()
+    return render_template("applications/index.html", applications=rows, form=ConfirmForm())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@applicant_only
+def new() -> Response | str:
+    unit = access.get_or_404(Unit, current_user.unit_id)
+    form = ApplicationForm()
+    form.district_code.choices = _district_choices()
+    if request.method == "GET":
+        info = applications.UnitInfo.from_unit(unit)
+        for name in applications.UNIT_FIELDS:
+            getattr(form, name).data = getattr(info, name)
+        form.district_code.data = unit.district_code
+    if form.validate_on_submit():
+        problems = applications.unit_info_problems(_info_from(form))
+        if problems:
+            for problem in problems:
+                flash(problem, "danger")
+        else:
+            application = applications.create_application(
+                unit, current_user, district_code=form.district_code.data, info=_info_from(form)
+            )
+            flash(f"已创建申请{application.number}，请下载模板并导入气瓶信息。", "success")
+            return redirect(url_for(".show", application_id=application.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("applications/form.html", form=form, application=None), status
+
+
+@bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
+@applicant_only
+def edit(application_id: int) -> Response | str:
+    application = _application(application_id)
+    form = ApplicationForm(obj=application)
+    form.district_code.choices = _district_choices()
+    if form.validate_on_submit():
+        problems = applications.unit_info_problems(_info_from(form))
+        if problems:
+            for problem in problems:
+                flash(problem, "danger")
+        else:
+            try:
+                applications.update_application(
+                    application,
+                    _info_from(form),
+                    district_code=form.district_code.data,
+                    actor=current_user,
+                )
+            except applications.ApplicationError as exc:
+                flash(str(exc), "danger")
+                return redirect(url_for(".show", application_id=application.id))
+            flash("单位基本信息已保存。", "success")
+            return redirect(url_for(".show", application_id=application.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("applications/form.html", form=form, application=application), status
+
+
+@bp.route("/<int:application_id>/delete", methods=["POST"])
+@applicant_only
+def delete(application_id: int) -> Response:
+    application = _application(application_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        keys = applications.delete_application(application, current_user)
+    except applications.ApplicationError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for(".show", application_id=application.id))
+    _delete_files_after_commit(keys)
+    flash("草稿已删除。", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.route("/<int:application_id>")
+@applicant_only
+def show(application_id: int) -> str:
+    application = _application(application_id)
+    query = (request.args.get("q") or "").strip()
+    has_photos = request.args.get("photos", "")
+    stmt = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    if query:
+        stmt = stmt.where(ApplicationItem.product_no.contains(query, autoescape=True))
+    if has_photos == "yes":
+        stmt = stmt.where(ApplicationItem.attachment_count > 0)
+    elif has_photos == "no":
+        stmt = stmt.where(ApplicationItem.attachment_count == 0)
+    page = db.paginate(
+        stmt.order_by(ApplicationItem.row_no), per_page=ITEMS_PER_PAGE, error_out=False
+    )
+    kinds = applications.photo_kinds_by_item([item.id for item in page.items])
+    problems = {item.id: applications.photo_problem(kinds.get(item.id, {})) for item in page.items}
+    last_import = db.session.scalar(
+        select(ImportJob)
+        .where(ImportJob.application_id == application.id)
+        .order_by(ImportJob.id.desc())
+        .limit(1)
+    )
+    is_draft = application.status is ApplicationStatus.DRAFT
+    return render_template(
+        "applications/show.html",
+        application=application,
+        page=page,
+        photo_problems=problems,
+        query=query,
+        has_photos=has_photos,
+        import_form=ImportForm(),
+        confirm_form=ConfirmForm(),
+        last_import=last_import,
+        is_draft=is_draft,
+        submission_problems=(
+            applications.submission_problems(application, limit=5) if is_draft else []
+        ),
+    )
+
+
+@bp.route("/template.xlsx")
+@applicant_only
+def template() -> Response:
+    varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
+    media = db.session.scalars(select(Medium)).all()
+    media = sorted(media, key=lambda m: int(m.code[1:]))
+    data = excel_template.build_template(varieties, media)
+    return send_file(
+        io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="气瓶信息模板.xlsx"
+    )
+
+
+@bp.route("/<int:application_id>/import", methods=["POST"])
+@applicant_only
+def import_file(application_id: int) -> Response | tuple[str, int]:
+    application = _application(application_id)
+    form = ImportForm()
+    if not form.validate_on_submit():
+        flash("请选择要导入的.xlsx文件。", "danger")
+        return redirect(url_for(".show", application_id=application.id))
+    upload = form.file.data
+    filename = upload.filename or ""
+    if not filename.lower().endswith(".xlsx"):
+        flash("只能导入.xlsx格式的Excel文件（旧版.xls请另存为.xlsx）。", "danger")
+        return redirect(url_for(".show", application_id=application.id))
+    data = _read_upload(upload, excel_import.MAX_FILE_BYTES)
+    try:
+        job = excel_import.start_import(application, data, filename=filename, actor=current_user)
+    except excel_import.ImportRejected as exc:
+        flash(f"导入失败：{exc}", "danger")
+        return redirect(url_for(".show", application_id=application.id))
+    return redirect(url_for(".import_result", application_id=application.id, job_id=job.id))
+
+
+def _import_job(application: Application, job_id: int) -> ImportJob:
+    job = access.get_or_404(ImportJob, job_id)
+    if job.application_id != application.id:
+        abort(404)
+    return job
+
+
+def _resend_if_lost(job: ImportJob) -> None:
+    try:
+        excel_import.ensure_enqueued(job)
+    except RedisError:  # Redis still down: the page shows "queued" and polling retries
+        current_app.logger.warning("import job %s not re-sent: Redis unavailable", job.id)
+
+
+@bp.route("/<int:application_id>/imports/<int:job_id>")
+@applicant_only
+def import_result(application_id: int, job_id: int) -> str:
+    application = _application(application_id)
+    job = _import_job(application, job_id)
+    _resend_if_lost(job)
+    return render_template(
+        "applications/import_result.html",
+        application=application,
+        job=job,
+        progress=excel_import.read_progress(job),
+        running=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
+    )
+
+
+@bp.route("/<int:application_id>/imports/<int:job_id>/status.json")
+@applicant_only
+def import_status(application_id: int, job_id: int) -> Response:
+    application = _application(application_id)
+    job = _import_job(application, job_id)
+    _resend_if_lost(job)
+    return jsonify(excel_import.read_progress(job))
+
+
+@bp.route("/<int:application_id>/imports/<int:job_id>/errors.xlsx")
+@applicant_only
+def import_errors(application_id: int, job_id: int) -> Response:
+    application = _application(application_id)
+    job = _import_job(application, job_id)
+    if not job.failed_rows:
+        abort(404, description="本次导入没有失败的数据。")
+    varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
+    media = sorted(db.session.scalars(select(Medium)).all(), key=lambda m: int(m.code[1:]))
+    data = excel_template.build_error_file(job.failed_rows, varieties, media)
+    return send_file(
+        io.BytesIO(data),
+        mimetype=XLSX,
+        as_attachment=True,
+        download_name=f"错误数据-{application.number}-{job.id}.xlsx",
+    )
+
+
+@bp.route("/<int:application_id>/items/<int:item_id>/edit", methods=["GET", "POST"])
+@applicant_only
+def edit_item(application_id: int, item_id: int) -> Response | tuple[str, int] | str:
+    application = _application(application_id)
+    item = _item(application, item_id)
+    form = ItemForm()
+    if request.method == "GET":
+        for key, value in applications.item_form_values(item).items():
+            getattr(form, key).data = value
+    reasons: list[str] = []
+    if form.validate_on_submit():
+        values = {key: getattr(form, key).data or "" for key in applications.ITEM_FIELDS}
+        try:
+            reasons = applications.update_item(item, values, current_user)
+        except applications.ApplicationError as exc:
+            reasons = [str(exc)]
+        if not reasons:
+            flash(f"气瓶{item.product_no}已保存。", "success")
+            return redirect(url_for(".show", application_id=application.id))
+    status = 400 if request.method == "POST" else 200
+    return (
+        render_template(
+            "applications/item_form.html",
+            application=application,
+            item=item,
+            form=form,
+            reasons=reasons,
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:application_id>/items/<int:item_id>/delete", methods=["POST"])
+@applicant_only
+def delete_item(application_id: int, item_id: int) -> Response:
+    application = _application(application_id)
+    item = _item(application, item_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        keys = applications.delete_item(item, current_user)
+    except applications.ApplicationError as exc:
+        flash(str(exc), "danger")
+    else:
+        _delete_files_after_commit(keys)
+        flash(f"已删除气瓶{item.product_no}。", "success")
+    return redirect(url_for(".show", application_id=application.id))
+
+
+@bp.route("/<int:application_id>/items/<int:item_id>/photos", methods=["GET", "POST"])
+@applicant_only
+def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]:
+    application = _application(application_id)
+    item = _item(application, item_id)
+    form = PhotoForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            upload = form.file.data
+            try:
+                photos.add_photo(
+                    item,
+                    AttachmentKind(form.kind.data),
+                    _read_upload(upload, photos.MAX_BYTES),
+                    filename=upload.filename or "",
+                    actor=current_user,
+                )
+            except (ImageRejected, photos.PhotoError) as exc:
+                flash(f"上传失败：{exc}", "danger")
+                status = 400
+            else:
+                flash("照片已上传。", "success")
+                return redirect(request.path)
+        else:
+            flash("请选择照片类型和照片文件。", "danger")
+            status = 400
+    attachments = db.session.scalars(
+        select(Attachment).where(Attachment.item_id == item.id).order_by(Attachment.id)
+    ).all()
+    kinds = applications.photo_kinds_by_item([item.id]).get(item.id, {})
+    return (
+        render_template(
+            "applications/item_photos.html",
+            application=application,
+            item=item,
+            attachments=attachments,
+            form=form,
+            replace_form=ReplacePhotoForm(),
+            confirm_form=ConfirmForm(),
+            problem=applications.photo_problem(kinds),
+            is_draft=application.status is ApplicationStatus.DRAFT,
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:application_id>/photos/<int:attachment_id>/replace", methods=["POST"])
+@applicant_only
+def replace_photo(application_id: int, attachment_id: int) -> Response:
+    application = _application(application_id)
+    attachment = _attachment(application, attachment_id)
+    form = ReplacePhotoForm()
+    back = url_for(".item_photos", application_id=application.id, item_id=attachment.item_id)
+    if not form.validate_on_submit():
+        flash("请选择新照片。", "danger")
+        return redirect(back)
+    upload = form.file.data
+    try:
+        old = photos.replace_photo(
+            attachment,
+            _read_upload(upload, photos.MAX_BYTES),
+            filename=upload.filename or "",
+            actor=current_user,
+        )
+    except (ImageRejected, photos.PhotoError) as exc:
+        flash(f"替换失败：{exc}", "danger")
+        return redirect(back)
+    _delete_files_after_commit(old)
+    flash("照片已替换。", "success")
+    return redirect(back)
+
+
+@bp.route("/<int:application_id>/photos/<int:attachment_id>/delete", methods=["POST"])
+@applicant_only
+def delete_photo(application_id: int, attachment_id: int) -> Response:
+    application = _application(application_id)
+    attachment = _attachment(application, attachment_id)
+    back = url_for(".item_photos", application_id=application.id, item_id=attachment.item_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        keys = photos.delete_photo(attachment, current_user)
+    except photos.PhotoError as exc:
+        flash(str(exc), "danger")
+        return redirect(back)
+    _delete_files_after_commit(keys)
+    flash("照片已删除。", "success")
+    return redirect(back)
+
+
+@bp.route("/<int:application_id>/photos/bulk", methods=["GET", "POST"])
+@applicant_only
+def bulk_photos(application_id: int) -> tuple[str, int]:
+    application = _application(application_id)
+    form = BulkPhotoForm()
+    results: list[photos.FileResult] | None = None
+    status = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash("请选择.zip压缩包。", "danger")
+            status = 400
+        else:
+            try:
+                results = photos.bulk_upload(
+                    application,
+                    _read_upload(form.file.data, photos.MAX_ZIP_BYTES),
+                    current_user,
+                )
+            except photos.PhotoError as exc:
+                flash(f"上传失败：{exc}", "danger")
+                status = 400
+    return (
+        render_template(
+            "applications/bulk_photos.html",
+            application=application,
+            form=form,
+            results=results,
+            is_draft=application.status is ApplicationStatus.DRAFT,
+        ),
+        status,
+    )
+
+
+@bp.route("/photos/<int:attachment_id>")
+@access.roles_required(Role.APPLICANT, Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
+def photo(attachment_id: int) -> Response:
+    attachment = access.get_or_404(Attachment, attachment_id)
+    return _send(attachment.storage_key, attachment.content_type)
+
+
+@bp.route("/photos/<int:attachment_id>/thumbnail")
+@access.roles_required(Role.APPLICANT, Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
+def thumbnail(attachment_id: int) -> Response:
+    attachment = access.get_or_404(Attachment, attachment_id)
+    return _send(attachment.thumbnail_key, "image/jpeg")
+
+
+def _send(key: str, mimetype: str) -> Response:
+    if not storage.exists(key):
+        abort(404)
+    # Read through the storage interface (works for any backend; photos are ≤ 10 MB).
+    response = Response(storage.read(key), mimetype=mimetype)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/<int:application_id>/submit", methods=["POST"])
+@applicant_only
+def submit(application_id: int) -> Response | tuple[str, int]:
+    application = _application(application_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        applications.submit_application(application, current_user)
+        db.session.flush()
+    except applications.ApplicationError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for(".show", application_id=application.id))
+    except StaleDataError:
+        abort(409)
+    flash(f"申请{application.number}已提交，等待区县局受理。", "success")
+    return redirect(url_for(".progress", application_id=application.id))
+
+
+@bp.route("/<int:application_id>/copy", methods=["POST"])
+@applicant_only
+def copy(application_id: int) -> Response:
+    application = _application(application_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        new_application, notes = applications.copy_voided_application(application, current_user)
+    except applications.ApplicationError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for(".progress", application_id=application.id))
+    for note in notes:
+        flash(note, "warning")
+    flash(
+        f"已复制为新申请{new_application.number}（{new_application.item_count}只气瓶），"
+        "请检查后重新提交。",
+        "success",
+    )
+    return redirect(url_for(".show", application_id=new_application.id))
+
+
+@bp.route("/<int:application_id>/progress")
+@applicant_only
+def progress(application_id: int) -> str:
+    application = _application(application_id)
+    events = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.object_type == "application", AuditLog.object_id == str(application.id))
+        .order_by(AuditLog.at, AuditLog.id)
+    ).all()
+    excluded = db.session.scalars(
+        select(ApplicationItem)
+        .where(
+            ApplicationItem.application_id == application.id,
+            (ApplicationItem.excluded.is_(True))
+            | (ApplicationItem.audit_verdict == AuditVerdict.WRONG),
+        )
+        .order_by(ApplicationItem.row_no)
+    ).all()
+    certificate = db.session.scalar(
+        select(Certificate).where(Certificate.application_id == application.id)
+    )
+    return render_template(
+        "applications/progress.html",
+        application=application,
+        steps=_steps(application),
+        events=events,
+        excluded=excluded,
+        certificate=certificate,
+        confirm_form=ConfirmForm(),
+        action_labels=ACTION_LABELS,
+        describe_event=describe_event,
+    )
+
+
+ACTION_LABELS = {
+    "application_created": "创建申请",
+    "application_updated": "修改单位基本信息",
+    "application_import": "导入气瓶信息",
+    "application_import_queued": "上传气瓶信息（后台导入）",
+    "application_item_updated": "修改气瓶信息",
+    "application_item_deleted": "删除气瓶",
+    "application_submitted": "提交申请",
+    "application_copied": "由作废申请复制",
+    "photo_added": "上传照片",
+    "photo_replaced": "替换照片",
+    "photo_deleted": "删除照片",
+    "photos_bulk_uploaded": "批量上传照片",
+}
+
+
+DETAIL_LABELS = {
+    "product_no": "产品编号",
+    "kind": "照片类型",
+    "imported": "成功",
+    "failed": "失败",
+    "rows": "行数",
+    "items": "气瓶数",
+    "files": "文件数",
+    "stored": "成功",
+    "number": "申请编号",
+    "copied_from": "复制自申请",
+    "reason": "原因",
+    "note": "说明",
+}
+_KIND_LABELS = {k.value: k.label for k in AttachmentKind}
+
+
+def describe_event(event: AuditLog) -> str:
+    """An audit row's detail in words (technical fields such as hashes are left out)."""
+    parts = []
+    for key, value in (event.detail or {}).items():
+        if key not in DETAIL_LABELS:
+            continue
+        if key == "kind":
+            value = _KIND_LABELS.get(value, value)
+        parts.append(f"{DETAIL_LABELS[key]}：{value}")
+    return "，".join(parts)
+
+
+def _steps(application: Application) -> list[dict]:
+    """The workflow steps with time, outcome and who acted, from the application's columns."""
+
+    def name(user_id: int | None) -> str:
+        user = db.session.get(User, user_id) if user_id else None
+        return user.display_name if user else ""
+
+    a = application
+    steps = [
+        ("创建申请", a.created_at, "已创建", a.created_by_id),
+        ("提交申请", a.submitted_at, "已提交", a.created_by_id if a.submitted_at else None),
+        ("审核附件", a.audit_completed_at, "已完成", a.audit_completed_by_id),
+        ("受理", a.accepted_at, "已受理", a.accepted_by_id),
+        ("审核", a.reviewed_at, "已通过", a.reviewed_by_id),
+        ("审批", a.approved_at, "已批准", a.approved_by_id),
+        ("证书生成", a.certified_at, "已发证", None),
+    ]
+    result = [
+        {"name": step, "at": at, "outcome": outcome if at else "", "by": name(by) if at else ""}
+        for step, at, outcome, by in steps
+    ]
+    if a.status is ApplicationStatus.VOIDED:
+        result.append(
+            {
+                "name": "驳回（退件）",
+                "at": a.voided_at,
+                "outcome": "已作废",
+                "by": name(a.voided_by_id),
+                "voided": True,
+            }
+        )
+    return result

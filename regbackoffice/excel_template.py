@@ -1,0 +1,248 @@
+"""The cylinder-list Excel template (气瓶信息EXCEL模板) and the error file in its layout.
+
+One sheet ``气瓶信息`` with the Chinese header (a note on every header cell), drop-down lists
+for 设备品种, 充装介质 and 信息化管理情况 (from a hidden code sheet), text format for the
+number-like identifiers, date and number formats; a second sheet ``填写示例`` with an example
+row. The error file (下载错误数据) is the same layout plus a 错误原因 column, every cell
+written as a string so that nothing in it is ever evaluated as a formula.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from .models import Medium, TagType, Variety
+
+SHEET_NAME = "气瓶信息"
+EXAMPLE_SHEET = "填写示例"
+CODE_SHEET = "代码表"
+ERROR_HEADER = "错误原因"
+# Cells formatted and validated in advance; rows below still import, unformatted.
+FORMATTED_ROWS = 2000
+NOTICE = "《关于落实气瓶质量安全追溯体系建设要求的通知》（渝市监发〔2021〕67号）第五条"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    note: str
+    width: int
+    number_format: str = "General"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("variety", "设备品种", "必填。下拉选择，或填代码（2310/2320/23T0）或名称。", 16),
+    Column(
+        "product_no",
+        "产品编号（镂空码）",
+        "必填，最多50字。有镂空码的优先填写12位镂空码（3位制造单位代码+2位年份+7位序号），"
+        "其年份须与制造年月一致。",
+        22,
+        "@",
+    ),
+    Column("medium", "充装介质", "必填。下拉选择，或填代码（G1–G20）或名称。", 22),
+    Column("manufacturer", "制造单位", "必填，最多100字，与监检证书一致。", 28),
+    Column(
+        "manufacture_month",
+        "制造年月",
+        "必填，年月，如 2021-05、2021/05、2021年5月。不能晚于本月。",
+        12,
+        "yyyy-mm",
+    ),
+    Column("pressure", "公称工作压力(MPa)", "必填，大于0且不超过100，最多两位小数。", 16, "0.00"),
+    Column("volume", "容积(L)", "必填，大于0且不超过3000，最多两位小数。", 12, "0.00"),
+    Column(
+        "last_inspection_date",
+        "最近一次检验日期",
+        "选填，日期，如 2024-05-20。不早于制造年月、不晚于今天。",
+        16,
+        "yyyy-mm-dd",
+    ),
+    Column(
+        "next_inspection_month",
+        "下次检验日期",
+        "必填，年月，如 2028-05。须晚于最近一次检验日期和制造年月；已超期未检的气瓶不能登记。",
+        14,
+        "yyyy-mm",
+    ),
+    Column("internal_no", "单位内编号", "选填，最多50字。", 14, "@"),
+    Column(
+        "tag_type",
+        "信息化管理情况",
+        "下拉选择 二维码 或 RFID标签。2021年1月起制造的氢气、液化石油气、二甲醚、"
+        f"一氧化二氮气瓶（G4/G11/G13/G14/G18）必填（{NOTICE}）。",
+        16,
+    ),
+    Column(
+        "tag_value",
+        "二维码（URL）或RFID编码",
+        "二维码：填写二维码对应的完整URL（http:// 或 https:// 开头，最多1000字）；"
+        "RFID标签：填写RFID编码（最多50字）。",
+        40,
+        "@",
+    ),
+)
+HEADERS = tuple(c.header for c in COLUMNS)
+
+EXAMPLE_ROW = (
+    "2320 焊接气瓶",
+    "123210000001",
+    "G13 液化石油气",
+    "重庆某某气瓶制造有限公司",
+    "2021-05",
+    "2.10",
+    "35.50",
+    "2024-05-20",
+    "2028-05",
+    "NB-0001",
+    TagType.QR.label,
+    "https://trace.example.com/q/123210000001",
+)
+
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_ERROR_FILL = PatternFill("solid", fgColor="FCE4E4")
+
+
+def variety_choices(varieties: Iterable[Variety]) -> list[str]:
+    return [f"{v.code} {v.name}" for v in varieties]
+
+
+def medium_choices(media: Iterable[Medium]) -> list[str]:
+    return [f"{m.code} {m.name}" for m in media]
+
+
+def _header(ws, *, with_notes: bool, extra: Sequence[str] = ()) -> None:
+    for index, column in enumerate(COLUMNS, start=1):
+        cell = ws.cell(row=1, column=index, value=column.header)
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        if with_notes:
+            cell.comment = Comment(column.note, "模板说明", width=320, height=120)
+        ws.column_dimensions[get_column_letter(index)].width = column.width
+    for offset, title in enumerate(extra, start=len(COLUMNS) + 1):
+        cell = ws.cell(row=1, column=offset, value=title)
+        cell.font = Font(bold=True, color="9C0006")
+        cell.fill = _ERROR_FILL
+        ws.column_dimensions[get_column_letter(offset)].width = 60
+    ws.freeze_panes = "A2"
+    ws.row_dimensions[1].height = 30
+
+
+def _code_sheet(wb: Workbook, varieties: list[str], media: list[str]) -> dict[str, str]:
+    ws = wb.create_sheet(CODE_SHEET)
+    lists = {"variety": varieties, "medium": media, "tag_type": [t.label for t in TagType]}
+    ranges = {}
+    for index, (key, values) in enumerate(lists.items(), start=1):
+        letter = get_column_letter(index)
+        ws.cell(row=1, column=index, value=key)
+        for row, value in enumerate(values, start=2):
+            ws.cell(row=row, column=index, value=value)
+        ranges[key] = f"'{CODE_SHEET}'!${letter}$2:${letter}${len(values) + 1}"
+    ws.sheet_state = "hidden"
+    return ranges
+
+
+def _validations(ws, ranges: dict[str, str], last_row: int) -> None:
+    for index, column in enumerate(COLUMNS, start=1):
+        if column.key not in ranges:
+            continue
+        letter = get_column_letter(index)
+        validation = DataValidation(
+            type="list",
+            formula1=f"={ranges[column.key]}",
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=column.header,
+            error=f"请从下拉列表中选择{column.header}",
+            showInputMessage=True,
+            promptTitle=column.header,
+            prompt=column.note[:250],
+        )
+        validation.add(f"{letter}2:{letter}{last_row}")
+        ws.add_data_validation(validation)
+
+
+def _formats(ws, last_row: int) -> None:
+    for index, column in enumerate(COLUMNS, start=1):
+        if column.number_format == "General":
+            continue
+        for row in range(2, last_row + 1):
+            ws.cell(row=row, column=index).number_format = column.number_format
+
+
+def _text_cell(cell: Cell, value: object) -> None:
+    """Write ``value`` as a string cell: never a formula, whatever it starts with."""
+    cell.value = "" if value is None else str(value)
+    cell.data_type = "s"
+
+
+def _workbook() -> tuple[Workbook, object]:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET_NAME
+    return wb, ws
+
+
+def build_template(varieties: Iterable[Variety], media: Iterable[Medium]) -> bytes:
+    """The empty template, as .xlsx bytes."""
+    variety_list, medium_list = variety_choices(varieties), medium_choices(media)
+    wb, ws = _workbook()
+    _header(ws, with_notes=True)
+    last_row = FORMATTED_ROWS + 1
+    _formats(ws, last_row)
+
+    example = wb.create_sheet(EXAMPLE_SHEET)
+    _header(example, with_notes=True, extra=("说明",))
+    for index, value in enumerate(EXAMPLE_ROW, start=1):
+        _text_cell(example.cell(row=2, column=index), value)
+    example.cell(
+        row=2,
+        column=len(COLUMNS) + 1,
+        value="示例行，请在“气瓶信息”工作表中填写；每只气瓶一行，表头不要修改。",
+    )
+    for row, column in enumerate(COLUMNS, start=4):
+        example.cell(row=row, column=1, value=column.header).font = Font(bold=True)
+        example.cell(row=row, column=2, value=column.note)
+
+    ranges = _code_sheet(wb, variety_list, medium_list)
+    _validations(ws, ranges, last_row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def build_error_file(
+    failed_rows: Iterable[dict], varieties: Iterable[Variety], media: Iterable[Medium]
+) -> bytes:
+    """The refused rows in the template's layout with a 错误原因 column, all cells text.
+
+    ``failed_rows`` items carry ``values`` (the cell texts, template column order) and
+    ``reasons``. Fixing the rows and importing this file again adds them.
+    """
+    variety_list, medium_list = variety_choices(varieties), medium_choices(media)
+    wb, ws = _workbook()
+    _header(ws, with_notes=True, extra=(ERROR_HEADER,))
+    row_index = 1
+    for row_index, failed in enumerate(failed_rows, start=2):
+        values = list(failed.get("values", []))[: len(COLUMNS)]
+        values += [""] * (len(COLUMNS) - len(values))
+        for col, value in enumerate(values, start=1):
+            _text_cell(ws.cell(row=row_index, column=col), value)
+        reason = f"第{failed.get('row')}行：" + "；".join(failed.get("reasons", []))
+        _text_cell(ws.cell(row=row_index, column=len(COLUMNS) + 1), reason)
+    ranges = _code_sheet(wb, variety_list, medium_list)
+    _validations(ws, ranges, max(row_index, 2) + 200)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,52 @@
+"""Excel imports of an application's cylinder list: status, progress and the failed rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .applications import Application
+from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+
+
+class ImportStatus(LabeledEnum):
+    QUEUED = ("queued", "排队中")
+    RUNNING = ("running", "导入中")
+    DONE = ("done", "已完成")
+    FAILED = ("failed", "失败")
+
+
+class ImportJob(db.Model):
+    """One upload of the Excel list. Large files are imported by an rq job from storage.
+
+    ``failed_rows`` keeps each refused row's cell texts and reasons, so the result page and
+    下载错误数据 need nothing but this row.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (Index("ix_import_jobs_application", "application_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[ImportStatus] = mapped_column(
+        enum_type(ImportStatus, "import_status"), nullable=False, default=ImportStatus.QUEUED
+    )
+    original_name: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # The uploaded file, kept in storage only while a background job needs it.
+    file_key: Mapped[str | None] = mapped_column(String(100))
+    total_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    imported_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failed_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    application: Mapped[Application] = relationship()

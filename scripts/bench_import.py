@@ -1,0 +1,218 @@
+"""Benchmark: the Excel import (parse, validate, store) against a large archive.
+
+    scripts/bench import [--rows 10000] [--runs 5] [--archive 1000000] [--also-rows 100000]
+
+Uses its own PostgreSQL database (REGBO_BENCH_DATABASE_URL, default
+postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_apps), created and migrated if
+missing and filled with synthetic archive cylinders (``flask bench-data``) up to --archive.
+Each run imports a fresh file through the background job path (``run_import_job``: read
+from storage, check, parse, validate every row, look up the archive and the live
+applications, insert, commit), then removes what it added. Also times a bare openpyxl
+``read_only`` parse of the same file. Prints a JSON summary with the median, and the peak
+RSS of this process (which includes Flask, SQLAlchemy and the test file itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import sqlalchemy as sa
+from openpyxl import Workbook, load_workbook
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_apps"
+
+
+def _ensure_database(url: str) -> None:
+    target = sa.make_url(url)
+    admin = sa.create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
+    with admin.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).scalar()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
+    """A template-layout file with mixed cell types; ``archive_hits`` rows are already
+    registered (they must fail), the rest are new cylinders."""
+    from regbackoffice.benchdata import BENCH_MANUFACTURER
+    from regbackoffice.excel_template import HEADERS
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("气瓶信息")
+    ws.append(list(HEADERS))
+    for n in range(rows):
+        if n < archive_hits:
+            k = n * 97 + 1  # an existing synthetic archive cylinder (see benchdata._ROW_SQL)
+            product, maker = f"BX{k:012d}", BENCH_MANUFACTURER
+            month = f"{2015 + k % 10}-{1 + k % 12:02d}"
+        else:
+            product, maker, month = f"{tag}{n:07d}", "基准测试气瓶制造厂", "2022-05"
+        ws.append(
+            [
+                "2320" if n % 3 else "焊接气瓶",
+                product,
+                "G13" if n % 2 else "液化石油气",
+                maker,
+                month,
+                2.1 if n % 2 else "2.10",
+                35.5,
+                "2024-05-20",
+                "2028-05" if n % 4 else "2028年5月",
+                f"NB{n}",
+                "二维码",
+                f"https://trace.example.com/q/{product}",
+            ]
+        )
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bare_openpyxl_parse(data: bytes) -> float:
+    started = time.perf_counter()
+    wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    for _row in wb.worksheets[0].iter_rows(values_only=True):
+        pass
+    wb.close()
+    return time.perf_counter() - started
+
+
+def run(args: argparse.Namespace) -> dict:
+    from regbackoffice import create_app, excel_import, storage
+    from regbackoffice.benchdata import bench_unit, generate_cylinders
+    from regbackoffice.extensions import db
+    from regbackoffice.models import Application, Cylinder, ImportJob, ImportStatus, Role, User
+
+    url = os.environ.get("REGBO_BENCH_DATABASE_URL", DEFAULT_URL)
+    os.environ.setdefault("REGBO_SECRET_KEY", "benchmark-only-key")
+    _ensure_database(url)
+    storage_dir = tempfile.mkdtemp(prefix="regbo-bench-")
+    app = create_app(
+        {
+            "REGBO_ENV": "testing",
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "REDIS_URL": None,
+            "STORAGE_DIR": storage_dir,
+        }
+    )
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        have = db.session.scalar(sa.select(sa.func.count()).select_from(Cylinder))
+        if have < args.archive:
+            print(f"filling the archive: {args.archive - have} cylinders …", file=sys.stderr)
+            generate_cylinders(args.archive - have)
+        unit = bench_unit()
+        user = db.session.scalar(sa.select(User).where(User.username == "bench-applicant"))
+        if user is None:
+            from regbackoffice import accounts
+
+            user = accounts.create_user(
+                "bench-applicant", "bench-password-1", Role.APPLICANT, unit=unit
+            )
+        db.session.commit()
+        unit_id, user_id = unit.id, user.id
+        archive_rows = db.session.scalar(sa.select(sa.func.count()).select_from(Cylinder))
+
+        def timed_import(rows: int, run_no: int) -> tuple[float, float, dict]:
+            data = build_file(rows, f"R{run_no}X", archive_hits=rows // 100)
+            bare = bare_openpyxl_parse(data)
+            from regbackoffice import applications
+            from regbackoffice.models import Unit
+
+            user = db.session.get(User, user_id)
+            application = applications.create_application(db.session.get(Unit, unit_id), user)
+            key = storage.new_key("imports", ".xlsx")
+            storage.save(key, data)
+            job = ImportJob(
+                application_id=application.id,
+                created_by_id=user.id,
+                total_rows=rows,
+                file_key=key,
+                failed_rows=[],
+                original_name="bench.xlsx",
+            )
+            db.session.add(job)
+            db.session.commit()
+            job_id, application_id = job.id, application.id
+            db.session.remove()
+            started = time.perf_counter()
+            excel_import.run_import_job(job_id)
+            elapsed = time.perf_counter() - started
+            job = db.session.get(ImportJob, job_id)
+            assert job.status is ImportStatus.DONE, job.message
+            result = {"imported": job.imported_count, "failed": job.failed_count}
+            # Clean up, so every run meets the same database.
+            db.session.delete(db.session.get(Application, application_id))
+            db.session.commit()
+            return elapsed, bare, result
+
+        import_times, bare_times, results = [], [], []
+        for run_no in range(args.runs):
+            elapsed, bare, result = timed_import(args.rows, run_no)
+            import_times.append(elapsed)
+            bare_times.append(bare)
+            results.append(result)
+            print(
+                f"run {run_no + 1}: import {elapsed:.2f} s, bare openpyxl {bare:.2f} s",
+                file=sys.stderr,
+            )
+        summary = {
+            "rows": args.rows,
+            "archive_rows": archive_rows,
+            "runs": args.runs,
+            "import_seconds": [round(t, 3) for t in import_times],
+            "import_median_seconds": round(statistics.median(import_times), 3),
+            "bare_openpyxl_read_only_median_seconds": round(statistics.median(bare_times), 3),
+            "result": results[0],
+            # Peak RSS of the whole process so far (Flask, SQLAlchemy, the file, the import).
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+        if args.also_rows:
+            elapsed, bare, result = timed_import(args.also_rows, 99)
+            summary["also"] = {
+                "rows": args.also_rows,
+                "import_seconds": round(elapsed, 3),
+                "bare_openpyxl_read_only_seconds": round(bare, 3),
+                "result": result,
+                "peak_rss_mb": _peak_rss_mb(),
+            }
+    summary["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--archive", type=int, default=1_000_000)
+    parser.add_argument("--also-rows", type=int, default=0, help="one extra run of this size")
+    print(json.dumps(run(parser.parse_args()), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

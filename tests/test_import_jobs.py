@@ -1,0 +1,294 @@
+"""Large imports as rq jobs (in-process and with the real worker) and concurrent imports."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.orm
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
+from rq import Queue, SimpleWorker
+from sqlalchemy import func, select
+
+from regbackoffice import create_app, excel_import, storage
+from regbackoffice.excel_import import import_rows, parse_workbook
+from regbackoffice.extensions import db
+from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
+
+from . import factories
+from .conftest import (
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+    make_test_config,
+    post_form,
+    recreate_database,
+)
+from .xlsx_helpers import good_row, workbook_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _big_file(count: int, prefix: str) -> bytes:
+    rows = [good_row(f"{prefix}{n:05d}") for n in range(count)]
+    rows[5] = good_row(f"{prefix}BAD", volume="abc")
+    return workbook_bytes(rows)
+
+
+def test_large_import_runs_as_a_job_with_progress_and_is_safe_to_run_twice(
+    app, client, login_as, redis_conn
+):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    data = _big_file(excel_import.BACKGROUND_THRESHOLD + 1, "JOB")
+    response = post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), "big.xlsx")},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+    )
+    response.close()
+    response.request.input_stream.close()
+    assert response.status_code == 302
+    job = db.session.scalar(select(ImportJob).where(ImportJob.application_id == application.id))
+    assert job.status is ImportStatus.QUEUED and job.file_key and storage.exists(job.file_key)
+    assert application.item_count == 0
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "progress-bar" in page and "正在后台导入" in page
+    status = client.get(f"{response.headers['Location']}/status.json").get_json()
+    assert status["status"] == "queued" and status["total"] == 2001
+
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    assert queue.count == 1
+    SimpleWorker([queue], connection=redis_conn).work(burst=True)
+
+    db.session.expire_all()
+    assert job.status is ImportStatus.DONE
+    assert (job.imported_count, job.failed_count) == (2000, 1)
+    assert job.file_key is None
+    assert application.item_count == 2000
+    status = client.get(f"{response.headers['Location']}/status.json").get_json()
+    assert status == {**status, "status": "done", "processed": 2001, "imported": 2000}
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "成功导入 <strong>2000</strong> 行" in page and "下载错误数据" in page
+
+    excel_import.run_import_job(job.id)  # a second run changes nothing
+    db.session.expire_all()
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(ApplicationItem)
+        .where(ApplicationItem.application_id == application.id)
+    )
+    assert count == 2000 and application.item_count == 2000
+
+
+# ------------------------------------------------------------ committed data, real processes
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory):
+    """An app on its own database where data is really committed (other processes and
+    transactions see it); dropped afterwards."""
+    url = sa.make_url(TEST_DATABASE_URL)
+    url = url.set(database=f"{url.database}_live").render_as_string(hide_password=False)
+    recreate_database(url)
+    application = create_app(
+        {**make_test_config(tmp_path_factory, url), "RQ_QUEUE": "regbo-test-apps-live"}
+    )
+    with application.app_context():
+        upgrade()
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+    admin = sa.create_engine(
+        sa.make_url(url).set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def live_session(live_app):
+    """``db.session`` on the live database, one session per app context (so per thread)."""
+    with live_app.app_context():
+        engine = db.engine
+    saved = db.session
+    db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=engine), scopefunc=_app_ctx_id)
+    try:
+        yield
+    finally:
+        db.session = saved
+
+
+def _committed_application(live_app):
+    with live_app.app_context():
+        applicant = factories.make_user(Role.APPLICANT)
+        application = factories.make_application(applicant.unit, created_by=applicant)
+        db.session.commit()
+        ids = application.id, applicant.id
+        db.session.remove()
+    return ids
+
+
+def test_real_rq_worker_process_runs_the_import(live_app, live_session, redis_conn):
+    app_id, user_id = _committed_application(live_app)
+    with live_app.app_context():
+        key = storage.new_key("imports", ".xlsx")
+        storage.save(key, _big_file(30, "WRK"))
+        job = ImportJob(
+            application_id=app_id,
+            created_by_id=user_id,
+            total_rows=30,
+            file_key=key,
+            failed_rows=[],
+            original_name="w.xlsx",
+        )
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+        Queue(live_app.config["RQ_QUEUE"], connection=redis_conn).enqueue(
+            "regbackoffice.excel_import.run_import_job", job_id
+        )
+        db.session.remove()
+    env = {
+        **os.environ,
+        "REGBO_ENV": "testing",
+        "REGBO_SECRET_KEY": "worker-test-key",
+        "REGBO_DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
+        "REGBO_REDIS_URL": TEST_REDIS_URL,
+        "REGBO_RQ_QUEUE": live_app.config["RQ_QUEUE"],
+        "REGBO_STORAGE_DIR": live_app.config["STORAGE_DIR"],
+    }
+    flask = Path(sys.executable).with_name("flask")
+    done = subprocess.run(
+        [str(flask), "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with live_app.app_context():
+        job = db.session.get(ImportJob, job_id)
+        assert job.status is ImportStatus.DONE, job.message
+        assert (job.imported_count, job.failed_count) == (29, 1)
+        assert job.failed_rows[0]["row"] == 7
+        assert not storage.exists(key)
+        db.session.remove()
+
+
+def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_app, live_session):
+    first_id, _ = _committed_application(live_app)
+    second_id, _ = _committed_application(live_app)
+    rows = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-A")]))
+    rows_b = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-B")]))
+    first_flushed, commit_first = threading.Event(), threading.Event()
+    outcomes = {}
+    errors = []
+
+    def run(name, application_id, rows, before_commit=None):
+        try:
+            with live_app.app_context():
+                from regbackoffice.models import Application
+
+                application = db.session.get(Application, application_id)
+                outcomes[name] = import_rows(application, rows)
+                if before_commit:
+                    before_commit()
+                db.session.commit()
+                db.session.remove()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def hold_until_second_waits():
+        first_flushed.set()
+        assert commit_first.wait(30)
+
+    first = threading.Thread(target=run, args=("first", first_id, rows, hold_until_second_waits))
+    first.start()
+    assert first_flushed.wait(30)
+    second = threading.Thread(target=run, args=("second", second_id, rows_b))
+    second.start()
+    # Wait until the second transaction is blocked on the first one's claim.
+    with live_app.app_context():
+        engine = db.engine
+    deadline = time.monotonic() + 30
+    with engine.connect() as probe:
+        while time.monotonic() < deadline:
+            waiting = probe.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            ).scalar()
+            probe.commit()
+            if waiting:
+                break
+            time.sleep(0.05)
+    assert waiting, "the second import never waited for the first"
+    commit_first.set()
+    first.join(30)
+    second.join(30)
+    assert not errors, errors
+
+    assert outcomes["first"].imported == 2 and outcomes["first"].failed == []
+    assert outcomes["second"].imported == 1
+    assert outcomes["second"].failed[0]["row"] == 2
+    assert "同时导入冲突" in outcomes["second"].failed[0]["reasons"][0]
+    with live_app.app_context():
+        owners = db.session.scalars(
+            select(ApplicationItem.application_id).where(ApplicationItem.product_no == "RACE-1")
+        ).all()
+        assert owners == [first_id]
+        db.session.remove()
+
+
+def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polled(
+    app, client, login_as, redis_conn
+):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    key = storage.new_key("imports", ".xlsx")
+    storage.save(key, _big_file(10, "LOST"))
+    job = ImportJob(
+        application_id=application.id,
+        created_by_id=applicant.id,
+        total_rows=10,
+        file_key=key,
+        failed_rows=[],
+        original_name="lost.xlsx",
+    )
+    db.session.add(job)
+    db.session.flush()
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    assert queue.count == 0  # as if Redis had been down when the upload committed
+
+    status = client.get(f"/applications/{application.id}/imports/{job.id}/status.json")
+    assert status.get_json()["status"] == "queued"
+    assert queue.count == 1
+    client.get(f"/applications/{application.id}/imports/{job.id}/status.json")
+    assert queue.count == 1  # sent once, not on every poll
+
+    SimpleWorker([queue], connection=redis_conn).work(burst=True)
+    db.session.expire_all()
+    assert job.status is ImportStatus.DONE and job.imported_count == 9
+
+
+def test_import_job_of_another_unit_is_404(client, login_as):
+    other = factories.make_application()
+    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id, failed_rows=[])
+    db.session.add(job)
+    db.session.flush()
+    login_as(Role.APPLICANT)
+    assert client.get(f"/applications/{other.id}/imports/{job.id}").status_code == 404
+    assert client.get(f"/applications/{other.id}/imports/{job.id}/errors.xlsx").status_code == 404
