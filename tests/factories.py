@@ -149,3 +149,14 @@ def make_item(application: Application, **overrides) -> ApplicationItem:
     db.session.add(item)
     db.session.flush()
     return item
+
+
+ALL_API_SCOPES = ("query", "bind", "filling", "inspection", "trace")
+
+
+def make_api_client(unit: Unit | None = None, scopes=ALL_API_SCOPES, **kw):
+    """An active API client of ``unit``; returns (client, secret)."""
+    from regbackoffice import api_clients
+
+    unit = unit or make_unit()
+    return api_clients.issue_client(unit, scopes, **kw)
