@@ -187,6 +187,8 @@ class RecordSpec:
         }
         if required:
             schema["required"] = required
+        if self.one_of:
+            schema["anyOf"] = [{"required": list(group)} for group in self.one_of]
         return schema
 
 
