@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import lazyload
 
 from . import api_clients, audit
 from .extensions import db
@@ -92,6 +93,7 @@ def client_for_token(token: str) -> ApiClient | None:
     now = utcnow()
     return db.session.scalar(
         select(ApiClient)
+        .options(lazyload(ApiClient.unit))  # the unit is rarely needed: not joined each call
         .join(ApiToken, ApiToken.client_id == ApiClient.id)
         .where(
             ApiToken.token_hash == hash_token(token),

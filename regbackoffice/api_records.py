@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
@@ -48,6 +48,7 @@ SPECS: dict[str, RecordSpec] = {"filling": FILLING, "inspection": INSPECTION, "t
 FAILED_CONCLUSIONS = ("不合格", "判废", "报废")
 # How many of each kind the trail query returns (newest first).
 TRAIL_LIMIT = 100
+LAST_DATA_RESOLUTION = timedelta(minutes=1)
 
 
 def _insert(table: Any) -> Insert:
@@ -179,8 +180,13 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
             result.duplicates += 1
         else:
             result.rejected += 1
-    if result.accepted:
-        client.last_data_at = utcnow()
+    now = utcnow()
+    # One row per client, written by each of its batches: at most once a minute, so that a
+    # client's concurrent batches do not queue on the row lock.
+    if result.accepted and (
+        client.last_data_at is None or now - client.last_data_at >= LAST_DATA_RESOLUTION
+    ):
+        client.last_data_at = now
     db.session.flush()
     return result
 
@@ -211,12 +217,19 @@ def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> 
     return answer
 
 
+def _insert_rows(model: type, rows: list[dict[str, Any]]) -> None:
+    """One executemany INSERT (no RETURNING: append-only rows nobody reads back here)."""
+    if rows:
+        db.session.execute(model.__table__.insert(), rows)
+
+
 def _store_fillings(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
 ) -> dict[int, dict[str, Any]]:
     rules = current_app.config["SERVICE_LIFE_RULES"]
     answers: dict[int, dict[str, Any]] = {}
     rows = []
+    now = utcnow()
     for index, clean in records:
         reasons = interlock.check(
             cylinders.get(clean["id"]),
@@ -226,17 +239,18 @@ def _store_fillings(
             rules,
         )
         rows.append(
-            FillingRecord(
-                client_id=client.id,
-                record_no=clean.get("record_no"),
-                cylinder_id=clean["id"],
-                medium_code=clean["medium_code"],
-                filler=clean["filler"],
-                fill_date=clean["fill_date"],
-                filling_unit_name=clean["filling_unit_name"],
-                violation=bool(reasons),
-                violation_reasons=[r.code for r in reasons],
-            )
+            {
+                "client_id": client.id,
+                "record_no": clean.get("record_no"),
+                "cylinder_id": clean["id"],
+                "medium_code": clean["medium_code"],
+                "filler": clean["filler"],
+                "fill_date": clean["fill_date"],
+                "filling_unit_name": clean["filling_unit_name"],
+                "violation": bool(reasons),
+                "violation_reasons": [r.code for r in reasons],
+                "received_at": now,
+            }
         )
         if reasons:
             answer = _accepted(
@@ -248,7 +262,7 @@ def _store_fillings(
             answer = _accepted(index, clean)
             answer["violation"] = False
         answers[index] = answer
-    db.session.add_all(rows)
+    _insert_rows(FillingRecord, rows)
     return answers
 
 
@@ -328,18 +342,19 @@ def _store_traces(
     rows = []
     for index, clean in records:
         rows.append(
-            TraceEvent(
-                client_id=client.id,
-                record_no=clean.get("record_no"),
-                cylinder_id=clean["id"],
-                event_time=clean["time"],
-                node=clean["node"],
-                actor=clean["actor"],
-            )
+            {
+                "client_id": client.id,
+                "record_no": clean.get("record_no"),
+                "cylinder_id": clean["id"],
+                "event_time": clean["time"],
+                "node": clean["node"],
+                "actor": clean["actor"],
+                "received_at": utcnow(),
+            }
         )
         message = "已接收" if clean["id"] in cylinders else "已接收（该ID未在档案中登记）"
         answers[index] = _accepted(index, clean, message)
-    db.session.add_all(rows)
+    _insert_rows(TraceEvent, rows)
     return answers
 
 

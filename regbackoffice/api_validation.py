@@ -8,6 +8,7 @@ are per field, in Chinese: ``[{"field": "fill_date", "message": "充装日期不
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -30,16 +31,17 @@ def today() -> date:
     return datetime.now(BEIJING).date()
 
 
-def _media_codes() -> frozenset[str]:
-    # The code table is tiny and fixed; read it once per request at most.
-    from flask import g, has_app_context
+_media_cache: tuple[float, frozenset[str]] | None = None
+MEDIA_CACHE_SECONDS = 300.0
 
-    if has_app_context() and "media_codes" in g:
-        return g.media_codes
-    codes = frozenset(db.session.scalars(select(Medium.code)))
-    if has_app_context():
-        g.media_codes = codes
-    return codes
+
+def _media_codes() -> frozenset[str]:
+    """The 充装介质 code table, cached per process (a fixed table, loaded by migration)."""
+    global _media_cache
+    now = time.monotonic()
+    if _media_cache is None or now - _media_cache[0] > MEDIA_CACHE_SECONDS:
+        _media_cache = (now, frozenset(db.session.scalars(select(Medium.code))))
+    return _media_cache[1]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def check_field(spec: Field, value: Any) -> tuple[Any, str | None]:
     value = value.strip()
     if spec.max_length and len(value) > spec.max_length:
         return None, f"{label}超过{spec.max_length}个字符（{len(value)}个）"
-    if any(not ch.isprintable() for ch in value):
+    if not value.isprintable():
         return None, f"{label}含有不可见的控制字符"
     if spec.kind == "str":
         return value, None

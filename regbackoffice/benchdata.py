@@ -105,7 +105,7 @@ SELECT :client_id, NULL,
   :id_prefix || lpad((1 + n % :cylinders)::text, 12, '0'),
   'G' || (1 + (n % :cylinders + 1) % 20)::text,
   '充装员' || (n % 100)::text,
-  DATE '2025-01-01' + (n % :days),
+  DATE '2025-01-01' + CAST(n % :days AS integer),
   '基准测试充装站', false, '[]'::json, now()
 FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 """

@@ -17,10 +17,12 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, g, request
+from sqlalchemy import text
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ... import api_auth, audit
 from ...errors import api_envelope
+from ...extensions import db
 from ...models import ApiClient, utcnow
 
 # A client's last_seen_at is written at most this often (it is one row, updated by every
@@ -107,15 +109,23 @@ def respond(
 
 
 def endpoint(
-    *, scope: str | None, authenticated: bool = True
+    *, scope: str | None, authenticated: bool = True, read_only: bool = False
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
-    """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated)."""
+    """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
+
+    ``read_only`` endpoints (query, check, trail) change nothing but their audit row; on
+    PostgreSQL they commit without waiting for the WAL flush (``synchronous_commit = off``
+    for that transaction only): a database crash may lose the last fraction of a second of
+    such audit rows, never a record, and the interlock check stays fast.
+    """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
         @wraps(handler)
         def view() -> Response:
             request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
             client: ApiClient | None = None
+            if read_only and db.session.get_bind().dialect.name == "postgresql":
+                db.session.execute(text("SET LOCAL synchronous_commit = off"))
             try:
                 if authenticated:
                     client = _bearer_client()

@@ -106,7 +106,7 @@ def token(body: dict[str, Any]) -> Answer:
 
 
 @bp.post("/v1/cylinders/query")
-@endpoint(scope="query")
+@endpoint(scope="query", read_only=True)
 def query(client: ApiClient, body: dict[str, Any]) -> Answer:
     cylinder = _lookup(_validated(CYLINDER_LOOKUP, body))
     return Answer(cylinder_dict(cylinder))
@@ -141,7 +141,7 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
 
 
 @bp.post("/v1/fillings/check")
-@endpoint(scope="filling")
+@endpoint(scope="filling", read_only=True)
 def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
     if "id" in clean:
@@ -275,7 +275,7 @@ def _trace_dict(r: TraceEvent) -> dict[str, Any]:
 
 
 @bp.post("/v1/cylinders/trail")
-@endpoint(scope="query")
+@endpoint(scope="query", read_only=True)
 def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
     cylinder = _lookup(_validated(CYLINDER_REF, body))
     found = api_records.trail(cylinder.id)
