@@ -441,3 +441,27 @@ def test_query_by_id_identity_and_qr_content(client, unit, token):
     assert assert_envelope(missing, 400)["data"]["errors"]
     bad_month = dict(triple, manufacture_month="2022-5")
     assert_envelope(post_json(client, "/api/v1/cylinders/query", bad_month, token), 400)
+
+
+def test_violations_are_visible_to_supervisors_and_the_districts_concerned(client, unit, token):
+    from regbackoffice.access import visible
+    from regbackoffice.models import Role
+
+    scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+    records = [filling(scrapped.id), filling("CQ500112UNKNOWN01")]
+    assert_envelope(post_json(client, "/api/v1/fillings", {"records": records}, token), 200)
+    violations = visible(FillingRecord, factories.make_user(Role.SUPERVISOR)).where(
+        FillingRecord.violation.is_(True)
+    )
+    assert {r.cylinder_id for r in db.session.scalars(violations)} >= {
+        scrapped.id,
+        "CQ500112UNKNOWN01",
+    }
+    # 渝北区 (the cylinder's and the filling station's district) sees both; 江北区 neither.
+    yubei = factories.make_user(Role.ACCEPTOR, district_code="500112")
+    jiangbei = factories.make_user(Role.ACCEPTOR, district_code="500105")
+    seen = {r.cylinder_id for r in db.session.scalars(visible(FillingRecord, yubei))}
+    assert {scrapped.id, "CQ500112UNKNOWN01"} <= seen
+    assert not db.session.scalars(
+        visible(FillingRecord, jiangbei).where(FillingRecord.cylinder_id == scrapped.id)
+    ).all()
