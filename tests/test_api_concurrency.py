@@ -129,3 +129,28 @@ def test_parallel_requests_with_one_idempotency_key_are_processed_once(app, comm
     assert len(replays) == PARALLEL - 1
     assert all(r.get_json()["data"]["duplicates"] == 2 for r in replays)
     assert stored_fillings(app, cylinder_id) == 2
+
+
+def test_parallel_binding_of_one_tag_gives_one_binding_and_one_code(app, committing):
+    from .api_helpers import png_base64
+
+    token, cylinder_id = committed_setup(app, committing)
+    body = {
+        "id": cylinder_id,
+        "tag_type": "二维码",
+        "qr_content": f"https://trace.example.invalid/q/{cylinder_id}",
+        "stamp_photo": png_base64(),
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    responses = run_in_parallel(
+        app, lambda http: http.post("/api/v1/tags/bind", json=body, headers=headers)
+    )
+    assert all(r.status_code == 200 for r in responses), [r.get_json() for r in responses]
+    codes = {r.get_json()["data"]["info_code"] for r in responses}
+    assert len(codes) == 1
+    with app.app_context():
+        bindings = _db.session.execute(
+            sa.text("SELECT count(*) FROM tag_bindings WHERE cylinder_id = :c"), {"c": cylinder_id}
+        ).scalar()
+        _db.session.rollback()
+    assert bindings == 1
