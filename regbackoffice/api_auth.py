@@ -14,16 +14,23 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import api_clients, audit
 from .extensions import db
 from .models import ApiClient, ApiToken, AuditLog, utcnow
 
 AUTH_FAILED_ACTION = "api_auth_failed"
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash("not-a-secret-of-any-client")
 
 
 class AuthThrottled(Exception):
@@ -68,6 +75,9 @@ def exchange(app_id: str, secret: str, ip: str | None) -> IssuedToken:
         )
         raise AuthThrottled
     client = api_clients.client_by_app_id(app_id)
+    if client is None:
+        # Spend the same time as a wrong secret, so app_ids cannot be probed by timing.
+        check_password_hash(_dummy_hash(), secret)
     if client is None or not client.active or not api_clients.secret_matches(client, secret):
         reason = "unknown" if client is None else ("inactive" if not client.active else "secret")
         audit.record_refusal(
@@ -102,14 +112,3 @@ def client_for_token(token: str) -> ApiClient | None:
             ApiClient.active.is_(True),
         )
     )
-
-
-def purge_expired_tokens(older_than: timedelta = timedelta(days=7)) -> int:
-    """Delete tokens expired or revoked more than ``older_than`` ago (housekeeping)."""
-    cutoff = utcnow() - older_than
-    result = db.session.execute(
-        ApiToken.__table__.delete().where(
-            or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff)
-        )
-    )
-    return result.rowcount or 0
