@@ -465,3 +465,14 @@ def test_violations_are_visible_to_supervisors_and_the_districts_concerned(clien
     assert not db.session.scalars(
         visible(FillingRecord, jiangbei).where(FillingRecord.cylinder_id == scrapped.id)
     ).all()
+
+
+def test_the_trail_masks_names_sent_by_other_clients(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    record = filling(cylinder.id, filler="张三丰")
+    assert_envelope(post_json(client, "/api/v1/fillings", {"records": [record]}, token), 200)
+    own = post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token)
+    assert assert_envelope(own, 200)["data"]["fillings"][0]["filler"] == "张三丰"
+    other, _ = factories.make_api_client(factories.make_unit(), scopes=("query",))
+    seen = post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token_for(other))
+    assert assert_envelope(seen, 200)["data"]["fillings"][0]["filler"] == "张**"

@@ -121,7 +121,7 @@ def _batch_request(spec, title: str) -> dict[str, Any]:
 FILLING_RECORD_OUT = _obj(
     {
         "medium_code": _str("充装介质"),
-        "filler": _str("充装人员"),
+        "filler": _str("充装人员（其他调用单位提交的记录只显示姓氏）"),
         "fill_date": _str("充装日期（yyyy-mm-dd）"),
         "filling_unit_name": _str("充装单位名称"),
         "id": _str("ID（气瓶档案ID）"),
@@ -147,7 +147,7 @@ TRACE_OUT = _obj(
     {
         "time": _str("日期（yyyy-MM-dd HH:mm:ss，北京时间）"),
         "node": _str("节点名称"),
-        "actor": _str("单位名称或姓名"),
+        "actor": _str("单位名称或姓名（其他调用单位提交的记录只显示首字）"),
         "id": _str("ID（气瓶档案ID）"),
     }
 )

@@ -11,6 +11,7 @@ from flask import Response, jsonify, render_template, request
 
 from ... import api_auth, api_records, interlock, tag_binding
 from ...api_validation import (
+    BEIJING,
     CYLINDER_LOOKUP,
     CYLINDER_REF,
     FILLING_CHECK,
@@ -162,7 +163,8 @@ def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
         "fillable": not reasons,
         "reasons": [r.as_dict() for r in reasons],
     }
-    return Answer(data, "可以充装" if not reasons else "不得充装")
+    counts = {"fillable": int(not reasons)}
+    return Answer(data, "可以充装" if not reasons else "不得充装", counts=counts)
 
 
 def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
@@ -240,10 +242,15 @@ def traces(client: ApiClient, body: dict[str, Any]) -> Answer:
     return _batch(client, body, "trace")
 
 
-def _filling_dict(r: FillingRecord) -> dict[str, Any]:
+def mask_name(name: str) -> str:
+    """张三丰 → 张**: personal names of other enterprises' staff are not handed out."""
+    return name[:1] + "*" * (len(name) - 1)
+
+
+def _filling_dict(r: FillingRecord, client: ApiClient) -> dict[str, Any]:
     return {
         "medium_code": r.medium_code,
-        "filler": r.filler,
+        "filler": r.filler if r.client_id == client.id else mask_name(r.filler),
         "fill_date": r.fill_date.isoformat(),
         "filling_unit_name": r.filling_unit_name,
         "id": r.cylinder_id,
@@ -263,13 +270,12 @@ def _inspection_dict(r: InspectionRecord) -> dict[str, Any]:
     }
 
 
-def _trace_dict(r: TraceEvent) -> dict[str, Any]:
-    from ...api_validation import BEIJING
-
+def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
     return {
         "time": r.event_time.astimezone(BEIJING).strftime(BEIJING_FORMAT),
         "node": r.node,
-        "actor": r.actor,
+        # 单位名称或姓名: may be a person's name, so masked unless this client sent it.
+        "actor": r.actor if r.client_id == client.id else mask_name(r.actor),
         "id": r.cylinder_id,
     }
 
@@ -282,9 +288,9 @@ def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
     return Answer(
         {
             "cylinder": cylinder_dict(cylinder),
-            "fillings": [_filling_dict(r) for r in found["fillings"]],
+            "fillings": [_filling_dict(r, client) for r in found["fillings"]],
             "inspections": [_inspection_dict(r) for r in found["inspections"]],
-            "traces": [_trace_dict(r) for r in found["traces"]],
+            "traces": [_trace_dict(r, client) for r in found["traces"]],
         }
     )
 
