@@ -13,7 +13,9 @@ Inspection records update the archive (``apply_inspection``):
   filled until a district clerk looks at it; 停用 is reversible, 报废 is not) and its last
   inspection date recorded, the next inspection month left as it was;
 - 报废处置: the cylinder is set to 报废.
-An inspection older than the archive's last inspection is stored but changes nothing.
+An inspection older than the archive's last inspection is stored but changes nothing, and a
+later passing inspection does not put a stopped cylinder back into use by itself: 停用 may
+have other causes, so the district re-enables it.
 """
 
 from __future__ import annotations

@@ -92,3 +92,11 @@ def test_partitioned_tables_keep_the_date_in_their_primary_key():
         ("filling_records", "p", "PRIMARY KEY (id, fill_date)"),
         ("trace_events", "p", "PRIMARY KEY (id, event_time)"),
     ]
+
+
+def test_partitions_ensure_command_creates_the_coming_months(app):
+    result = app.test_cli_runner().invoke(args=["partitions-ensure", "--months-ahead", "40"])
+    assert result.exit_code == 0, result.output
+    assert "record_partitions.filling_records_y" in result.output
+    again = app.test_cli_runner().invoke(args=["partitions-ensure", "--months-ahead", "40"])
+    assert "created 0 partitions" in again.output
