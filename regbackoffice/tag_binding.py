@@ -71,6 +71,15 @@ def bind(
     existing = _existing(digest)
     if existing is not None:
         return _answer_existing(existing, cylinder)
+    if tag_type is TagType.QR:
+        # The URL may be in the archive since registration (二维码登记时将URL作为基础信息导入).
+        registered_elsewhere = db.session.scalar(
+            select(Cylinder.id)
+            .where(Cylinder.qr_content == value, Cylinder.id != cylinder.id)
+            .limit(1)
+        )
+        if registered_elsewhere is not None:
+            raise BindRefused(409, "该二维码已登记在其他气瓶的档案中，不能绑定到本气瓶")
     current = db.session.scalar(select(TagBinding).where(TagBinding.cylinder_id == cylinder.id))
     if current is not None:
         raise BindRefused(409, "该气瓶已绑定其他标签；更换标签请联系登记机关")

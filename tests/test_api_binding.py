@@ -110,3 +110,26 @@ def test_bad_photos_and_missing_tag_values_are_400(client):
     assert_envelope(post_json(client, URL, wrong_type, token), 400)
     db.session.refresh(cylinder)
     assert cylinder.info_code is None
+
+
+def test_qr_binding_by_identity_triple_names_the_cylinder_not_the_new_tag(client):
+    unit, token = setup_unit()
+    cylinder = factories.make_cylinder(unit)
+    body = {
+        "manufacturer": cylinder.manufacturer,
+        "product_no": cylinder.product_no,
+        "manufacture_month": cylinder.manufacture_month,
+        "tag_type": "二维码",
+        "qr_content": "https://trace.example.invalid/q/new",
+        "stamp_photo": png_base64(),
+    }
+    data = assert_envelope(post_json(client, URL, body, token), 200)["data"]
+    assert data["id"] == cylinder.id
+
+
+def test_a_qr_url_registered_for_another_cylinder_cannot_be_bound(client):
+    unit, token = setup_unit()
+    cylinder = factories.make_cylinder(unit, qr_content=None)
+    factories.make_cylinder(unit, qr_content="https://trace.example.invalid/q/taken")
+    body = bind_body(cylinder, qr_content="https://trace.example.invalid/q/taken")
+    assert "其他气瓶" in assert_envelope(post_json(client, URL, body, token), 409)["message"]

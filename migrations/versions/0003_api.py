@@ -225,6 +225,10 @@ def upgrade():
         sa.UniqueConstraint("info_code", name="uq_tag_bindings_info_code"),
         sa.UniqueConstraint("tag_sha256", name="uq_tag_bindings_tag_sha256"),
     )
+    with op.batch_alter_table("cylinders") as batch_op:
+        batch_op.create_index(
+            "ix_cylinders_qr_content", ["qr_content"], unique=False, postgresql_using="hash"
+        )
     if op.get_bind().dialect.name == "postgresql":
         _partition_postgresql()
     else:
@@ -246,6 +250,8 @@ def downgrade():
             batch_op.create_unique_constraint(
                 "uq_filling_records_client_record_no", ["client_id", "record_no"]
             )
+    with op.batch_alter_table("cylinders") as batch_op:
+        batch_op.drop_index("ix_cylinders_qr_content")
     op.drop_table("tag_bindings")
     op.drop_table("api_idempotency_keys")
     op.drop_table("api_record_keys")

@@ -30,6 +30,9 @@ class Cylinder(db.Model):
         Index("ix_cylinders_unit", "use_unit_id"),
         Index("ix_cylinders_certificate_no", "certificate_no"),
         Index("ix_cylinders_product_no", "product_no"),
+        # Lookups by the QR URL (API query, tag binding). Hash: a 1000-character URL can
+        # exceed a btree entry's size limit.
+        Index("ix_cylinders_qr_content", "qr_content", postgresql_using="hash"),
     )
 
     # ID（气瓶档案ID）: assigned at registration, stable, the key enterprise systems use.

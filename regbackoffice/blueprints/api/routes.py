@@ -7,7 +7,7 @@ import binascii
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, current_app, jsonify, render_template, request
 
 from ... import api_auth, api_records, interlock, tag_binding
 from ...api_validation import (
@@ -130,7 +130,11 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
         raise validation_error(
             [{"field": "stamp_photo", "message": "气瓶钢印图片不是有效的base64编码"}]
         ) from None
-    cylinder = _lookup(clean)
+    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
+    named = {
+        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
+    }
+    cylinder = _lookup(named)
     try:
         result = tag_binding.bind(client, cylinder, tag_type, clean[value_key], photo)
     except tag_binding.BindRefused as exc:
@@ -149,8 +153,6 @@ def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
         cylinder = api_records.find_cylinder(id=clean["id"])
     else:
         cylinder = api_records.find_cylinder(info_code=clean["info_code"])
-    from flask import current_app
-
     reasons = interlock.check(
         cylinder,
         clean["medium_code"],
