@@ -228,3 +228,29 @@ def test_openapi_document_and_docs_page_are_served(client):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "充装联锁校验" in html and "http://" not in html.replace("http://localhost", "")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/auth/token",
+        "/api/v1/cylinders/query",
+        "/api/v1/tags/bind",
+        "/api/v1/fillings/check",
+        "/api/v1/fillings",
+        "/api/v1/inspections",
+        "/api/v1/traces",
+        "/api/v1/cylinders/trail",
+    ],
+)
+def test_every_endpoint_answers_other_methods_with_405_in_the_envelope(client, path, method):
+    assert_envelope(client.open(path, method=method), 405)
+
+
+def test_an_idempotency_key_reused_on_another_path_is_409(client, token):
+    trace = {"records": [{"time": "2026-01-02 03:04:05", "node": "配送", "actor": "王", "id": "C"}]}
+    first = post_json(client, "/api/v1/traces", trace, token, **{"Idempotency-Key": "k"})
+    assert_envelope(first, 200)
+    other = post_json(client, "/api/v1/fillings", trace, token, **{"Idempotency-Key": "k"})
+    assert_envelope(other, 409)
