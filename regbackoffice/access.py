@@ -28,8 +28,11 @@ from .models import (
     AuditLog,
     Certificate,
     Cylinder,
+    FillingRecord,
     ImportJob,
+    InspectionRecord,
     Role,
+    TraceEvent,
     Unit,
     User,
 )
@@ -83,6 +86,35 @@ def _only(*roles: Role) -> Callable[[User], ColumnElement[bool]]:
     return lambda user: true() if user.role in roles else false()
 
 
+def _via_cylinder_or_sender(model: Any) -> Callable[[User], ColumnElement[bool]]:
+    """Enterprise records: by the cylinder's district/unit, or the sending client's unit.
+
+    The sender's side matters for records naming a cylinder the archive does not know
+    (黑气瓶): the district where the filling station sits must still see them.
+    """
+
+    def clause(user: User) -> ColumnElement[bool]:
+        if user.role in (Role.SUPERVISOR, Role.ADMIN):
+            return true()
+        if user.role.is_district_role:
+            by_cylinder = exists().where(
+                Cylinder.id == model.cylinder_id, Cylinder.district_code == user.district_code
+            )
+            by_sender = exists().where(
+                ApiClient.id == model.client_id,
+                Unit.id == ApiClient.unit_id,
+                Unit.district_code == user.district_code,
+            )
+            return by_cylinder | by_sender
+        if user.role is Role.APPLICANT:
+            return exists().where(
+                Cylinder.id == model.cylinder_id, Cylinder.use_unit_id == user.unit_id
+            )
+        return false()
+
+    return clause
+
+
 SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
     Application: _application_scope,
     ApplicationItem: _via_application(ApplicationItem.application_id),
@@ -90,6 +122,9 @@ SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
     Certificate: _via_application(Certificate.application_id),
     ImportJob: _via_application(ImportJob.application_id),
     Cylinder: lambda user: _district_or_unit(Cylinder.district_code, Cylinder.use_unit_id, user),
+    FillingRecord: _via_cylinder_or_sender(FillingRecord),
+    InspectionRecord: _via_cylinder_or_sender(InspectionRecord),
+    TraceEvent: _via_cylinder_or_sender(TraceEvent),
     Unit: _unit_scope,
     User: _user_scope,
     ApiClient: _only(Role.ADMIN),

@@ -93,3 +93,80 @@ def generate_cylinders(count: int, batch: int = 200_000) -> float:
     db.session.execute(text("ANALYZE cylinders"))
     db.session.commit()
     return time.perf_counter() - started
+
+
+BENCH_APP_ID = "cqbench"
+
+# Filling records over the synthetic cylinders (``n`` picks the cylinder and the day).
+_FILLING_SQL = """
+INSERT INTO filling_records (client_id, record_no, cylinder_id, medium_code, filler, fill_date,
+  filling_unit_name, violation, violation_reasons, received_at)
+SELECT :client_id, NULL,
+  :id_prefix || lpad((1 + n % :cylinders)::text, 12, '0'),
+  'G' || (1 + (n % :cylinders + 1) % 20)::text,
+  '充装员' || (n % 100)::text,
+  DATE '2025-01-01' + CAST(n % :days AS integer),
+  '基准测试充装站', false, '[]'::json, now()
+FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
+"""
+
+
+def bench_api_client(secret: str = "bench-secret-not-for-production"):
+    """The benchmark's API client (all scopes) on the bench unit; secret reset each run."""
+    from . import api_clients
+    from .models import ApiClient
+
+    unit = bench_unit()
+    client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == BENCH_APP_ID))
+    if client is None:
+        client, _ = api_clients.issue_client(
+            unit,
+            ["query", "bind", "filling", "inspection", "trace"],
+            app_id=BENCH_APP_ID,
+            secret=secret,
+        )
+    elif not api_clients.secret_matches(client, secret):
+        api_clients.rotate_secret(client, secret)
+    return client
+
+
+def generate_fillings(count: int, batch: int = 1_000_000) -> float:
+    """Append ``count`` filling records over the bench cylinders (PostgreSQL)."""
+    from datetime import date
+
+    from .models import FillingRecord
+
+    if db.engine.dialect.name != "postgresql":
+        raise RuntimeError("bench-fillings needs PostgreSQL (REGBO_DATABASE_URL)")
+    started = time.perf_counter()
+    client = bench_api_client()
+    unit = bench_unit()
+    cylinders = db.session.scalar(
+        select(func.count()).select_from(Cylinder).where(Cylinder.use_unit_id == unit.id)
+    )
+    if not cylinders:
+        raise RuntimeError("no bench cylinders: run `flask bench-data` first")
+    already = db.session.scalar(
+        select(func.count()).select_from(FillingRecord).where(FillingRecord.client_id == client.id)
+    )
+    db.session.commit()
+    days = (date.today() - date(2025, 1, 1)).days
+    first, last = already + 1, already + count
+    while first <= last:
+        upto = min(first + batch - 1, last)
+        db.session.execute(
+            text(_FILLING_SQL),
+            {
+                "client_id": client.id,
+                "id_prefix": BENCH_ID_PREFIX,
+                "cylinders": cylinders,
+                "days": days,
+                "first": first,
+                "last": upto,
+            },
+        )
+        db.session.commit()
+        first = upto + 1
+    db.session.execute(text("ANALYZE filling_records"))
+    db.session.commit()
+    return time.perf_counter() - started

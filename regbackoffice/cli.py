@@ -142,6 +142,33 @@ def bench_data_command(cylinders: int) -> None:
     click.echo(f"inserted {cylinders} cylinders in {seconds:.1f} s")
 
 
+@click.command("partitions-ensure")
+@click.option("--months-ahead", type=int, default=3, show_default=True)
+@with_appcontext
+def partitions_ensure_command(months_ahead: int) -> None:
+    """Create the monthly partitions of filling/trace records up to N months ahead (cron)."""
+    from datetime import date
+
+    from .partitions import ensure_partitions, month_start
+
+    today = date.today()
+    last = month_start(today.year, today.month + months_ahead)
+    created = ensure_partitions(db.session.connection(), month_start(today.year, today.month), last)
+    db.session.commit()
+    click.echo(f"created {len(created)} partitions" + "".join(f"\n  {n}" for n in created))
+
+
+@click.command("bench-fillings")
+@click.option("--records", type=int, default=10_000_000, show_default=True)
+@with_appcontext
+def bench_fillings_command(records: int) -> None:
+    """Append synthetic filling records (INSERT … SELECT generate_series) for benchmarks."""
+    from .benchdata import generate_fillings
+
+    seconds = generate_fillings(records)
+    click.echo(f"inserted {records} filling records in {seconds:.1f} s")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
@@ -149,5 +176,7 @@ def init_app(app: Flask) -> None:
         seed_demo_command,
         worker_command,
         bench_data_command,
+        bench_fillings_command,
+        partitions_ensure_command,
     ):
         app.cli.add_command(command)

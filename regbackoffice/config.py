@@ -93,4 +93,16 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         ),
         "CERTIFICATE_JOB_TIMEOUT": _int(env, "REGBO_CERTIFICATE_JOB_TIMEOUT", 300),
         "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
+        # JSON API (DESIGN 8).
+        "API_TOKEN_LIFETIME": timedelta(hours=_int(env, "REGBO_API_TOKEN_HOURS", 2)),
+        "API_AUTH_MAX_FAILURES": _int(env, "REGBO_API_AUTH_MAX_FAILURES", 10),
+        "API_AUTH_MAX_FAILURES_PER_IP": _int(env, "REGBO_API_AUTH_MAX_FAILURES_PER_IP", 30),
+        "API_AUTH_WINDOW": timedelta(minutes=_int(env, "REGBO_API_AUTH_WINDOW_MINUTES", 15)),
+        # A base64 stamp photo of at most 10 MB is about 13.4 MB of JSON.
+        "API_MAX_REQUEST_BYTES": _int(env, "REGBO_API_MAX_REQUEST_MB", 15) * 1024 * 1024,
+        # Service life (DESIGN 12): variety + media → design years, and the years usable
+        # after an inspection passed once the design life was reached.
+        "SERVICE_LIFE_RULES": [
+            {"variety": "2320", "media": ["G13", "G14"], "design_years": 8, "extended_years": 12}
+        ],
     }

@@ -40,7 +40,12 @@ def _handle_http(exc: HTTPException) -> Response | tuple[str, int]:
     if isinstance(exc, CSRFError):
         code, title, message = 400, "页面已过期", "表单已过期或来源无效，请刷新页面后重新提交。"
     if wants_api_envelope():
-        return api_envelope(code, message or title)
+        response = api_envelope(code, message or title)
+        # Keep what the exception says beyond its body, e.g. Allow on 405.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
 

@@ -233,5 +233,6 @@ def live_db(live_app: Flask) -> Iterator:
                 yield _db
             finally:
                 _db.session.remove()
+                _db.engine.dispose()  # the drills may have opened many connections
     finally:
         _db.session = bound

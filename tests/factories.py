@@ -255,3 +255,14 @@ def make_approved_application(unit: Unit | None = None, *, items: int = 2) -> Ap
         application, make_user(Role.APPROVER, district_code=district), application.version_id, True
     )
     return application
+
+
+ALL_API_SCOPES = ("query", "bind", "filling", "inspection", "trace")
+
+
+def make_api_client(unit: Unit | None = None, scopes=ALL_API_SCOPES, **kw):
+    """An active API client of ``unit``; returns (client, secret)."""
+    from regbackoffice import api_clients
+
+    unit = unit or make_unit()
+    return api_clients.issue_client(unit, scopes, **kw)

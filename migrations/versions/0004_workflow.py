@@ -1,14 +1,14 @@
 """workflow: inbox deadlines, per-cylinder audit revisions, certificate render start
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

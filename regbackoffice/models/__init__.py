@@ -1,6 +1,6 @@
 """All models, imported here so that metadata and Alembic see every table."""
 
-from .api_clients import API_SCOPES, ApiClient, ApiToken
+from .api_clients import API_SCOPES, ApiClient, ApiIdempotencyKey, ApiRecordKey, ApiToken
 from .applications import (
     LIVE_STATUSES,
     Application,
@@ -13,7 +13,7 @@ from .applications import (
 from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .certificates import Certificate, CertificateCounter, RenderState
-from .cylinders import Cylinder, CylinderStatus, TagType
+from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -26,6 +26,8 @@ __all__ = [
     "DISTRICT_ROLES",
     "LIVE_STATUSES",
     "ApiClient",
+    "ApiIdempotencyKey",
+    "ApiRecordKey",
     "ApiToken",
     "Application",
     "ApplicationItem",
@@ -47,6 +49,7 @@ __all__ = [
     "Medium",
     "RenderState",
     "Role",
+    "TagBinding",
     "TagType",
     "TraceEvent",
     "Unit",

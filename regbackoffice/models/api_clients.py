@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -45,3 +46,36 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiRecordKey(db.Model):
+    """One row per (client, kind, record_no) ever stored: the idempotency of batch records.
+
+    Inserted before the record itself; a second insert of the same key (a retry, or a
+    concurrent duplicate waiting on the first one's lock) conflicts and is answered as a
+    duplicate. Partitioned record tables cannot carry this unique constraint themselves.
+    """
+
+    __tablename__ = "api_record_keys"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # filling/inspection/trace
+    record_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class ApiIdempotencyKey(db.Model):
+    """A request sent with an ``Idempotency-Key`` header, its body hash and its answer."""
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("client_id", "key", name="uq_api_idempotency_keys_client_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(100), nullable=False)
+    path: Mapped[str] = mapped_column(String(100), nullable=False)
+    body_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = created_at_column()

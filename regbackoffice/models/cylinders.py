@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -30,6 +30,9 @@ class Cylinder(db.Model):
         Index("ix_cylinders_unit", "use_unit_id"),
         Index("ix_cylinders_certificate_no", "certificate_no"),
         Index("ix_cylinders_product_no", "product_no"),
+        # Lookups by the QR URL (API query, tag binding). Hash: a 1000-character URL can
+        # exceed a btree entry's size limit.
+        Index("ix_cylinders_qr_content", "qr_content", postgresql_using="hash"),
     )
 
     # ID（气瓶档案ID）: assigned at registration, stable, the key enterprise systems use.
@@ -68,3 +71,29 @@ class Cylinder(db.Model):
     version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version_id}  # noqa: RUF012
+
+
+class TagBinding(db.Model):
+    """信息化标签绑定: one physical tag (QR URL or RFID code) bound to one cylinder.
+
+    ``tag_sha256`` is the sha256 of ``<tag_type>:<value>`` so that a 1000-character URL can
+    carry a unique index; a tag belongs to at most one cylinder and a cylinder to one tag.
+    """
+
+    __tablename__ = "tag_bindings"
+    __table_args__ = (
+        UniqueConstraint("cylinder_id", name="uq_tag_bindings_cylinder_id"),
+        UniqueConstraint("tag_sha256", name="uq_tag_bindings_tag_sha256"),
+        UniqueConstraint("info_code", name="uq_tag_bindings_info_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cylinder_id: Mapped[str] = mapped_column(ForeignKey("cylinders.id"), nullable=False)
+    tag_type: Mapped[TagType] = mapped_column(enum_type(TagType, "tag_type"), nullable=False)
+    tag_value: Mapped[str] = mapped_column(String(1000), nullable=False)
+    tag_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    info_code: Mapped[str] = mapped_column(String(50), nullable=False)
+    stamp_photo_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    stamp_photo_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), nullable=False)
+    bound_at: Mapped[datetime] = created_at_column()

@@ -3,6 +3,13 @@
 These are large append-only tables; the ``cylinder_id`` is kept as sent, without a foreign
 key, because a record may name a cylinder the archive does not know (黑气瓶), and the
 regulator keeps it anyway.
+
+On PostgreSQL ``filling_records`` (by ``fill_date``) and ``trace_events`` (by
+``event_time``) are partitioned by month (migration 0003, ``regbackoffice.partitions``).
+A partitioned table's primary key and unique constraints must contain the partition key,
+so there the primary key is ``(id, <date>)`` while the model maps ``id`` alone (it is still
+unique: one sequence feeds it), and idempotency by ``record_no`` is enforced by the small
+``api_record_keys`` table instead of a unique constraint here.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 class FillingRecord(db.Model):
     __tablename__ = "filling_records"
     __table_args__ = (
-        UniqueConstraint("client_id", "record_no", name="uq_filling_records_client_record_no"),
         Index("ix_filling_records_cylinder_date", "cylinder_id", "fill_date"),
         Index("ix_filling_records_violation_date", "violation", "fill_date"),
     )
@@ -72,10 +78,7 @@ class InspectionRecord(db.Model):
 
 class TraceEvent(db.Model):
     __tablename__ = "trace_events"
-    __table_args__ = (
-        UniqueConstraint("client_id", "record_no", name="uq_trace_events_client_record_no"),
-        Index("ix_trace_events_cylinder_time", "cylinder_id", "event_time"),
-    )
+    __table_args__ = (Index("ix_trace_events_cylinder_time", "cylinder_id", "event_time"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), nullable=False)

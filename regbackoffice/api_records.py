@@ -1,0 +1,481 @@
+"""Records sent by enterprise platforms: fillings, inspections and trace events.
+
+A batch (≤ 500 records) is answered record by record: valid records are stored, invalid
+ones answered with their reasons, duplicates (the same ``record_no`` from the same client,
+ever) answered as duplicates and stored once. Idempotency rests on unique keys in the
+database (``api_record_keys``, ``api_idempotency_keys``), inserted with ON CONFLICT DO
+NOTHING: a concurrent duplicate waits on the first insert's row lock and then sees the
+conflict, so it is stored once however the requests interleave.
+
+Inspection records update the archive (``apply_inspection``):
+- 定期 with a passing conclusion: 最近一次检验日期 and 下次检验日期 are taken over;
+- a conclusion containing 不合格 (or 判废/报废): the cylinder is set to 停用 (it must not be
+  filled until a district clerk looks at it; 停用 is reversible, 报废 is not) and its last
+  inspection date recorded, the next inspection month left as it was;
+- 报废处置: the cylinder is set to 报废.
+An inspection older than the archive's last inspection is stored but changes nothing, and a
+later passing inspection does not put a stopped cylinder back into use by itself: 停用 may
+have other causes, so the district re-enables it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import audit, interlock
+from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
+from .extensions import db
+from .models import (
+    ApiClient,
+    ApiIdempotencyKey,
+    ApiRecordKey,
+    Cylinder,
+    CylinderStatus,
+    FillingRecord,
+    InspectionRecord,
+    TraceEvent,
+    utcnow,
+)
+
+SPECS: dict[str, RecordSpec] = {"filling": FILLING, "inspection": INSPECTION, "trace": TRACE}
+FAILED_CONCLUSIONS = ("不合格", "判废", "报废")
+# How many of each kind the trail query returns (newest first).
+TRAIL_LIMIT = 100
+LAST_DATA_RESOLUTION = timedelta(minutes=1)
+
+
+def _insert(table: Any) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING for the current backend."""
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+def find_cylinder(
+    *,
+    id: str | None = None,
+    info_code: str | None = None,
+    qr_content: str | None = None,
+    identity: tuple[str, str, str] | None = None,
+    for_update: bool = False,
+) -> Cylinder | None:
+    """The archive record named by one of the API's lookup keys."""
+    from .identity import identity_key
+
+    query = select(Cylinder)
+    if id is not None:
+        query = query.where(Cylinder.id == id)
+    elif info_code is not None:
+        query = query.where(Cylinder.info_code == info_code)
+    elif qr_content is not None:
+        query = query.where(Cylinder.qr_content == qr_content).order_by(Cylinder.id).limit(1)
+    elif identity is not None:
+        query = query.where(Cylinder.identity_key == identity_key(*identity))
+    else:
+        return None
+    if for_update:
+        query = query.with_for_update()
+    return db.session.scalar(query)
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "results": self.results,
+        }
+
+
+def _claim_record_nos(client: ApiClient, kind: str, record_nos: Sequence[str]) -> set[str]:
+    """Insert the keys not yet stored; returns those this call inserted (the rest are dups)."""
+    if not record_nos:
+        return set()
+    unique_nos = list(dict.fromkeys(record_nos))
+    now = utcnow()
+    rows = [
+        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now}
+        for no in unique_nos
+    ]
+    inserted = db.session.execute(
+        _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
+    )
+    return set(inserted.scalars())
+
+
+def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> BatchResult:
+    """Validate and store one batch; flushes, audits, and answers record by record."""
+    spec = SPECS[kind]
+    result = BatchResult()
+    valid: list[tuple[int, dict[str, Any]]] = []
+    outcome: dict[int, dict[str, Any]] = {}
+    for index, raw in enumerate(raw_records):
+        clean, errors = spec.validate(raw)
+        if errors:
+            outcome[index] = {
+                "index": index,
+                "code": "400",
+                "message": "；".join(e["message"] for e in errors),
+                "errors": errors,
+            }
+        else:
+            valid.append((index, clean))
+
+    cylinders = _cylinders_for(
+        (clean["id"] for _, clean in valid), for_update=(kind == "inspection")
+    )
+    if kind == "inspection":
+        # An inspection body inspects registered cylinders only: an unknown ID is an error.
+        still_valid = []
+        for index, clean in valid:
+            if clean["id"] in cylinders:
+                still_valid.append((index, clean))
+            else:
+                outcome[index] = _rejected(index, "id", f"气瓶档案ID“{clean['id']}”不存在")
+        valid = still_valid
+
+    claimed = _claim_record_nos(
+        client, kind, [c["record_no"] for _, c in valid if "record_no" in c]
+    )
+    seen: set[str] = set()
+    to_store: list[tuple[int, dict[str, Any]]] = []
+    for index, clean in valid:
+        record_no = clean.get("record_no")
+        if record_no is not None and (record_no not in claimed or record_no in seen):
+            outcome[index] = {
+                "index": index,
+                "code": "409",
+                "message": f"重复记录：记录编号“{record_no}”已接收，不再重复存储",
+                "record_no": record_no,
+            }
+            continue
+        if record_no is not None:
+            seen.add(record_no)
+        to_store.append((index, clean))
+
+    store = {"filling": _store_fillings, "inspection": _store_inspections, "trace": _store_traces}
+    for index, answer in store[kind](client, to_store, cylinders).items():
+        outcome[index] = answer
+
+    for index in range(len(raw_records)):
+        answer = outcome[index]
+        result.results.append(answer)
+        if answer["code"] == "200":
+            result.accepted += 1
+        elif answer["code"] == "409":
+            result.duplicates += 1
+        else:
+            result.rejected += 1
+    now = utcnow()
+    # One row per client, written by each of its batches: at most once a minute, so that a
+    # client's concurrent batches do not queue on the row lock.
+    if result.accepted and (
+        client.last_data_at is None or now - client.last_data_at >= LAST_DATA_RESOLUTION
+    ):
+        client.last_data_at = now
+    db.session.flush()
+    return result
+
+
+def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
+    return {
+        "index": index,
+        "code": "400",
+        "message": message,
+        "errors": [{"field": field_key, "message": message}],
+    }
+
+
+def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str, Cylinder]:
+    wanted = sorted(set(ids))  # sorted: concurrent batches lock rows in the same order
+    if not wanted:
+        return {}
+    query = select(Cylinder).where(Cylinder.id.in_(wanted)).order_by(Cylinder.id)
+    if for_update:
+        query = query.with_for_update()
+    return {c.id: c for c in db.session.scalars(query)}
+
+
+def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> dict[str, Any]:
+    answer: dict[str, Any] = {"index": index, "code": "200", "message": message}
+    if "record_no" in clean:
+        answer["record_no"] = clean["record_no"]
+    return answer
+
+
+def _insert_rows(model: type, rows: list[dict[str, Any]]) -> None:
+    """One executemany INSERT (no RETURNING: append-only rows nobody reads back here)."""
+    if rows:
+        db.session.execute(model.__table__.insert(), rows)
+
+
+def _store_fillings(
+    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+) -> dict[int, dict[str, Any]]:
+    rules = current_app.config["SERVICE_LIFE_RULES"]
+    answers: dict[int, dict[str, Any]] = {}
+    rows = []
+    now = utcnow()
+    for index, clean in records:
+        reasons = interlock.check(
+            cylinders.get(clean["id"]),
+            clean["medium_code"],
+            client.unit_id,
+            clean["fill_date"],
+            rules,
+        )
+        rows.append(
+            {
+                "client_id": client.id,
+                "record_no": clean.get("record_no"),
+                "cylinder_id": clean["id"],
+                "medium_code": clean["medium_code"],
+                "filler": clean["filler"],
+                "fill_date": clean["fill_date"],
+                "filling_unit_name": clean["filling_unit_name"],
+                "violation": bool(reasons),
+                "violation_reasons": [r.code for r in reasons],
+                "received_at": now,
+            }
+        )
+        if reasons:
+            answer = _accepted(
+                index, clean, "已接收，记为违规充装：" + "；".join(r.message for r in reasons)
+            )
+            answer["violation"] = True
+            answer["reasons"] = [r.as_dict() for r in reasons]
+        else:
+            answer = _accepted(index, clean)
+            answer["violation"] = False
+        answers[index] = answer
+    _insert_rows(FillingRecord, rows)
+    return answers
+
+
+def inspection_failed(conclusion: str) -> bool:
+    return any(word in conclusion for word in FAILED_CONCLUSIONS)
+
+
+def apply_inspection(cylinder: Cylinder, record: dict[str, Any]) -> str:
+    """Bring the archive up to date with one inspection; returns what changed (Chinese)."""
+    inspected: date = record["inspect_date"]
+    if record["inspect_type"] == "报废处置":
+        if cylinder.status is not CylinderStatus.SCRAPPED:
+            cylinder.status = CylinderStatus.SCRAPPED
+        if cylinder.last_inspection_date is None or inspected > cylinder.last_inspection_date:
+            cylinder.last_inspection_date = inspected
+        return "档案已更新：使用状态为报废"
+    if cylinder.last_inspection_date is not None and inspected < cylinder.last_inspection_date:
+        return "早于档案中的最近一次检验日期，档案未更新"
+    cylinder.last_inspection_date = inspected
+    if inspection_failed(record["conclusion"]):
+        if cylinder.status is CylinderStatus.IN_USE:
+            cylinder.status = CylinderStatus.STOPPED
+        return "档案已更新：检验不合格，使用状态为停用"
+    cylinder.next_inspection_month = record["next_inspection_month"]
+    return "档案已更新：最近一次检验日期与下次检验日期"
+
+
+def _store_inspections(
+    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+) -> dict[int, dict[str, Any]]:
+    answers: dict[int, dict[str, Any]] = {}
+    # Oldest first, so that the archive ends with the newest inspection's result.
+    for index, clean in sorted(records, key=lambda item: item[1]["inspect_date"]):
+        passing_periodic = clean["inspect_type"] == "定期" and not inspection_failed(
+            clean["conclusion"]
+        )
+        if passing_periodic and "next_inspection_month" not in clean:
+            message = "定期检验合格时须提供下次检验日期"
+            answers[index] = _rejected(index, "next_inspection_month", message)
+            continue
+        if "next_inspection_month" in clean and clean["next_inspection_month"] <= clean[
+            "inspect_date"
+        ].strftime("%Y-%m"):
+            message = "下次检验日期应晚于检验日期所在月份"
+            answers[index] = _rejected(index, "next_inspection_month", message)
+            continue
+        cylinder = cylinders[clean["id"]]
+        db.session.add(
+            InspectionRecord(
+                client_id=client.id,
+                record_no=clean.get("record_no"),
+                cylinder_id=cylinder.id,
+                inspect_date=clean["inspect_date"],
+                inspection_org=clean["inspection_org"],
+                next_inspection_month=clean.get("next_inspection_month"),
+                conclusion=clean["conclusion"],
+                inspect_type=clean["inspect_type"],
+            )
+        )
+        change = apply_inspection(cylinder, clean)
+        audit.record(
+            "cylinder_inspection_applied",
+            object_type="cylinder",
+            object_id=cylinder.id,
+            conclusion=clean["conclusion"],
+            inspect_type=clean["inspect_type"],
+            change=change,
+        )
+        answers[index] = _accepted(index, clean, f"已接收，{change}")
+    return answers
+
+
+def _store_traces(
+    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+) -> dict[int, dict[str, Any]]:
+    answers: dict[int, dict[str, Any]] = {}
+    rows = []
+    for index, clean in records:
+        rows.append(
+            {
+                "client_id": client.id,
+                "record_no": clean.get("record_no"),
+                "cylinder_id": clean["id"],
+                "event_time": clean["time"],
+                "node": clean["node"],
+                "actor": clean["actor"],
+                "received_at": utcnow(),
+            }
+        )
+        message = "已接收" if clean["id"] in cylinders else "已接收（该ID未在档案中登记）"
+        answers[index] = _accepted(index, clean, message)
+    _insert_rows(TraceEvent, rows)
+    return answers
+
+
+# --- Idempotency-Key -------------------------------------------------------------------
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different body or path."""
+
+
+def body_hash(body: bytes) -> str:
+    """Hash of the request's JSON, canonicalised (key order and spacing do not matter)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        canonical = body.decode("utf-8", "replace")
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim_idempotency_key(
+    client: ApiClient, key: str, path: str, digest: str
+) -> ApiIdempotencyKey | None:
+    """Claim ``key`` for this request: None when new, else the earlier request's row.
+
+    Raises IdempotencyConflict when the key was used with another body or path.
+    """
+    inserted = db.session.execute(
+        _insert(ApiIdempotencyKey.__table__).returning(ApiIdempotencyKey.id),
+        [
+            {
+                "client_id": client.id,
+                "key": key,
+                "path": path,
+                "body_sha256": digest,
+                "created_at": utcnow(),
+            }
+        ],
+    ).scalar()
+    if inserted is not None:
+        return None
+    earlier = db.session.scalar(
+        select(ApiIdempotencyKey).where(
+            ApiIdempotencyKey.client_id == client.id, ApiIdempotencyKey.key == key
+        )
+    )
+    assert earlier is not None
+    if earlier.body_sha256 != digest or earlier.path != path:
+        raise IdempotencyConflict
+    return earlier
+
+
+def remember_response(client: ApiClient, key: str, data: dict[str, Any]) -> None:
+    row = db.session.scalar(
+        select(ApiIdempotencyKey).where(
+            ApiIdempotencyKey.client_id == client.id, ApiIdempotencyKey.key == key
+        )
+    )
+    assert row is not None
+    row.response = data
+
+
+def replay_as_duplicate(data: dict[str, Any]) -> dict[str, Any]:
+    """The earlier answer, with what it stored now reported as duplicates (stored once)."""
+    results = []
+    for answer in data.get("results", []):
+        if answer.get("code") == "200":
+            answer = {
+                "index": answer["index"],
+                "code": "409",
+                "message": "重复请求：该记录已随同一Idempotency-Key的请求接收，不再重复存储",
+                **({"record_no": answer["record_no"]} if "record_no" in answer else {}),
+            }
+        results.append(answer)
+    return {
+        "accepted": 0,
+        "duplicates": data.get("accepted", 0) + data.get("duplicates", 0),
+        "rejected": data.get("rejected", 0),
+        "results": results,
+    }
+
+
+# --- Queries ----------------------------------------------------------------------------
+
+
+def violations(limit: int = 100, district_code: str | None = None) -> list[FillingRecord]:
+    """违规充装 records, newest first (for the supervisors' lists)."""
+    query = (
+        select(FillingRecord)
+        .where(FillingRecord.violation.is_(True))
+        .order_by(FillingRecord.fill_date.desc(), FillingRecord.id.desc())
+        .limit(limit)
+    )
+    if district_code is not None:
+        query = query.where(
+            FillingRecord.cylinder_id.in_(
+                select(Cylinder.id).where(Cylinder.district_code == district_code)
+            )
+        )
+    return list(db.session.scalars(query))
+
+
+def trail(cylinder_id: str) -> dict[str, list[Any]]:
+    """The newest fillings, inspections and trace events of one cylinder."""
+    fillings = db.session.scalars(
+        select(FillingRecord)
+        .where(FillingRecord.cylinder_id == cylinder_id)
+        .order_by(FillingRecord.fill_date.desc(), FillingRecord.id.desc())
+        .limit(TRAIL_LIMIT)
+    )
+    inspections = db.session.scalars(
+        select(InspectionRecord)
+        .where(InspectionRecord.cylinder_id == cylinder_id)
+        .order_by(InspectionRecord.inspect_date.desc(), InspectionRecord.id.desc())
+        .limit(TRAIL_LIMIT)
+    )
+    events = db.session.scalars(
+        select(TraceEvent)
+        .where(TraceEvent.cylinder_id == cylinder_id)
+        .order_by(TraceEvent.event_time.desc(), TraceEvent.id.desc())
+        .limit(TRAIL_LIMIT)
+    )
+    return {"fillings": list(fillings), "inspections": list(inspections), "traces": list(events)}

@@ -1,0 +1,164 @@
+"""The request plumbing every API endpoint shares: parse, authenticate, authorise, audit.
+
+``endpoint(scope=..., spec=...)`` wraps a handler ``(client, body) -> Answer``. Checks run
+in this order, each answered in the envelope with the HTTP status equal to ``code``:
+401 missing/expired/revoked token → 415 not ``application/json`` → 413 body too large →
+400 not JSON (or nested too deep, or not an object) → 403 scope → the handler (400
+validation with ``data.errors``, 404, 409 …). Every call is audited with its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, g, request
+from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ... import api_auth, audit
+from ...errors import api_envelope
+from ...extensions import db
+from ...models import ApiClient, utcnow
+
+# A client's last_seen_at is written at most this often (it is one row, updated by every
+# call of that client: writing it each time would serialise the client's requests).
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiError(Exception):
+    """An answer other than success: ``status`` and a Chinese ``message``; ``errors`` per field."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
+
+
+@dataclass
+class Answer:
+    data: Any
+    message: str = "成功"
+    status: int = 200
+    counts: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def validation_error(errors: list[dict[str, str]]) -> ApiError:
+    summary = "；".join(e["message"] for e in errors[:5])
+    return ApiError(400, f"请求数据校验未通过：{summary}", errors)
+
+
+def _parse_json_body() -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "请求内容格式应为application/json")
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        limit = current_app.config["API_MAX_REQUEST_BYTES"] // (1024 * 1024)
+        raise ApiError(413, f"请求内容超过{limit}MB") from None
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "JSON嵌套层数过多") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "请求内容不是有效的JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "请求内容应为JSON对象")
+    return body
+
+
+def _bearer_client() -> ApiClient:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401, "缺少访问令牌：请先调用 /api/v1/auth/token 获取，并以 Authorization: Bearer 发送"
+        )
+    client = api_auth.client_for_token(token.strip())
+    if client is None:
+        raise ApiError(401, "访问令牌无效、已过期或已被撤销，请重新获取")
+    return client
+
+
+def _touch(client: ApiClient) -> None:
+    now = utcnow()
+    if client.last_seen_at is None or now - client.last_seen_at >= LAST_SEEN_RESOLUTION:
+        client.last_seen_at = now
+
+
+def respond(
+    status: int, message: str, data: Any, headers: dict[str, str] | None = None
+) -> Response:
+    response = api_envelope(status, message, data)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def endpoint(
+    *, scope: str | None, authenticated: bool = True, read_only: bool = False
+) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
+    """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
+
+    ``read_only`` endpoints (query, check, trail) change nothing but their audit row; on
+    PostgreSQL they commit without waiting for the WAL flush (``synchronous_commit = off``
+    for that transaction only): a database crash may lose the last fraction of a second of
+    such audit rows, never a record, and the interlock check stays fast.
+    """
+
+    def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
+        @wraps(handler)
+        def view() -> Response:
+            request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
+            client: ApiClient | None = None
+            if read_only and db.session.get_bind().dialect.name == "postgresql":
+                db.session.execute(text("SET LOCAL synchronous_commit = off"))
+            try:
+                if authenticated:
+                    client = _bearer_client()
+                    g.api_client = client
+                body = _parse_json_body()
+                if client is not None and scope is not None and scope not in client.scope_set:
+                    raise ApiError(403, f"调用单位未获得“{scope}”接口权限")
+                answer = handler(client, body) if authenticated else handler(body)
+            except ApiError as exc:
+                audit.record_refusal(
+                    "api_call",
+                    object_type="api_client",
+                    object_id=None if client is None else client.id,
+                    actor=client,
+                    path=request.path,
+                    status=exc.status,
+                    reason=exc.message[:200],
+                )
+                data = {"errors": exc.errors} if exc.errors else None
+                return respond(exc.status, exc.message, data, exc.headers)
+            if client is not None:
+                _touch(client)
+            audit.record(
+                "api_call",
+                object_type="api_client",
+                object_id=None if client is None else client.id,
+                actor=client,
+                path=request.path,
+                status=answer.status,
+                **answer.counts,
+            )
+            return respond(answer.status, answer.message, answer.data, answer.headers)
+
+        return view
+
+    return decorator

@@ -1,0 +1,307 @@
+"""The /api/v1 endpoints: parse and authorise here, the work happens in domain modules."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from decimal import Decimal
+from typing import Any
+
+from flask import Response, current_app, jsonify, render_template, request
+
+from ... import api_auth, api_records, interlock, tag_binding
+from ...api_validation import (
+    BEIJING,
+    CYLINDER_LOOKUP,
+    CYLINDER_REF,
+    FILLING_CHECK,
+    MAX_BATCH,
+    TAG_BIND,
+    TOKEN_REQUEST,
+    today,
+)
+from ...extensions import csrf
+from ...models import ApiClient, Cylinder, FillingRecord, InspectionRecord, TagType, TraceEvent
+from . import bp, openapi
+from .envelope import Answer, ApiError, endpoint, validation_error
+
+csrf.exempt(bp)
+
+BEIJING_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _money(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def cylinder_dict(c: Cylinder) -> dict[str, Any]:
+    """The archive record under the section 3 keys."""
+    return {
+        "id": c.id,
+        "use_unit_name": c.use_unit_name,
+        "district_code": c.district_code,
+        "variety_code": c.variety_code,
+        "product_no": c.product_no,
+        "medium_code": c.medium_code,
+        "manufacturer": c.manufacturer,
+        "manufacture_month": c.manufacture_month,
+        "nominal_pressure_mpa": _money(c.nominal_pressure_mpa),
+        "volume_l": _money(c.volume_l),
+        "last_inspection_date": c.last_inspection_date.isoformat()
+        if c.last_inspection_date
+        else None,
+        "next_inspection_month": c.next_inspection_month,
+        "internal_no": c.internal_no,
+        "status": c.status.label,
+        "tag_type": c.tag_type.label if c.tag_type else None,
+        "info_code": c.info_code,
+        "qr_content": c.qr_content,
+        "certificate_no": c.certificate_no,
+        "registration_date": c.registration_date.isoformat() if c.registration_date else None,
+        "registration_authority": c.registration_authority,
+    }
+
+
+def _validated(spec, body: dict[str, Any]) -> dict[str, Any]:
+    clean, errors = spec.validate(body)
+    if errors:
+        raise validation_error(errors)
+    return clean
+
+
+def _lookup(clean: dict[str, Any]) -> Cylinder:
+    if "id" in clean:
+        cylinder = api_records.find_cylinder(id=clean["id"])
+    elif "info_code" in clean:
+        cylinder = api_records.find_cylinder(info_code=clean["info_code"])
+    elif "qr_content" in clean:
+        cylinder = api_records.find_cylinder(qr_content=clean["qr_content"])
+    else:
+        cylinder = api_records.find_cylinder(
+            identity=(clean["manufacturer"], clean["product_no"], clean["manufacture_month"])
+        )
+    if cylinder is None:
+        raise ApiError(404, "未找到该气瓶的使用登记档案")
+    return cylinder
+
+
+@bp.post("/v1/auth/token")
+@endpoint(scope=None, authenticated=False)
+def token(body: dict[str, Any]) -> Answer:
+    clean = _validated(TOKEN_REQUEST, body)
+    try:
+        issued = api_auth.exchange(clean["app_id"], clean["app_secret"], request.remote_addr)
+    except api_auth.AuthThrottled:
+        raise ApiError(
+            429, "鉴权失败次数过多，请稍后再试", headers={"Retry-After": "900"}
+        ) from None
+    except api_auth.AuthFailed:
+        raise ApiError(401, "app_id或app_secret不正确，或调用单位已停用") from None
+    return Answer(
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        }
+    )
+
+
+@bp.post("/v1/cylinders/query")
+@endpoint(scope="query", read_only=True)
+def query(client: ApiClient, body: dict[str, Any]) -> Answer:
+    cylinder = _lookup(_validated(CYLINDER_LOOKUP, body))
+    return Answer(cylinder_dict(cylinder))
+
+
+@bp.post("/v1/tags/bind")
+@endpoint(scope="bind")
+def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
+    clean = _validated(TAG_BIND, body)
+    tag_type = TagType.from_label(clean["tag_type"])
+    value_key = "qr_content" if tag_type is TagType.QR else "rfid"
+    if value_key not in clean:
+        label = "二维码" if tag_type is TagType.QR else "RFID标签编码"
+        raise validation_error(
+            [{"field": value_key, "message": f"{clean['tag_type']}绑定须提供{label}"}]
+        )
+    try:
+        photo = base64.b64decode(clean["stamp_photo"], validate=True)
+    except (binascii.Error, ValueError):
+        raise validation_error(
+            [{"field": "stamp_photo", "message": "气瓶钢印图片不是有效的base64编码"}]
+        ) from None
+    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
+    named = {
+        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
+    }
+    cylinder = _lookup(named)
+    try:
+        result = tag_binding.bind(client, cylinder, tag_type, clean[value_key], photo)
+    except tag_binding.BindRefused as exc:
+        if exc.field:
+            raise validation_error([{"field": exc.field, "message": exc.message}]) from None
+        raise ApiError(exc.status, exc.message) from None
+    message = "绑定成功" if result.created else "该标签已绑定此气瓶，返回原信息化编码"
+    return Answer({"id": cylinder.id, "info_code": result.binding.info_code}, message)
+
+
+@bp.post("/v1/fillings/check")
+@endpoint(scope="filling", read_only=True)
+def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
+    clean = _validated(FILLING_CHECK, body)
+    if "id" in clean:
+        cylinder = api_records.find_cylinder(id=clean["id"])
+    else:
+        cylinder = api_records.find_cylinder(info_code=clean["info_code"])
+    reasons = interlock.check(
+        cylinder,
+        clean["medium_code"],
+        client.unit_id,
+        today(),
+        current_app.config["SERVICE_LIFE_RULES"],
+    )
+    data = {
+        "id": cylinder.id if cylinder else clean.get("id"),
+        "fillable": not reasons,
+        "reasons": [r.as_dict() for r in reasons],
+    }
+    counts = {"fillable": int(not reasons)}
+    return Answer(data, "可以充装" if not reasons else "不得充装", counts=counts)
+
+
+def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
+    unknown = [k for k in body if k != "records"]
+    if unknown:
+        raise validation_error(
+            [{"field": str(k)[:50], "message": f"未知字段“{str(k)[:50]}”"} for k in unknown]
+        )
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise validation_error([{"field": "records", "message": "records应为记录数组"}])
+    if not records:
+        raise validation_error([{"field": "records", "message": "records不能为空"}])
+    if len(records) > MAX_BATCH:
+        raise validation_error(
+            [
+                {
+                    "field": "records",
+                    "message": f"一次最多提交{MAX_BATCH}条记录（收到{len(records)}条）",
+                }
+            ]
+        )
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        key = key.strip()
+        if not key or len(key) > 100 or not key.isprintable():
+            raise validation_error(
+                [{"field": "Idempotency-Key", "message": "Idempotency-Key应为1–100个可见字符"}]
+            )
+        try:
+            earlier = api_records.claim_idempotency_key(
+                client, key, request.path, api_records.body_hash(request.get_data())
+            )
+        except api_records.IdempotencyConflict:
+            raise ApiError(409, "该Idempotency-Key已用于内容不同的请求") from None
+        if earlier is not None:
+            data = api_records.replay_as_duplicate(earlier.response or {})
+            return Answer(
+                data,
+                "重复请求：已按同一Idempotency-Key接收过，未重复存储",
+                counts={"records": len(records), "duplicates": data["duplicates"], "replay": 1},
+                headers={"Idempotent-Replayed": "true"},
+            )
+    result = api_records.submit_batch(client, kind, records)
+    data = result.as_dict()
+    if key is not None:
+        api_records.remember_response(client, key, data)
+    counts = {
+        "records": len(records),
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+    }
+    if kind == "filling":
+        counts["violations"] = sum(1 for r in result.results if r.get("violation"))
+    message = f"接收{result.accepted}条，重复{result.duplicates}条，未通过{result.rejected}条"
+    return Answer(data, message, counts=counts)
+
+
+@bp.post("/v1/fillings")
+@endpoint(scope="filling")
+def fillings(client: ApiClient, body: dict[str, Any]) -> Answer:
+    return _batch(client, body, "filling")
+
+
+@bp.post("/v1/inspections")
+@endpoint(scope="inspection")
+def inspections(client: ApiClient, body: dict[str, Any]) -> Answer:
+    return _batch(client, body, "inspection")
+
+
+@bp.post("/v1/traces")
+@endpoint(scope="trace")
+def traces(client: ApiClient, body: dict[str, Any]) -> Answer:
+    return _batch(client, body, "trace")
+
+
+def mask_name(name: str) -> str:
+    """张三丰 → 张**: personal names of other enterprises' staff are not handed out."""
+    return name[:1] + "*" * (len(name) - 1)
+
+
+def _filling_dict(r: FillingRecord, client: ApiClient) -> dict[str, Any]:
+    return {
+        "medium_code": r.medium_code,
+        "filler": r.filler if r.client_id == client.id else mask_name(r.filler),
+        "fill_date": r.fill_date.isoformat(),
+        "filling_unit_name": r.filling_unit_name,
+        "id": r.cylinder_id,
+        "violation": r.violation,
+        "violation_reasons": list(r.violation_reasons),
+    }
+
+
+def _inspection_dict(r: InspectionRecord) -> dict[str, Any]:
+    return {
+        "inspect_date": r.inspect_date.isoformat(),
+        "inspection_org": r.inspection_org,
+        "next_inspection_month": r.next_inspection_month,
+        "conclusion": r.conclusion,
+        "inspect_type": r.inspect_type,
+        "id": r.cylinder_id,
+    }
+
+
+def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
+    return {
+        "time": r.event_time.astimezone(BEIJING).strftime(BEIJING_FORMAT),
+        "node": r.node,
+        # 单位名称或姓名: may be a person's name, so masked unless this client sent it.
+        "actor": r.actor if r.client_id == client.id else mask_name(r.actor),
+        "id": r.cylinder_id,
+    }
+
+
+@bp.post("/v1/cylinders/trail")
+@endpoint(scope="query", read_only=True)
+def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
+    cylinder = _lookup(_validated(CYLINDER_REF, body))
+    found = api_records.trail(cylinder.id)
+    return Answer(
+        {
+            "cylinder": cylinder_dict(cylinder),
+            "fillings": [_filling_dict(r, client) for r in found["fillings"]],
+            "inspections": [_inspection_dict(r) for r in found["inspections"]],
+            "traces": [_trace_dict(r, client) for r in found["traces"]],
+        }
+    )
+
+
+@bp.get("/v1/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())
+
+
+@bp.get("/docs")
+def docs() -> str:
+    return render_template("api/docs.html", spec=openapi.document())

@@ -1,0 +1,123 @@
+"""信息化标签绑定: binding a QR label or RFID tag to an archive record, with the stamp photo.
+
+The 信息化编码 (``info_code``) returned is ``CQ`` + the tag letter (``Q`` 二维码 / ``R``
+RFID标签) + the cylinder's district code (6 digits) + 10 random upper-case hex digits, e.g.
+``CQQ500112A1B2C3D4E5`` (19 characters; unique by constraint). Binding the same tag to the
+same cylinder again returns the same code; a tag bound to another cylinder, or a cylinder
+already bound to another tag, is a conflict. Only the cylinder's own use unit may bind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, storage
+from .extensions import db
+from .images import normalise_image
+from .models import ApiClient, Cylinder, TagBinding, TagType
+
+
+class BindRefused(Exception):
+    """The binding is refused; ``status`` is the envelope code, ``message`` says why."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class BindResult:
+    binding: TagBinding
+    created: bool
+
+
+def tag_digest(tag_type: TagType, value: str) -> str:
+    return hashlib.sha256(f"{tag_type.value}:{value}".encode()).hexdigest()
+
+
+def new_info_code(tag_type: TagType, district_code: str) -> str:
+    letter = "Q" if tag_type is TagType.QR else "R"
+    return f"CQ{letter}{district_code}{secrets.token_hex(5).upper()}"
+
+
+def _existing(tag_sha256: str) -> TagBinding | None:
+    return db.session.scalar(select(TagBinding).where(TagBinding.tag_sha256 == tag_sha256))
+
+
+def _answer_existing(binding: TagBinding, cylinder: Cylinder) -> BindResult:
+    if binding.cylinder_id != cylinder.id:
+        raise BindRefused(409, "该标签已绑定其他气瓶，不能重复绑定")
+    return BindResult(binding, created=False)
+
+
+def bind(
+    client: ApiClient, cylinder: Cylinder, tag_type: TagType, value: str, photo: bytes
+) -> BindResult:
+    """Bind the tag (flushes and audits); raises BindRefused with the envelope code."""
+    if cylinder.use_unit_id != client.unit_id:
+        raise BindRefused(403, "该气瓶登记在其他使用单位名下，本单位不能绑定其标签")
+    try:
+        image = normalise_image(photo, name="气瓶钢印图片")
+    except ValueError as exc:
+        raise BindRefused(400, str(exc), field="stamp_photo") from exc
+    digest = tag_digest(tag_type, value)
+    existing = _existing(digest)
+    if existing is not None:
+        return _answer_existing(existing, cylinder)
+    if tag_type is TagType.QR:
+        # The URL may be in the archive since registration (二维码登记时将URL作为基础信息导入).
+        registered_elsewhere = db.session.scalar(
+            select(Cylinder.id)
+            .where(Cylinder.qr_content == value, Cylinder.id != cylinder.id)
+            .limit(1)
+        )
+        if registered_elsewhere is not None:
+            raise BindRefused(409, "该二维码已登记在其他气瓶的档案中，不能绑定到本气瓶")
+    current = db.session.scalar(select(TagBinding).where(TagBinding.cylinder_id == cylinder.id))
+    if current is not None:
+        raise BindRefused(409, "该气瓶已绑定其他标签；更换标签请联系登记机关")
+
+    key = storage.new_key("stamps", image.suffix)
+    binding = TagBinding(
+        cylinder_id=cylinder.id,
+        tag_type=tag_type,
+        tag_value=value,
+        tag_sha256=digest,
+        info_code=new_info_code(tag_type, cylinder.district_code),
+        stamp_photo_key=key,
+        stamp_photo_sha256=image.sha256,
+        client_id=client.id,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(binding)
+            db.session.flush()
+    except IntegrityError:
+        # A concurrent request bound this tag or this cylinder first.
+        existing = _existing(digest)
+        if existing is not None:
+            return _answer_existing(existing, cylinder)
+        raise BindRefused(409, "该气瓶已绑定其他标签；更换标签请联系登记机关") from None
+    storage.save(key, image.data)
+    cylinder.tag_type = tag_type
+    cylinder.info_code = binding.info_code
+    if tag_type is TagType.QR:
+        cylinder.qr_content = value
+    else:
+        cylinder.rfid_code = value
+    db.session.flush()
+    audit.record(
+        "tag_bound",
+        object_type="cylinder",
+        object_id=cylinder.id,
+        info_code=binding.info_code,
+        tag_type=tag_type.value,
+    )
+    return BindResult(binding, created=True)

@@ -1,0 +1,156 @@
+"""Concurrent duplicates against real PostgreSQL transactions (outside the rolled-back one).
+
+These tests commit for real: requests run in parallel threads, each with its own session
+and connection, so the database's unique keys and row locks are what is being tested.
+Everything they create is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy import func, select
+
+from regbackoffice.extensions import db as _db
+from regbackoffice.models import FillingRecord
+
+from . import factories
+from .api_helpers import token_for
+from .test_api_records import filling
+
+PARALLEL = 8
+
+
+@pytest.fixture
+def committing(app: Flask, db) -> Iterator[dict]:
+    """Real sessions on the pool for this test; created rows are removed at the end."""
+    rolled_back_session = _db.session
+    _db.session = _db._make_scoped_session({})
+    with app.app_context():
+        last_audit = _db.session.execute(sa.text("SELECT coalesce(max(id), 0) FROM audit_log"))
+        last_audit_id = last_audit.scalar()
+        _db.session.commit()
+    created: dict = {"clients": [], "units": [], "cylinders": []}
+    try:
+        yield created
+    finally:
+        with app.app_context():
+            session = _db.session
+            for client_id in created["clients"]:
+                for table in (
+                    "filling_records",
+                    "api_record_keys",
+                    "api_idempotency_keys",
+                    "tag_bindings",
+                    "api_tokens",
+                ):
+                    session.execute(
+                        sa.text(f"DELETE FROM {table} WHERE client_id = :c"), {"c": client_id}
+                    )
+                session.execute(sa.text("DELETE FROM api_clients WHERE id = :c"), {"c": client_id})
+            for cylinder_id in created["cylinders"]:
+                session.execute(sa.text("DELETE FROM cylinders WHERE id = :c"), {"c": cylinder_id})
+            for unit_id in created["units"]:
+                session.execute(sa.text("DELETE FROM units WHERE id = :u"), {"u": unit_id})
+            # The audit log is append-only for the app; the test removes its own rows.
+            session.execute(sa.text("DELETE FROM audit_log WHERE id > :i"), {"i": last_audit_id})
+            session.commit()
+            _db.session.remove()
+        _db.session = rolled_back_session
+
+
+def committed_setup(app: Flask, created: dict) -> tuple[str, str]:
+    with app.app_context():
+        unit = factories.make_unit()
+        cylinder = factories.make_cylinder(unit)
+        api_client, _ = factories.make_api_client(unit)
+        token = token_for(api_client)
+        created["units"].append(unit.id)
+        created["cylinders"].append(cylinder.id)
+        created["clients"].append(api_client.id)
+        _db.session.commit()
+        return token, cylinder.id
+
+
+def run_in_parallel(app: Flask, send) -> list:
+    barrier = threading.Barrier(PARALLEL)
+    responses: list = [None] * PARALLEL
+
+    def worker(n: int) -> None:
+        http = app.test_client()
+        barrier.wait()
+        responses[n] = send(http)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses
+
+
+def stored_fillings(app: Flask, cylinder_id: str) -> int:
+    with app.app_context():
+        count = _db.session.scalar(
+            select(func.count()).where(FillingRecord.cylinder_id == cylinder_id)
+        )
+        _db.session.rollback()
+        return count
+
+
+def test_parallel_duplicates_by_record_no_are_stored_once(app, committing):
+    token, cylinder_id = committed_setup(app, committing)
+    body = {"records": [filling(cylinder_id, record_no="PAR-1")]}
+    headers = {"Authorization": f"Bearer {token}"}
+    responses = run_in_parallel(
+        app, lambda http: http.post("/api/v1/fillings", json=body, headers=headers)
+    )
+    assert all(r.status_code == 200 for r in responses)
+    accepted = [r.get_json()["data"]["accepted"] for r in responses]
+    duplicates = [r.get_json()["data"]["duplicates"] for r in responses]
+    assert sorted(accepted) == [0] * (PARALLEL - 1) + [1]
+    assert sum(duplicates) == PARALLEL - 1
+    assert stored_fillings(app, cylinder_id) == 1
+
+
+def test_parallel_requests_with_one_idempotency_key_are_processed_once(app, committing):
+    token, cylinder_id = committed_setup(app, committing)
+    body = {"records": [filling(cylinder_id), filling(cylinder_id, filler="李四")]}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "parallel-key"}
+    responses = run_in_parallel(
+        app, lambda http: http.post("/api/v1/fillings", json=body, headers=headers)
+    )
+    assert all(r.status_code == 200 for r in responses), [r.get_json() for r in responses]
+    replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
+    assert len(replays) == PARALLEL - 1
+    assert all(r.get_json()["data"]["duplicates"] == 2 for r in replays)
+    assert stored_fillings(app, cylinder_id) == 2
+
+
+def test_parallel_binding_of_one_tag_gives_one_binding_and_one_code(app, committing):
+    from .api_helpers import png_base64
+
+    token, cylinder_id = committed_setup(app, committing)
+    body = {
+        "id": cylinder_id,
+        "tag_type": "二维码",
+        "qr_content": f"https://trace.example.invalid/q/{cylinder_id}",
+        "stamp_photo": png_base64(),
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    responses = run_in_parallel(
+        app, lambda http: http.post("/api/v1/tags/bind", json=body, headers=headers)
+    )
+    assert all(r.status_code == 200 for r in responses), [r.get_json() for r in responses]
+    codes = {r.get_json()["data"]["info_code"] for r in responses}
+    assert len(codes) == 1
+    with app.app_context():
+        bindings = _db.session.execute(
+            sa.text("SELECT count(*) FROM tag_bindings WHERE cylinder_id = :c"), {"c": cylinder_id}
+        ).scalar()
+        _db.session.rollback()
+    assert bindings == 1

@@ -1,0 +1,478 @@
+"""Interlock, filling/inspection/trace batches, idempotency, query and trail."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from regbackoffice import api_records
+from regbackoffice.api_validation import today
+from regbackoffice.extensions import db
+from regbackoffice.models import (
+    CylinderStatus,
+    FillingRecord,
+    InspectionRecord,
+    TraceEvent,
+)
+
+from . import factories
+from .api_helpers import assert_envelope, post_json, token_for
+
+
+@pytest.fixture
+def unit():
+    return factories.make_unit()
+
+
+@pytest.fixture
+def api_client(unit):
+    client, _ = factories.make_api_client(unit)
+    return client
+
+
+@pytest.fixture
+def token(api_client):
+    return token_for(api_client)
+
+
+def month(offset_months: int) -> str:
+    d = today()
+    total = d.year * 12 + d.month - 1 + offset_months
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def check(client, token, cylinder_id, medium="G13"):
+    response = post_json(
+        client, "/api/v1/fillings/check", {"id": cylinder_id, "medium_code": medium}, token
+    )
+    return assert_envelope(response, 200)["data"]
+
+
+def codes(data) -> set[str]:
+    return {r["code"] for r in data["reasons"]}
+
+
+def filling(cylinder_id, **kw):
+    record = {
+        "medium_code": "G13",
+        "filler": "张三",
+        "fill_date": today().isoformat(),
+        "filling_unit_name": "测试充装站",
+        "id": cylinder_id,
+    }
+    record.update(kw)
+    return record
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+# --- Interlock --------------------------------------------------------------------------
+
+
+def test_a_registered_cylinder_in_order_is_fillable(client, unit, token):
+    cylinder = factories.make_cylinder(unit, next_inspection_month=month(6))
+    data = check(client, token, cylinder.id)
+    assert data == {"id": cylinder.id, "fillable": True, "reasons": []}
+
+
+def test_interlock_not_registered(client, token):
+    data = check(client, token, "CQ500112FFFFFFFFFF")
+    assert not data["fillable"] and codes(data) == {"NOT_REGISTERED"}
+
+
+def test_interlock_stopped_and_scrapped(client, unit, token):
+    stopped = factories.make_cylinder(unit, status=CylinderStatus.STOPPED)
+    scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+    assert codes(check(client, token, stopped.id)) == {"STATUS_STOPPED"}
+    assert codes(check(client, token, scrapped.id)) == {"STATUS_SCRAPPED"}
+
+
+def test_interlock_inspection_overdue_from_the_month_after_next_inspection(client, unit, token):
+    overdue = factories.make_cylinder(unit, next_inspection_month=month(-1))
+    due_this_month = factories.make_cylinder(unit, next_inspection_month=month(0))
+    assert codes(check(client, token, overdue.id)) == {"INSPECTION_OVERDUE"}
+    assert check(client, token, due_this_month.id)["fillable"]
+
+
+def test_interlock_medium_mismatch(client, unit, token):
+    cylinder = factories.make_cylinder(unit, medium_code="G13")
+    data = check(client, token, cylinder.id, medium="G2")
+    assert codes(data) == {"MEDIUM_MISMATCH"}
+    assert "G2" in data["reasons"][0]["message"]
+
+
+def test_interlock_not_owner(client, token):
+    other_unit = factories.make_unit()
+    cylinder = factories.make_cylinder(other_unit)
+    assert codes(check(client, token, cylinder.id)) == {"NOT_OWNER"}
+
+
+def test_interlock_service_life_of_welded_lpg_cylinders(client, unit, token):
+    years_ago = today().year - 9
+    old = factories.make_cylinder(
+        unit,
+        variety_code="2320",
+        medium_code="G13",
+        manufacture_month=f"{years_ago}-01",
+        last_inspection_date=date(years_ago + 4, 1, 10),
+    )
+    assert codes(check(client, token, old.id)) == {"SERVICE_LIFE_EXCEEDED"}
+    # Inspected after year 8: usable to year 12.
+    reinspected = factories.make_cylinder(
+        unit,
+        variety_code="2320",
+        medium_code="G13",
+        manufacture_month=f"{years_ago}-01",
+        last_inspection_date=date(years_ago + 8, 3, 1),
+    )
+    assert check(client, token, reinspected.id)["fillable"]
+    very_old = factories.make_cylinder(
+        unit,
+        variety_code="2320",
+        medium_code="G13",
+        manufacture_month=f"{today().year - 13}-01",
+        last_inspection_date=today() - timedelta(days=30),
+    )
+    assert codes(check(client, token, very_old.id)) == {"SERVICE_LIFE_EXCEEDED"}
+    # A seamless cylinder of the same age is not covered by the rule.
+    seamless = factories.make_cylinder(
+        unit, variety_code="2310", medium_code="G13", manufacture_month=f"{years_ago}-01"
+    )
+    assert check(client, token, seamless.id)["fillable"]
+
+
+def test_check_by_info_code_and_reasons_combine(client, unit, token):
+    cylinder = factories.make_cylinder(unit, status=CylinderStatus.STOPPED)
+    cylinder.info_code = "CQQ500112ABCDEF0123"
+    db.session.flush()
+    response = post_json(
+        client,
+        "/api/v1/fillings/check",
+        {"info_code": cylinder.info_code, "medium_code": "G1"},
+        token,
+    )
+    assert codes(assert_envelope(response, 200)["data"]) == {"STATUS_STOPPED", "MEDIUM_MISMATCH"}
+
+
+# --- Fillings ---------------------------------------------------------------------------
+
+
+def test_fillings_are_stored_and_violations_kept_with_their_reasons(client, unit, token):
+    good = factories.make_cylinder(unit)
+    scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+    records = [filling(good.id), filling(scrapped.id), filling("CQ500112BLACKMARKET")]
+    response = post_json(client, "/api/v1/fillings", {"records": records}, token)
+    data = assert_envelope(response, 200)["data"]
+    assert (data["accepted"], data["duplicates"], data["rejected"]) == (3, 0, 0)
+    assert [r["violation"] for r in data["results"]] == [False, True, True]
+    assert data["results"][2]["reasons"][0]["code"] == "NOT_REGISTERED"
+    stored = {
+        r.cylinder_id: r
+        for r in db.session.scalars(
+            select(FillingRecord).where(FillingRecord.cylinder_id.in_([r["id"] for r in records]))
+        )
+    }
+    assert stored[scrapped.id].violation_reasons == ["STATUS_SCRAPPED"]
+    assert stored["CQ500112BLACKMARKET"].violation_reasons == ["NOT_REGISTERED"]
+    # Visible to supervisors: listed as 违规充装.
+    listed = {r.cylinder_id for r in api_records.violations()}
+    assert {scrapped.id, "CQ500112BLACKMARKET"} <= listed and good.id not in listed
+    # And in the cylinder's trail.
+    trail = post_json(client, "/api/v1/cylinders/trail", {"id": scrapped.id}, token)
+    fillings = assert_envelope(trail, 200)["data"]["fillings"]
+    assert fillings[0]["violation"] and fillings[0]["violation_reasons"] == ["STATUS_SCRAPPED"]
+
+
+def test_a_filling_for_another_units_cylinder_is_a_not_owner_violation(client, token):
+    cylinder = factories.make_cylinder(factories.make_unit())
+    response = post_json(client, "/api/v1/fillings", {"records": [filling(cylinder.id)]}, token)
+    result = assert_envelope(response, 200)["data"]["results"][0]
+    assert [r["code"] for r in result["reasons"]] == ["NOT_OWNER"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"fill_date": "2026-02-30"}, "fill_date", "不是有效日期"),
+        ({"fill_date": "2026/01/05"}, "fill_date", "yyyy-mm-dd"),
+        ({"fill_date": (date.today() + timedelta(days=3)).isoformat()}, "fill_date", "将来"),
+        ({"medium_code": "G99"}, "medium_code", "不是充装介质编码"),
+        ({"filler": "一二三四五六七八九十十一"}, "filler", "超过10个字符"),
+        ({"filler": 12345}, "filler", "应为字符串"),
+        ({"filling_unit_name": ["a"]}, "filling_unit_name", "应为字符串"),
+        ({"id": "x" * 51}, "id", "超过50个字符"),
+        ({"id": None}, "id", "缺少ID"),
+        ({"colour": "red"}, "colour", "未知字段"),
+    ],
+)
+def test_invalid_fillings_are_answered_per_field_and_not_stored(
+    client, unit, token, overrides, field, words
+):
+    cylinder = factories.make_cylinder(unit)
+    before = count(FillingRecord)
+    records = [filling(cylinder.id, **overrides), filling(cylinder.id)]
+    response = post_json(client, "/api/v1/fillings", {"records": records}, token)
+    data = assert_envelope(response, 200)["data"]
+    assert (data["accepted"], data["rejected"]) == (1, 1)
+    bad = data["results"][0]
+    assert bad["code"] == "400" and words in bad["message"]
+    assert any(e["field"] == field and words in e["message"] for e in bad["errors"])
+    assert count(FillingRecord) == before + 1
+
+
+def test_a_batch_over_500_or_not_a_list_is_refused_whole(client, unit, token):
+    before = count(FillingRecord)
+    big = {"records": [filling("CQ1")] * 501}
+    assert (
+        "500" in assert_envelope(post_json(client, "/api/v1/fillings", big, token), 400)["message"]
+    )
+    wrong = assert_envelope(post_json(client, "/api/v1/fillings", {"records": "x"}, token), 400)
+    assert wrong["data"]["errors"][0]["field"] == "records"
+    assert count(FillingRecord) == before
+
+
+def test_duplicates_by_record_no_are_stored_once(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    first = [filling(cylinder.id, record_no="R-1"), filling(cylinder.id, record_no="R-1")]
+    data = assert_envelope(post_json(client, "/api/v1/fillings", {"records": first}, token), 200)[
+        "data"
+    ]
+    assert (data["accepted"], data["duplicates"]) == (1, 1)
+    again = [filling(cylinder.id, record_no="R-1"), filling(cylinder.id, record_no="R-2")]
+    data = assert_envelope(post_json(client, "/api/v1/fillings", {"records": again}, token), 200)[
+        "data"
+    ]
+    assert [r["code"] for r in data["results"]] == ["409", "200"]
+    stored = db.session.scalar(select(func.count()).where(FillingRecord.cylinder_id == cylinder.id))
+    assert stored == 2
+
+
+def test_record_no_is_per_client(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    other, _ = factories.make_api_client(unit)
+    body = {"records": [filling(cylinder.id, record_no="SAME")]}
+    assert (
+        assert_envelope(post_json(client, "/api/v1/fillings", body, token), 200)["data"]["accepted"]
+        == 1
+    )
+    other_token = token_for(other)
+    assert (
+        assert_envelope(post_json(client, "/api/v1/fillings", body, other_token), 200)["data"][
+            "accepted"
+        ]
+        == 1
+    )
+
+
+def test_idempotency_key_replays_as_duplicate_and_refuses_a_different_body(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    body = {"records": [filling(cylinder.id), filling(cylinder.id, filler="李四")]}
+    first = post_json(client, "/api/v1/fillings", body, token, **{"Idempotency-Key": "k-1"})
+    assert assert_envelope(first, 200)["data"]["accepted"] == 2
+    retry = post_json(client, "/api/v1/fillings", body, token, **{"Idempotency-Key": "k-1"})
+    data = assert_envelope(retry, 200)["data"]
+    assert (data["accepted"], data["duplicates"]) == (0, 2)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    stored = db.session.scalar(select(func.count()).where(FillingRecord.cylinder_id == cylinder.id))
+    assert stored == 2
+    changed = {"records": [filling(cylinder.id, filler="王五")]}
+    conflict = post_json(client, "/api/v1/fillings", changed, token, **{"Idempotency-Key": "k-1"})
+    assert "Idempotency-Key" in assert_envelope(conflict, 409)["message"]
+
+
+# --- Inspections ------------------------------------------------------------------------
+
+
+def inspection(cylinder_id, **kw):
+    record = {
+        "inspect_date": (today() - timedelta(days=2)).isoformat(),
+        "inspection_org": "重庆市特种设备检测研究院",
+        "next_inspection_month": month(48),
+        "conclusion": "合格",
+        "inspect_type": "定期",
+        "id": cylinder_id,
+    }
+    record.update(kw)
+    return record
+
+
+def test_periodic_inspection_updates_the_archive(client, unit):
+    cylinder = factories.make_cylinder(unit, next_inspection_month=month(-2))
+    body_unit = factories.make_unit(kind=factories.UnitKind.INSPECTION_BODY)
+    inspector, _ = factories.make_api_client(body_unit, scopes=("inspection",))
+    token = token_for(inspector)
+    response = post_json(
+        client, "/api/v1/inspections", {"records": [inspection(cylinder.id)]}, token
+    )
+    assert assert_envelope(response, 200)["data"]["accepted"] == 1
+    db.session.refresh(cylinder)
+    assert cylinder.last_inspection_date == today() - timedelta(days=2)
+    assert cylinder.next_inspection_month == month(48)
+
+
+def test_scrapping_inspection_sets_status_scrapped(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    record = inspection(cylinder.id, inspect_type="报废处置", conclusion="报废")
+    record.pop("next_inspection_month")
+    assert_envelope(post_json(client, "/api/v1/inspections", {"records": [record]}, token), 200)
+    db.session.refresh(cylinder)
+    assert cylinder.status is CylinderStatus.SCRAPPED
+    assert codes(check(client, token, cylinder.id)) == {"STATUS_SCRAPPED"}
+
+
+def test_failed_inspection_stops_the_cylinder(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    record = inspection(cylinder.id, conclusion="不合格")
+    record.pop("next_inspection_month")
+    data = assert_envelope(
+        post_json(client, "/api/v1/inspections", {"records": [record]}, token), 200
+    )["data"]
+    assert "停用" in data["results"][0]["message"]
+    db.session.refresh(cylinder)
+    assert cylinder.status is CylinderStatus.STOPPED
+
+
+def test_an_older_inspection_does_not_roll_the_archive_back(client, unit, token):
+    cylinder = factories.make_cylinder(unit, last_inspection_date=today() - timedelta(days=10))
+    before = cylinder.next_inspection_month
+    old = inspection(cylinder.id, inspect_date=(today() - timedelta(days=400)).isoformat())
+    assert_envelope(post_json(client, "/api/v1/inspections", {"records": [old]}, token), 200)
+    db.session.refresh(cylinder)
+    assert cylinder.next_inspection_month == before
+
+
+def test_inspection_of_an_unknown_cylinder_or_without_next_month_is_rejected(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    no_next = inspection(cylinder.id)
+    no_next.pop("next_inspection_month")
+    records = [
+        inspection("CQ-UNKNOWN"),
+        no_next,
+        inspection(cylinder.id, next_inspection_month="2030-13"),
+    ]
+    data = assert_envelope(
+        post_json(client, "/api/v1/inspections", {"records": records}, token), 200
+    )["data"]
+    assert data["rejected"] == 3
+    assert count(InspectionRecord) == 0
+
+
+# --- Traces, query, trail ---------------------------------------------------------------
+
+
+def test_traces_and_the_trail_newest_first(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    day = today() - timedelta(days=5)
+    events = [
+        {
+            "time": f"{day.isoformat()} 08:00:00",
+            "node": "充装",
+            "actor": "充装站",
+            "id": cylinder.id,
+        },
+        {
+            "time": f"{day.isoformat()} 15:30:00",
+            "node": "配送",
+            "actor": "王师傅",
+            "id": cylinder.id,
+        },
+        {
+            "time": f"{day.isoformat()} 25:00:00",
+            "node": "配送",
+            "actor": "王师傅",
+            "id": cylinder.id,
+        },
+        {
+            "time": f"{day.isoformat()} 09:00:00",
+            "node": "维修",
+            "actor": "王师傅",
+            "id": cylinder.id,
+        },
+    ]
+    data = assert_envelope(post_json(client, "/api/v1/traces", {"records": events}, token), 200)[
+        "data"
+    ]
+    assert (data["accepted"], data["rejected"]) == (2, 2)
+    fills = [
+        filling(cylinder.id, fill_date=(today() - timedelta(days=9)).isoformat()),
+        filling(cylinder.id, fill_date=(today() - timedelta(days=1)).isoformat()),
+    ]
+    assert_envelope(post_json(client, "/api/v1/fillings", {"records": fills}, token), 200)
+    trail = assert_envelope(
+        post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token), 200
+    )["data"]
+    assert trail["cylinder"]["id"] == cylinder.id
+    assert [t["node"] for t in trail["traces"]] == ["配送", "充装"]
+    assert trail["traces"][0]["time"] == f"{day.isoformat()} 15:30:00"
+    assert [f["fill_date"] for f in trail["fillings"]] == [
+        (today() - timedelta(days=1)).isoformat(),
+        (today() - timedelta(days=9)).isoformat(),
+    ]
+    assert count(TraceEvent) >= 2
+
+
+def test_query_by_id_identity_and_qr_content(client, unit, token):
+    cylinder = factories.make_cylinder(unit, qr_content="https://trace.example.invalid/q/abc")
+    by_id = assert_envelope(
+        post_json(client, "/api/v1/cylinders/query", {"id": cylinder.id}, token), 200
+    )["data"]
+    assert by_id["status"] == "在用" and by_id["volume_l"] == 35.5
+    triple = {
+        "manufacturer": cylinder.manufacturer,
+        "product_no": cylinder.product_no,
+        "manufacture_month": cylinder.manufacture_month,
+    }
+    assert (
+        assert_envelope(post_json(client, "/api/v1/cylinders/query", triple, token), 200)["data"][
+            "id"
+        ]
+        == cylinder.id
+    )
+    qr = {"qr_content": cylinder.qr_content}
+    assert (
+        assert_envelope(post_json(client, "/api/v1/cylinders/query", qr, token), 200)["data"]["id"]
+        == cylinder.id
+    )
+    missing = post_json(client, "/api/v1/cylinders/query", {"manufacturer": "x"}, token)
+    assert assert_envelope(missing, 400)["data"]["errors"]
+    bad_month = dict(triple, manufacture_month="2022-5")
+    assert_envelope(post_json(client, "/api/v1/cylinders/query", bad_month, token), 400)
+
+
+def test_violations_are_visible_to_supervisors_and_the_districts_concerned(client, unit, token):
+    from regbackoffice.access import visible
+    from regbackoffice.models import Role
+
+    scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+    records = [filling(scrapped.id), filling("CQ500112UNKNOWN01")]
+    assert_envelope(post_json(client, "/api/v1/fillings", {"records": records}, token), 200)
+    violations = visible(FillingRecord, factories.make_user(Role.SUPERVISOR)).where(
+        FillingRecord.violation.is_(True)
+    )
+    assert {r.cylinder_id for r in db.session.scalars(violations)} >= {
+        scrapped.id,
+        "CQ500112UNKNOWN01",
+    }
+    # 渝北区 (the cylinder's and the filling station's district) sees both; 江北区 neither.
+    yubei = factories.make_user(Role.ACCEPTOR, district_code="500112")
+    jiangbei = factories.make_user(Role.ACCEPTOR, district_code="500105")
+    seen = {r.cylinder_id for r in db.session.scalars(visible(FillingRecord, yubei))}
+    assert {scrapped.id, "CQ500112UNKNOWN01"} <= seen
+    assert not db.session.scalars(
+        visible(FillingRecord, jiangbei).where(FillingRecord.cylinder_id == scrapped.id)
+    ).all()
+
+
+def test_the_trail_masks_names_sent_by_other_clients(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    record = filling(cylinder.id, filler="张三丰")
+    assert_envelope(post_json(client, "/api/v1/fillings", {"records": [record]}, token), 200)
+    own = post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token)
+    assert assert_envelope(own, 200)["data"]["fillings"][0]["filler"] == "张三丰"
+    other, _ = factories.make_api_client(factories.make_unit(), scopes=("query",))
+    seen = post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token_for(other))
+    assert assert_envelope(seen, 200)["data"]["fillings"][0]["filler"] == "张**"
