@@ -35,6 +35,7 @@ from .models import (
     Unit,
     User,
 )
+from .workflow import start_acceptance_clock
 
 MIN_PHOTOS = 2
 MAX_PHOTOS = 4
@@ -211,14 +212,15 @@ def submission_problems(application: Application, *, limit: int = 20) -> list[st
     return problems
 
 
-def submit_application(application: Application, actor: User) -> None:
-    """draft → submitted (待受理), only when nothing is missing."""
+def submit_application(application: Application, actor: User, accept_limit_workdays: int) -> None:
+    """draft → submitted (待受理), only when nothing is missing; starts the 受理 clock."""
     _require_draft(application)
     problems = submission_problems(application)
     if problems:
         raise ApplicationError("不能提交：" + "；".join(problems))
     application.status = ApplicationStatus.SUBMITTED
     application.submitted_at = datetime.now(UTC)
+    start_acceptance_clock(application, accept_limit_workdays)
     audit.record(
         "application_submitted",
         object_type="application",

@@ -236,7 +236,7 @@ def _ensure_demo_application(unit: Unit, applicant: User, district: District, to
                 filename=f"{item.product_no}_{kind.label[:2]}.jpg",
                 actor=applicant,
             )
-    applications.submit_application(application, applicant)
+    applications.submit_application(application, applicant, 5)
     return application.id
 
 

@@ -51,8 +51,8 @@ def test_applicant_of_unit_a_gets_404_on_unit_b_applications_and_photos(client, 
         f"{base}/photos/bulk",
         f"{base}/items/{item.id}/photos",
         f"{base}/items/{item.id}/edit",
-        f"/applications/photos/{attachment.id}",
-        f"/applications/photos/{attachment.id}/thumbnail",
+        f"/files/attachments/{attachment.id}/full",
+        f"/files/attachments/{attachment.id}/thumb",
     ):
         assert client.get(url).status_code == 404, url
     for url in (f"{base}/submit", f"{base}/delete", f"{base}/items/{item.id}/delete"):
@@ -89,10 +89,10 @@ def test_photos_are_served_only_through_the_access_checked_view(client, login_as
     assert response.status_code == 302
     attachment = db.session.scalar(select(Attachment).where(Attachment.item_id == item.id))
     assert attachment.width == 600 and attachment.height == 900  # EXIF orientation applied
-    full = client.get(f"/applications/photos/{attachment.id}")
+    full = client.get(f"/files/attachments/{attachment.id}/full")
     assert full.status_code == 200 and full.mimetype == "image/jpeg"
     assert full.headers["Cache-Control"] == "private, no-store"
-    thumb = client.get(f"/applications/photos/{attachment.id}/thumbnail")
+    thumb = client.get(f"/files/attachments/{attachment.id}/thumb")
     assert thumb.status_code == 200
     assert attachment.storage_key not in client.get(url).get_data(as_text=True)
     db.session.refresh(item)
@@ -138,7 +138,7 @@ def test_submission_refused_with_incomplete_unit_information(login_as):
     application.contact_phone = ""
     application.credit_code = "91500112MA00000000"
     with pytest.raises(applications.ApplicationError) as refused:
-        applications.submit_application(application, applicant)
+        applications.submit_application(application, applicant, 5)
     assert "单位基本信息：联系电话未填写" in str(refused.value)
     assert "统一社会信用代码" in str(refused.value)
 
@@ -152,6 +152,9 @@ def test_complete_application_is_submitted_and_then_frozen(client, login_as):
     assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
     db.session.refresh(application)
     assert application.status is ApplicationStatus.SUBMITTED and application.submitted_at
+    from regbackoffice.workdays import add_workdays, china_date
+
+    assert application.accept_due_on == add_workdays(china_date(application.submitted_at), 5)
     progress = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "待受理" in progress and "提交申请" in progress and "已提交" in progress
     # Nothing can change any more.

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ... import attachment_audit, certificates, workflow
+from ... import attachment_audit, certificates, history, workflow
 from ...access import get_or_404, roles_required
 from ...extensions import db
 from ...models import (
@@ -15,7 +15,6 @@ from ...models import (
     ApplicationItem,
     ApplicationStatus,
     Attachment,
-    AuditLog,
     AuditVerdict,
     Role,
 )
@@ -24,16 +23,6 @@ from .forms import AuditPageForm, VersionedForm, VoidForm
 
 BUREAU_READERS = (Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
 ITEMS_PER_PAGE = 50
-
-
-def _history(application: Application) -> list[AuditLog]:
-    return list(
-        db.session.scalars(
-            select(AuditLog)
-            .where(AuditLog.object_type == "application", AuditLog.object_id == str(application.id))
-            .order_by(AuditLog.id)
-        )
-    )
 
 
 def _items_query(application: Application):
@@ -69,7 +58,9 @@ def detail(application_id: int) -> str:
         items=items,
         photos=photos,
         progress=attachment_audit.progress(application),
-        history=_history(application),
+        history=history.events(application),
+        action_labels=history.ACTION_LABELS,
+        describe_event=history.describe_event,
         form=VersionedForm(version=application.version_id),
         step=_step_for(application),
         certificate=certificates.certificate_for(application),

@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 from wtforms.fields.choices import SelectChoice
 
-from ... import access, applications, excel_import, excel_template, photos, storage
+from ... import access, applications, excel_import, excel_template, history, photos, storage
 from ...extensions import db
 from ...images import ImageRejected
 from ...models import (
@@ -32,7 +32,6 @@ from ...models import (
     ApplicationStatus,
     Attachment,
     AttachmentKind,
-    AuditLog,
     AuditVerdict,
     Certificate,
     District,
@@ -488,30 +487,6 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
     )
 
 
-@bp.route("/photos/<int:attachment_id>")
-@access.roles_required(Role.APPLICANT, Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
-def photo(attachment_id: int) -> Response:
-    attachment = access.get_or_404(Attachment, attachment_id)
-    return _send(attachment.storage_key, attachment.content_type)
-
-
-@bp.route("/photos/<int:attachment_id>/thumbnail")
-@access.roles_required(Role.APPLICANT, Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
-def thumbnail(attachment_id: int) -> Response:
-    attachment = access.get_or_404(Attachment, attachment_id)
-    return _send(attachment.thumbnail_key, "image/jpeg")
-
-
-def _send(key: str, mimetype: str) -> Response:
-    if not storage.exists(key):
-        abort(404)
-    # Read through the storage interface (works for any backend; photos are ≤ 10 MB).
-    response = Response(storage.read(key), mimetype=mimetype)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 @bp.route("/<int:application_id>/submit", methods=["POST"])
 @applicant_only
 def submit(application_id: int) -> Response | tuple[str, int]:
@@ -519,7 +494,9 @@ def submit(application_id: int) -> Response | tuple[str, int]:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        applications.submit_application(application, current_user)
+        applications.submit_application(
+            application, current_user, current_app.config["ACCEPT_LIMIT_WORKDAYS"]
+        )
         db.session.flush()
     except applications.ApplicationError as exc:
         flash(str(exc), "danger")
@@ -555,11 +532,7 @@ def copy(application_id: int) -> Response:
 @applicant_only
 def progress(application_id: int) -> str:
     application = _application(application_id)
-    events = db.session.scalars(
-        select(AuditLog)
-        .where(AuditLog.object_type == "application", AuditLog.object_id == str(application.id))
-        .order_by(AuditLog.at, AuditLog.id)
-    ).all()
+    events = history.events(application)
     excluded = db.session.scalars(
         select(ApplicationItem)
         .where(
@@ -580,54 +553,9 @@ def progress(application_id: int) -> str:
         excluded=excluded,
         certificate=certificate,
         confirm_form=ConfirmForm(),
-        action_labels=ACTION_LABELS,
-        describe_event=describe_event,
+        action_labels=history.ACTION_LABELS,
+        describe_event=history.describe_event,
     )
-
-
-ACTION_LABELS = {
-    "application_created": "创建申请",
-    "application_updated": "修改单位基本信息",
-    "application_import": "导入气瓶信息",
-    "application_import_queued": "上传气瓶信息（后台导入）",
-    "application_item_updated": "修改气瓶信息",
-    "application_item_deleted": "删除气瓶",
-    "application_submitted": "提交申请",
-    "application_copied": "由作废申请复制",
-    "photo_added": "上传照片",
-    "photo_replaced": "替换照片",
-    "photo_deleted": "删除照片",
-    "photos_bulk_uploaded": "批量上传照片",
-}
-
-
-DETAIL_LABELS = {
-    "product_no": "产品编号",
-    "kind": "照片类型",
-    "imported": "成功",
-    "failed": "失败",
-    "rows": "行数",
-    "items": "气瓶数",
-    "files": "文件数",
-    "stored": "成功",
-    "number": "申请编号",
-    "copied_from": "复制自申请",
-    "reason": "原因",
-    "note": "说明",
-}
-_KIND_LABELS = {k.value: k.label for k in AttachmentKind}
-
-
-def describe_event(event: AuditLog) -> str:
-    """An audit row's detail in words (technical fields such as hashes are left out)."""
-    parts = []
-    for key, value in (event.detail or {}).items():
-        if key not in DETAIL_LABELS:
-            continue
-        if key == "kind":
-            value = _KIND_LABELS.get(value, value)
-        parts.append(f"{DETAIL_LABELS[key]}：{value}")
-    return "，".join(parts)
 
 
 def _steps(application: Application) -> list[dict]:
