@@ -12,14 +12,26 @@ from typing import Any
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from . import accounts, api_clients, applications, archive, excel_import, photos
+from . import (
+    accounts,
+    api_clients,
+    applications,
+    archive,
+    attachment_audit,
+    certificates,
+    excel_import,
+    photos,
+    workflow,
+)
 from .credit_code import make_credit_code
 from .extensions import db
 from .identity import identity_key
 from .models import (
     ApiClient,
+    Application,
     ApplicationItem,
     AttachmentKind,
+    AuditVerdict,
     Cylinder,
     CylinderStatus,
     District,
@@ -182,12 +194,12 @@ def demo_photo(product_no: str, kind: AttachmentKind) -> bytes:
     return out.getvalue()
 
 
-def _demo_rows(district: District, today: date) -> list[list[Any]]:
+def _demo_rows(district: District, today: date, series: str) -> list[list[Any]]:
     next_month = _add_months(today, 24)
     return [
         [
             "2320",
-            f"YSAPP{district.code}{number:03d}",
+            f"{series}{district.code}{number:03d}",
             "G13",
             DEMO_MANUFACTURER,
             "2023-06",
@@ -197,25 +209,30 @@ def _demo_rows(district: District, today: date) -> list[list[Any]]:
             next_month,
             f"SQ-{number:03d}",
             "二维码",
-            f"https://trace.example.invalid/q/YSAPP{district.code}{number:03d}",
+            f"https://trace.example.invalid/q/{series}{district.code}{number:03d}",
         ]
         for number in range(1, DEMO_APPLICATION_CYLINDERS + 1)
     ]
 
 
-def _ensure_demo_application(unit: Unit, applicant: User, district: District, today: date) -> int:
-    """A submitted application with photos, waiting for 受理, made through the domain ops."""
+def _ensure_demo_application(
+    unit: Unit, applicant: User, district: District, today: date, series: str = "YSAPP"
+) -> tuple[Application, bool]:
+    """A submitted application with photos, waiting for 受理, made through the domain ops.
+
+    Returns it and whether it was created now (False: it existed, in whatever state).
+    """
     from openpyxl import Workbook
 
     from .excel_template import HEADERS
 
-    rows = _demo_rows(district, today)
+    rows = _demo_rows(district, today, series)
     key = identity_key(DEMO_MANUFACTURER, rows[0][1], "2023-06")
     claimed = db.session.scalar(
         select(ApplicationItem).where(ApplicationItem.live_identity_key == key)
     )
     if claimed is not None:
-        return claimed.application_id
+        return db.session.get(Application, claimed.application_id), False
     application = applications.create_application(unit, applicant)
     workbook = Workbook()
     sheet = workbook.active
@@ -237,7 +254,58 @@ def _ensure_demo_application(unit: Unit, applicant: User, district: District, to
                 actor=applicant,
             )
     applications.submit_application(application, applicant, 5)
-    return application.id
+    return application, True
+
+
+def _audit_all(application: Application, clerk: User, wrong_rows: dict[int, str]) -> None:
+    """The 审核附件 pager's work: every cylinder 正确 except ``wrong_rows`` (row → note)."""
+    entries = [
+        attachment_audit.VerdictEntry(
+            item.id,
+            AuditVerdict.WRONG if item.row_no in wrong_rows else AuditVerdict.CORRECT,
+            wrong_rows.get(item.row_no, ""),
+            item.audit_revision,
+        )
+        for item in db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == application.id)
+            .order_by(ApplicationItem.row_no)
+        )
+    ]
+    attachment_audit.save_verdicts(application, clerk, entries)
+
+
+def _ensure_mid_audit_application(
+    unit: Unit, applicant: User, district: District, today: date, clerk: User
+) -> None:
+    """An application whose attachment audit is under way (one cylinder already 错误)."""
+    application, created = _ensure_demo_application(unit, applicant, district, today, "YSAUD")
+    if created:
+        _audit_all(application, clerk, {2: "钢印照片模糊，无法辨认产品编号"})
+        # Leave the last cylinder unaudited: the audit is still in progress.
+        last = db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == application.id)
+            .order_by(ApplicationItem.row_no.desc())
+        ).first()
+        last.audit_verdict, last.audited_by_id, last.audited_at = AuditVerdict.PENDING, None, None
+        db.session.flush()
+
+
+def _ensure_certified_application(
+    unit: Unit, applicant: User, district: District, today: date, staff: dict[Role, User]
+) -> None:
+    """An application taken through 受理, 审核, 审批 and 证书生成 (PDF rendered by the job)."""
+    application, created = _ensure_demo_application(unit, applicant, district, today, "YSCRT")
+    if not created:
+        return
+    acceptor = staff[Role.ACCEPTOR]
+    _audit_all(application, acceptor, {})
+    attachment_audit.complete(application, acceptor)
+    workflow.accept(application, acceptor, application.version_id, 15)
+    workflow.review(application, staff[Role.REVIEWER], application.version_id, True)
+    workflow.approve(application, staff[Role.APPROVER], application.version_id, True)
+    certificates.generate(application, acceptor, application.version_id, today=today)
 
 
 def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
@@ -252,12 +320,13 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     for spec in DEMO_DISTRICTS:
         district = db.session.get(District, spec.code)
         unit = _ensure_unit(spec, UnitKind.USE_UNIT)
+        staff: dict[Role, User] = {}
         for prefix, role in (
             ("accept", Role.ACCEPTOR),
             ("review", Role.REVIEWER),
             ("approve", Role.APPROVER),
         ):
-            _ensure_user(f"{prefix}-{spec.code}", password, role, district=spec.code)
+            staff[role] = _ensure_user(f"{prefix}-{spec.code}", password, role, district=spec.code)
             users[f"{prefix}-{spec.code}"] = role.value
         applicant = _ensure_user(f"applicant-{spec.code}", password, Role.APPLICANT, unit=unit)
         users[f"applicant-{spec.code}"] = Role.APPLICANT.value
@@ -267,7 +336,10 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
             )
         )
         cylinders[spec.code] = _ensure_interlock_cylinders(unit, district, today)
-        demo_applications[spec.code] = _ensure_demo_application(unit, applicant, district, today)
+        submitted, _ = _ensure_demo_application(unit, applicant, district, today)
+        demo_applications[spec.code] = submitted.id
+        _ensure_mid_audit_application(unit, applicant, district, today, staff[Role.ACCEPTOR])
+        _ensure_certified_application(unit, applicant, district, today, staff)
 
     inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
     clients.append(

@@ -134,3 +134,40 @@ def test_bench_data_appends_synthetic_cylinders(app):
     generate_cylinders(1000, batch=400)
     generate_cylinders(500)
     assert db.session.scalar(select(func.count()).select_from(Cylinder)) == before + 1500
+
+
+def test_seed_demo_has_a_mid_audit_and_a_certified_application_per_district(app):
+    from regbackoffice.models import (
+        Application,
+        ApplicationItem,
+        ApplicationStatus,
+        AuditVerdict,
+        Certificate,
+    )
+
+    app.test_cli_runner().invoke(args=["seed-demo", "--password", "demo-pass-3"])
+    for code in ("500112", "500105"):
+        apps = db.session.scalars(
+            select(Application).where(Application.district_code == code)
+        ).all()
+        by_status: dict = {}
+        for application in apps:
+            by_status.setdefault(application.status, []).append(application)
+        certified = by_status[ApplicationStatus.CERTIFIED]
+        assert len(certified) == 1
+        certificate = db.session.scalar(
+            select(Certificate).where(Certificate.application_id == certified[0].id)
+        )
+        assert certificate.number.startswith(f"瓶渝{code[-3:]}")
+        mid_audit = [
+            a
+            for a in by_status[ApplicationStatus.SUBMITTED]
+            if {
+                i.audit_verdict
+                for i in db.session.scalars(
+                    select(ApplicationItem).where(ApplicationItem.application_id == a.id)
+                )
+            }
+            == {AuditVerdict.CORRECT, AuditVerdict.WRONG, AuditVerdict.PENDING}
+        ]
+        assert len(mid_audit) == 1 and mid_audit[0].audit_completed_at is None

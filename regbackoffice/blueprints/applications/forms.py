@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -7,6 +6,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from ...applications import UNIT_FIELDS
 from ...excel_template import COLUMNS
 from ...models import AttachmentKind
+from ..form_helpers import BaseForm
 
 
 def _unit_field(name: str) -> StringField:
@@ -20,7 +20,7 @@ def _unit_field(name: str) -> StringField:
     )
 
 
-class ApplicationForm(FlaskForm):
+class ApplicationForm(BaseForm):
     unit_name = _unit_field("unit_name")
     safety_department = _unit_field("safety_department")
     contact_name = _unit_field("contact_name")
@@ -30,17 +30,17 @@ class ApplicationForm(FlaskForm):
     district_code = SelectField("区县", validators=[DataRequired("请选择区县")])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BaseForm):
     """Only the CSRF token: for buttons that act after a confirmation."""
 
 
-class ImportForm(FlaskForm):
+class ImportForm(BaseForm):
     file = FileField(
         "气瓶信息Excel文件（.xlsx）", validators=[FileRequired("请选择要导入的.xlsx文件")]
     )
 
 
-class PhotoForm(FlaskForm):
+class PhotoForm(BaseForm):
     kind = SelectField(
         "照片类型",
         choices=[SelectChoice(k.value, k.label) for k in AttachmentKind],
@@ -49,15 +49,15 @@ class PhotoForm(FlaskForm):
     file = FileField("照片（JPEG/PNG，不超过10MB）", validators=[FileRequired("请选择照片")])
 
 
-class ReplacePhotoForm(FlaskForm):
+class ReplacePhotoForm(BaseForm):
     file = FileField("新照片", validators=[FileRequired("请选择照片")])
 
 
-class BulkPhotoForm(FlaskForm):
+class BulkPhotoForm(BaseForm):
     file = FileField("照片压缩包（.zip）", validators=[FileRequired("请选择.zip压缩包")])
 
 
-class ItemForm(FlaskForm):
+class ItemForm(BaseForm):
     pass
 
 
