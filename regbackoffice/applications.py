@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage
+from .archive import CYLINDER_FIELDS
 from .credit_code import credit_code_error, normalize_credit_code
 from .excel_import import (
     CodeTables,
@@ -323,23 +324,7 @@ def update_item(
     fields = item_values(application.id, item.row_no, result.data)
     savepoint = db.session.begin_nested()
     try:
-        for name in (
-            "variety_code",
-            "product_no",
-            "medium_code",
-            "manufacturer",
-            "manufacture_month",
-            "nominal_pressure_mpa",
-            "volume_l",
-            "last_inspection_date",
-            "next_inspection_month",
-            "internal_no",
-            "tag_type",
-            "qr_content",
-            "rfid_code",
-            "identity_key",
-            "live_identity_key",
-        ):
+        for name in (*CYLINDER_FIELDS, "identity_key", "live_identity_key"):
             setattr(item, name, fields[name])
         db.session.flush()
     except IntegrityError:
@@ -389,25 +374,7 @@ def copy_voided_application(original: Application, actor: User) -> tuple[Applica
         new = ApplicationItem(
             application_id=copy.id,
             row_no=row_no,
-            **{
-                name: getattr(old, name)
-                for name in (
-                    "variety_code",
-                    "product_no",
-                    "medium_code",
-                    "manufacturer",
-                    "manufacture_month",
-                    "nominal_pressure_mpa",
-                    "volume_l",
-                    "last_inspection_date",
-                    "next_inspection_month",
-                    "internal_no",
-                    "tag_type",
-                    "qr_content",
-                    "rfid_code",
-                    "identity_key",
-                )
-            },
+            **{name: getattr(old, name) for name in (*CYLINDER_FIELDS, "identity_key")},
             live_identity_key=old.identity_key,
         )
         savepoint = db.session.begin_nested()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
 
@@ -38,6 +38,15 @@ class CylinderData:
     @property
     def identity_key(self) -> str:
         return identity_key(self.manufacturer, self.product_no, self.manufacture_month)
+
+    @classmethod
+    def from_row(cls, row: object) -> CylinderData:
+        """The product data of anything holding these columns (an ApplicationItem, a Cylinder)."""
+        return cls(**{name: getattr(row, name) for name in CYLINDER_FIELDS})
+
+
+# The product-data columns shared by the archive, application items and imports.
+CYLINDER_FIELDS = tuple(f.name for f in fields(CylinderData))
 
 
 def register_cylinders(

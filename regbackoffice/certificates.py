@@ -98,7 +98,7 @@ def generate(
     )
     db.session.add(certificate)
     cylinders = register_cylinders(
-        [_cylinder_data(item) for item in items],
+        [CylinderData.from_row(item) for item in items],
         unit=application.unit,
         unit_name=application.unit_name,
         district=district,
@@ -121,24 +121,6 @@ def generate(
     )
     _enqueue_after_commit(certificate)
     return certificate
-
-
-def _cylinder_data(item: ApplicationItem) -> CylinderData:
-    return CylinderData(
-        variety_code=item.variety_code,
-        product_no=item.product_no,
-        medium_code=item.medium_code,
-        manufacturer=item.manufacturer,
-        manufacture_month=item.manufacture_month,
-        nominal_pressure_mpa=item.nominal_pressure_mpa,
-        volume_l=item.volume_l,
-        last_inspection_date=item.last_inspection_date,
-        next_inspection_month=item.next_inspection_month,
-        internal_no=item.internal_no,
-        tag_type=item.tag_type,
-        qr_content=item.qr_content,
-        rfid_code=item.rfid_code,
-    )
 
 
 def _enqueue_options(certificate: Certificate) -> dict:
