@@ -405,8 +405,8 @@ def _copy_attachment(photo: Attachment, item: ApplicationItem, actor: User) -> N
     # Files are copied, so deleting a photo of the draft never touches the voided original.
     storage_key = storage.new_key("photos", "." + photo.storage_key.rsplit(".", 1)[-1])
     thumbnail_key = storage.new_key("thumbs", ".jpg")
-    storage.save(storage_key, storage.read(photo.storage_key))
-    storage.save(thumbnail_key, storage.read(photo.thumbnail_key))
+    storage.save_in_transaction(storage_key, storage.read(photo.storage_key))
+    storage.save_in_transaction(thumbnail_key, storage.read(photo.thumbnail_key))
     db.session.add(
         Attachment(
             item_id=item.id,

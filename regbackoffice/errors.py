@@ -6,7 +6,10 @@ import uuid
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .extensions import db
 
 MESSAGES = {
     400: ("请求有误", "提交的内容不完整或格式不正确，请返回检查后重试。"),
@@ -53,6 +56,19 @@ def _is_custom(exc: HTTPException) -> bool:
     return bool(exc.description) and exc.description != type(exc).description
 
 
+def conflict_response() -> Response | tuple[str, int]:
+    """409 for a concurrent change detected by optimistic locking (version_id_col)."""
+    title, message = MESSAGES[409]
+    if wants_api_envelope():
+        return api_envelope(409, message)
+    return render_template("errors/error.html", code=409, title=title, message=message), 409
+
+
+def _handle_stale(_exc: StaleDataError) -> Response | tuple[str, int]:
+    db.session.rollback()
+    return conflict_response()
+
+
 def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
     request_id = uuid.uuid4().hex[:12]
     original = exc.original_exception if isinstance(exc, InternalServerError) else exc
@@ -68,5 +84,6 @@ def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(StaleDataError, _handle_stale)
     app.register_error_handler(InternalServerError, _handle_unexpected)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -754,7 +754,7 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
         _finish(job, outcome)
         return job
     job.file_key = storage.new_key("imports", ".xlsx")
-    storage.save(job.file_key, data)
+    storage.save_in_transaction(job.file_key, data)
     audit.record(
         "application_import_queued",
         object_type="application",

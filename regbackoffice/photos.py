@@ -64,8 +64,8 @@ def _require_draft(application: Application) -> None:
 def _store(image: NormalisedImage) -> tuple[str, str]:
     storage_key = storage.new_key("photos", image.suffix)
     thumbnail_key = storage.new_key("thumbs", ".jpg")
-    storage.save(storage_key, image.data)
-    storage.save(thumbnail_key, image.thumbnail)
+    storage.save_in_transaction(storage_key, image.data)
+    storage.save_in_transaction(thumbnail_key, image.thumbnail)
     return storage_key, thumbnail_key
 
 

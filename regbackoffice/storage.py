@@ -49,6 +49,14 @@ def save(key: str, data: bytes) -> None:
         raise
 
 
+def save_in_transaction(key: str, data: bytes) -> None:
+    """Save a file that belongs to rows of the current transaction: removed on rollback."""
+    from .transaction import on_rollback
+
+    save(key, data)
+    on_rollback(lambda: delete(key))
+
+
 def remove_temp_files(key: str) -> int:
     """Delete the temp files a killed writer of ``key`` left behind (call before rewriting)."""
     path = _path(key)

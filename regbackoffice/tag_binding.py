@@ -105,7 +105,7 @@ def bind(
         if existing is not None:
             return _answer_existing(existing, cylinder)
         raise BindRefused(409, "该气瓶已绑定其他标签；更换标签请联系登记机关") from None
-    storage.save(key, image.data)
+    storage.save_in_transaction(key, image.data)
     cylinder.tag_type = tag_type
     cylinder.info_code = binding.info_code
     if tag_type is TagType.QR:

@@ -16,35 +16,61 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from .extensions import db
 
-_CALLBACKS = "regbo_after_commit"
+_AFTER_COMMIT = "regbo_after_commit"
+_ON_ROLLBACK = "regbo_on_rollback"
+
+
+def _session_in_transaction() -> Session:
+    session = db.session()
+    session.connection()  # begin now, so the commit or rollback event surely fires
+    return session
 
 
 def after_commit(callback: Callable[[], None]) -> None:
     """Run ``callback`` after the current transaction commits; never if it rolls back."""
-    db.session().info.setdefault(_CALLBACKS, []).append(callback)
+    _session_in_transaction().info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-@event.listens_for(Session, "after_commit")
-def _run_callbacks(session: Session) -> None:
-    callbacks = session.info.pop(_CALLBACKS, [])
+def on_rollback(callback: Callable[[], None]) -> None:
+    """Undo an outside effect (a stored file) if the current transaction rolls back."""
+    _session_in_transaction().info.setdefault(_ON_ROLLBACK, []).append(callback)
+
+
+def _run(callbacks: list[Callable[[], None]], what: str) -> None:
     for callback in callbacks:
         try:
             callback()
-        except Exception:  # the data is committed; requeue_stuck re-sends what did not leave
-            current_app.logger.exception("after-commit callback failed")
+        except Exception:  # e.g. Redis down: requeue_stuck re-sends what did not leave
+            current_app.logger.exception("%s callback failed", what)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_callbacks(session: Session) -> None:
-    session.info.pop(_CALLBACKS, None)
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+    _run(session.info.pop(_AFTER_COMMIT, []), "after-commit")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is not None:
+        return  # a savepoint inside the transaction: the outer work may still commit
+    session.info.pop(_AFTER_COMMIT, None)
+    _run(session.info.pop(_ON_ROLLBACK, []), "on-rollback")
 
 
 def _finish(response: Response) -> Response:
     if response.status_code < 400 and not g.get("rollback_only"):
-        db.session.commit()
+        try:
+            db.session.commit()
+        except StaleDataError:  # another request changed the same row first: nothing saved
+            db.session.rollback()
+            from .errors import conflict_response
+
+            response = current_app.make_response(conflict_response())
     else:
         db.session.rollback()
     durable = g.pop("durable_audit", [])

@@ -98,3 +98,38 @@ def test_templates_contain_no_inline_script():
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), f"inline script in {path}"
         handler = r"\son(click|change|submit|load|input|key\w+|mouse\w+|focus|blur|error)\s*="
         assert not re.search(handler, text), f"inline event handler in {path}"
+
+
+@pytest.fixture
+def stale_app(app):
+    """An app with a route whose row another transaction changes before it commits."""
+    from sqlalchemy import update
+
+    from regbackoffice.extensions import db
+    from regbackoffice.models import Application
+
+    from . import factories
+
+    stale = create_app(dict(app.config))
+    application = factories.make_application()
+
+    @stale.route("/stale")
+    def change() -> str:
+        row = db.session.get(Application, application.id)
+        row.contact_name = "我的修改"
+        # Meanwhile someone else saved the same application (version bumped).
+        with db.session.no_autoflush:
+            db.session.execute(
+                update(Application)
+                .where(Application.id == application.id)
+                .values(version_id=Application.version_id + 1)
+                .execution_options(synchronize_session=False)
+            )
+        return "saved"
+
+    return stale
+
+
+def test_a_concurrent_change_answers_409_not_500(stale_app):
+    response = stale_app.test_client().get("/stale")
+    assert response.status_code == 409 and "数据已变化" in response.get_data(as_text=True)

@@ -104,3 +104,21 @@ def test_worker_command_refuses_without_redis(app):
         timeout=60,
     )
     assert result.returncode == 1 and "REGBO_REDIS_URL" in result.stderr
+
+
+def test_a_rolled_back_request_sends_no_job_and_leaves_no_file(app, shadow_app, redis_conn):
+    """after_commit work is dropped and files saved for the transaction are removed."""
+    from regbackoffice import storage, transaction
+
+    key = storage.new_key("photos", ".jpg")
+    storage.save_in_transaction(key, b"\xff\xd8\xff photo")
+    jobs.enqueue_after_commit("regbackoffice.maintenance.end_idle_sessions")
+    assert storage.exists(key)
+    db.session.rollback()
+    assert not storage.exists(key)
+    assert redis_conn.keys("rq:queue:*") == []
+    # And on commit the job leaves and the file stays.
+    storage.save_in_transaction(key, b"\xff\xd8\xff photo")
+    transaction.after_commit(lambda: redis_conn.set("committed", 1))
+    db.session.commit()
+    assert storage.exists(key) and redis_conn.get("committed") == b"1"
