@@ -234,6 +234,8 @@ def test_printing_several_certificates_gives_one_pdf_and_counts_prints(
         db.session.refresh(certificate)
         assert certificate.number in re.sub(r"\s+", "", text)
         assert certificate.print_count == 1 and certificate.last_printed_by_id == acceptor.id
+    listing = client.get("/certificates").get_data(as_text=True)
+    assert acceptor.display_name in listing
 
 
 def test_applicant_downloads_own_certificate_and_not_anothers(

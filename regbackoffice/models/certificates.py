@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .applications import Application
 from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+from .users import User
 
 
 class RenderState(LabeledEnum):
@@ -74,3 +75,4 @@ class Certificate(db.Model):
     last_printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     application: Mapped[Application] = relationship()
+    last_printed_by: Mapped[User | None] = relationship(foreign_keys=[last_printed_by_id])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from ... import certificates, workflow
@@ -61,7 +62,11 @@ def retry(certificate_id: int) -> Response:
 @bp.route("/certificates")
 @roles_required(Role.ACCEPTOR)
 def index() -> str:
-    query = visible(Certificate).order_by(Certificate.id.desc())
+    query = (
+        visible(Certificate)
+        .options(joinedload(Certificate.application), joinedload(Certificate.last_printed_by))
+        .order_by(Certificate.id.desc())
+    )
     q = request.args.get("q", "").strip()
     if q:
         query = query.where(Certificate.number.contains(q))
