@@ -10,26 +10,20 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm
-from flask_migrate import upgrade
-from flask_sqlalchemy.session import _app_ctx_id
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 
-from regbackoffice import create_app, excel_import, storage
+from regbackoffice import excel_import, storage
 from regbackoffice.excel_import import import_rows, parse_workbook
 from regbackoffice.extensions import db
 from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
 
 from . import factories
 from .conftest import (
-    TEST_DATABASE_URL,
     TEST_REDIS_URL,
-    make_test_config,
     post_form,
-    recreate_database,
 )
 from .xlsx_helpers import good_row, workbook_bytes
 
@@ -94,44 +88,6 @@ def test_large_import_runs_as_a_job_with_progress_and_is_safe_to_run_twice(
 # ------------------------------------------------------------ committed data, real processes
 
 
-@pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
-    """An app on its own database where data is really committed (other processes and
-    transactions see it); dropped afterwards."""
-    url = sa.make_url(TEST_DATABASE_URL)
-    url = url.set(database=f"{url.database}_live").render_as_string(hide_password=False)
-    recreate_database(url)
-    application = create_app(
-        {**make_test_config(tmp_path_factory, url), "RQ_QUEUE": "regbo-test-apps-live"}
-    )
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
-    admin = sa.create_engine(
-        sa.make_url(url).set(database="postgres"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture
-def live_session(live_app):
-    """``db.session`` on the live database, one session per app context (so per thread)."""
-    with live_app.app_context():
-        engine = db.engine
-    saved = db.session
-    db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=engine), scopefunc=_app_ctx_id)
-    try:
-        yield
-    finally:
-        db.session = saved
-
-
 def _committed_application(live_app):
     with live_app.app_context():
         applicant = factories.make_user(Role.APPLICANT)
@@ -142,7 +98,7 @@ def _committed_application(live_app):
     return ids
 
 
-def test_real_rq_worker_process_runs_the_import(live_app, live_session, redis_conn):
+def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
     app_id, user_id = _committed_application(live_app)
     with live_app.app_context():
         key = storage.new_key("imports", ".xlsx")
@@ -190,7 +146,7 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_session, redis_co
         db.session.remove()
 
 
-def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_app, live_session):
+def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_app, live_db):
     first_id, _ = _committed_application(live_app)
     second_id, _ = _committed_application(live_app)
     rows = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-A")]))
