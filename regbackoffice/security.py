@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, abort, current_app, request
 
 # No inline or foreign script anywhere; styles may use attributes (Bootstrap utilities).
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -33,5 +33,15 @@ def _set_headers(response: Response) -> Response:
     return response
 
 
+def _refuse_nul_characters() -> None:
+    """A NUL in a query or form field is never legitimate and PostgreSQL cannot store or
+    compare it (it would end in a 500): refuse the request up front with a 400."""
+    for source in (request.args, request.form):
+        for key, value in source.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul_characters)
     app.after_request(_set_headers)
