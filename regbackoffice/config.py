@@ -81,6 +81,14 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # Flask-Login's remember cookie is never issued, but if it were: the same flags.
+        "REMEMBER_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Reverse proxies in front of the app (nginx terminating TLS): how many hops of
+        # X-Forwarded-For/-Proto to trust, so audit rows carry the client's address.
+        "TRUSTED_PROXIES": _int(env, "REGBO_TRUSTED_PROXIES", 0),
         "WTF_CSRF_TIME_LIMIT": None,  # the server-side session bounds the token's life
         # WTForms' own Chinese messages (see BaseForm.Meta.locales), not Flask-Babel.
         "WTF_I18N_ENABLED": False,

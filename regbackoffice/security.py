@@ -43,5 +43,10 @@ def _refuse_nul_characters() -> None:
 
 
 def init_app(app: Flask) -> None:
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.before_request(_refuse_nul_characters)
     app.after_request(_set_headers)
