@@ -124,6 +124,9 @@ ROLES = {
     "admin.reference": (Role.ADMIN, Role.SUPERVISOR),
 }
 
+# Endpoints that take object ids in the form instead of the URL: field → Target attribute.
+FORM_OBJECTS = {"certificates.print_pdf": {"certificate": "certificate_id"}}
+
 # Endpoints whose effect on the caller's own session is the point (logout): not swept for
 # "no change" by logged-in callers, only anonymously.
 SELF_ONLY = {"auth.logout"}
@@ -346,10 +349,16 @@ def test_sweep_no_one_reaches_what_they_must_not(app, world):
         if rule.endpoint in PUBLIC or rule.endpoint in API_TOKEN_ENDPOINTS:
             continue
         methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
-        has_object = bool(rule.arguments - {"variant"})
+        has_object = bool(rule.arguments - {"variant"}) or rule.endpoint in FORM_OBJECTS
         targets = world["targets"] if has_object else [None]
         for target in targets:
             urls = _urls(rule, target, world) if target else [rule.build({})[1]]
+            form = {
+                field: getattr(target, attribute)
+                for field, attribute in FORM_OBJECTS.get(rule.endpoint, {}).items()
+            }
+            if None in form.values():
+                continue
             if not urls:
                 continue
             before = _fingerprint()
@@ -366,7 +375,7 @@ def test_sweep_no_one_reaches_what_they_must_not(app, world):
                         response = caller.client.open(
                             url,
                             method=method,
-                            data={"csrf_token": caller.csrf} if method == "POST" else None,
+                            data={**form, "csrf_token": caller.csrf} if method == "POST" else None,
                         )
                         _check_refused(response, caller, target, where)
                         if caller.role is not None:
