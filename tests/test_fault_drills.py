@@ -280,12 +280,14 @@ def drill_app(private_postgres, tmp_path_factory):
         _db.session = bound
 
 
-def _post(url: str, token: str, body: dict, timeout: float = 10) -> tuple[int, dict | None]:
+def _post(
+    url: str, token: str, body: dict, idempotency_key: str | None = None, timeout: float = 10
+) -> tuple[int, dict | None]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        method="POST",
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -329,7 +331,9 @@ def test_postgres_restart_under_api_filling_load_loses_and_doubles_nothing(
             ]
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                status, payload = _post(f"{base}/api/v1/fillings", token, {"records": records})
+                # Half the clients also send an Idempotency-Key (the same on every retry).
+                key = f"key-{label}" if thread_no % 2 else None
+                status, payload = _post(f"{base}/api/v1/fillings", token, {"records": records}, key)
                 if status == 200 and payload and payload.get("code") == "200":
                     with lock:
                         acknowledged[label] = payload["data"]
@@ -372,7 +376,20 @@ def test_postgres_restart_under_api_filling_load_loses_and_doubles_nothing(
             ),
             {"c": client_id},
         ).all()
+        # No stuck state: every claimed Idempotency-Key has its stored answer.
+        unanswered = _db.session.scalar(
+            sa.text(
+                "SELECT count(*) FROM api_idempotency_keys WHERE client_id = :c "
+                "AND response IS NULL"
+            ),
+            {"c": client_id},
+        )
+        keys = _db.session.scalar(
+            sa.text("SELECT count(*) FROM api_idempotency_keys WHERE client_id = :c"),
+            {"c": client_id},
+        )
         _db.session.remove()
+    assert unanswered == 0 and keys == expected_batches // 2
     stored = dict(rows)
     assert all(n == 1 for n in stored.values()), "a record was stored twice"
     expected = {
