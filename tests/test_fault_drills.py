@@ -44,7 +44,9 @@ from .test_api_records import filling, month
 from .test_certificate_drills import start_worker, wait_for_state
 
 pytestmark = pytest.mark.slow
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The newest PostgreSQL server binaries installed (Debian: /usr/lib/postgresql/<major>/bin).
+_INITDBS = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+PG_BIN = _INITDBS[-1].parent if _INITDBS else Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port() -> int:
@@ -106,7 +108,7 @@ class PrivateRedis:
 
 
 class PrivatePostgres:
-    """A throwaway PostgreSQL 15 cluster in a temp folder, on its own port."""
+    """A throwaway PostgreSQL cluster in a temp folder, on its own port."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -190,7 +192,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 server binaries are not installed")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     cluster = PrivatePostgres()
     try:
         cluster.init()
@@ -322,8 +324,12 @@ def test_postgres_restart_under_api_filling_load_loses_and_doubles_nothing(
     lock = threading.Lock()
     progress = threading.Semaphore(0)
 
+    database_down = threading.Event()
+
     def send_batches(thread_no: int) -> None:
         for batch_no in range(BATCHES_PER_THREAD):
+            if batch_no == BATCHES_PER_THREAD // 2:
+                database_down.wait(120)  # the second half is sent into the outage
             label = f"T{thread_no}-B{batch_no}"
             records = [
                 filling(cylinders[r % len(cylinders)], record_no=f"{label}-R{r}")
@@ -348,9 +354,10 @@ def test_postgres_restart_under_api_filling_load_loses_and_doubles_nothing(
     try:
         for thread in threads:
             thread.start()
-        for _ in range(THREADS * 2):  # some load has gone through ...
-            assert progress.acquire(timeout=60)
+        for _ in range(THREADS * (BATCHES_PER_THREAD // 2)):  # half the load is through ...
+            assert progress.acquire(timeout=120)
         private_postgres.stop("immediate")  # ... then the database crashes mid-load
+        database_down.set()
         time.sleep(1.5)
         private_postgres.start()  # and comes back (crash recovery)
         for thread in threads:
