@@ -250,7 +250,7 @@ def _job_queued(certificate: Certificate, connection) -> bool:
 
 
 def requeue_stuck(
-    queued_for: timedelta = timedelta(seconds=30), rendering_for: timedelta | None = None
+    queued_for: timedelta | None = None, rendering_for: timedelta | None = None
 ) -> int:
     """Send again what never reached a worker (Redis was down) or whose worker died.
 
@@ -261,6 +261,8 @@ def requeue_stuck(
     q = jobs.queue()
     if q is None:
         return 0
+    if queued_for is None:
+        queued_for = timedelta(seconds=current_app.config.get("CERTIFICATE_REQUEUE_AFTER", 30))
     if rendering_for is None:
         rendering_for = timedelta(seconds=current_app.config["CERTIFICATE_JOB_TIMEOUT"] + 60)
     now = utcnow()

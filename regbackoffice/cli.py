@@ -11,7 +11,8 @@ from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from . import accounts, api_clients, demo
+from . import accounts, api_clients, audit_retention, demo
+from .audit_retention import MIN_RETENTION_DAYS
 from .credit_code import normalize_credit_code
 from .extensions import db
 from .models import Role, Unit
@@ -169,6 +170,24 @@ def bench_fillings_command(records: int) -> None:
     click.echo(f"inserted {records} filling records in {seconds:.1f} s")
 
 
+@click.command("prune-audit")
+@click.option(
+    "--older-than-days",
+    type=int,
+    required=True,
+    help=f"delete audit rows older than this many days (at least {MIN_RETENTION_DAYS})",
+)
+@with_appcontext
+def prune_audit_command(older_than_days: int) -> None:
+    """Apply the audit-log retention period (run daily from cron or a systemd timer)."""
+    try:
+        deleted = audit_retention.prune(older_than_days)
+    except audit_retention.RetentionError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"pruned {deleted} audit rows older than {older_than_days} days")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
@@ -178,5 +197,6 @@ def init_app(app: Flask) -> None:
         bench_data_command,
         bench_fillings_command,
         partitions_ensure_command,
+        prune_audit_command,
     ):
         app.cli.add_command(command)

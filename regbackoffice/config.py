@@ -81,6 +81,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # Flask-Login's remember cookie is never issued, but if it were: the same flags.
+        "REMEMBER_COOKIE_SECURE": _bool(env, "REGBO_SECURE_COOKIES", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Reverse proxies in front of the app (nginx terminating TLS): how many hops of
+        # X-Forwarded-For/-Proto to trust, so audit rows carry the client's address.
+        "TRUSTED_PROXIES": _int(env, "REGBO_TRUSTED_PROXIES", 0),
         "WTF_CSRF_TIME_LIMIT": None,  # the server-side session bounds the token's life
         # WTForms' own Chinese messages (see BaseForm.Meta.locales), not Flask-Babel.
         "WTF_I18N_ENABLED": False,
@@ -92,6 +99,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
             "REGBO_CERTIFICATE_NO_FORMAT", "瓶渝{district:3}{serial:05d}({yy})"
         ),
         "CERTIFICATE_JOB_TIMEOUT": _int(env, "REGBO_CERTIFICATE_JOB_TIMEOUT", 300),
+        # 排队中 this long with no rq job (Redis was down): the worker's sweep sends it again.
+        "CERTIFICATE_REQUEUE_AFTER": _int(env, "REGBO_CERTIFICATE_REQUEUE_AFTER_SECONDS", 30),
         "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
         # JSON API (DESIGN 8).
         "API_TOKEN_LIFETIME": timedelta(hours=_int(env, "REGBO_API_TOKEN_HOURS", 2)),

@@ -82,6 +82,10 @@ def bind(
             raise BindRefused(409, "该二维码已登记在其他气瓶的档案中，不能绑定到本气瓶")
     current = db.session.scalar(select(TagBinding).where(TagBinding.cylinder_id == cylinder.id))
     if current is not None:
+        # A concurrent request may have bound this very tag since the check above (each
+        # statement sees the latest commits): that is the same binding, not another tag.
+        if current.tag_sha256 == digest:
+            return _answer_existing(current, cylinder)
         raise BindRefused(409, "该气瓶已绑定其他标签；更换标签请联系登记机关")
 
     key = storage.new_key("stamps", image.suffix)

@@ -133,3 +133,59 @@ def stale_app(app):
 def test_a_concurrent_change_answers_409_not_500(stale_app):
     response = stale_app.test_client().get("/stale")
     assert response.status_code == 409 and "数据已变化" in response.get_data(as_text=True)
+
+
+def _production_app(tmp_path, **extra):
+    from regbackoffice import create_app
+
+    return create_app(
+        {
+            "REGBO_ENV": "production",
+            "TESTING": False,
+            "SECRET_KEY": "production-test-key",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
+            "STORAGE_DIR": str(tmp_path / "files"),
+            **extra,
+        }
+    )
+
+
+def test_production_answers_carry_hsts_and_session_cookie_is_secure_httponly_samesite(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("REGBO_ENV", "production")
+    monkeypatch.setenv("REGBO_SECRET_KEY", "production-test-key")
+    app = _production_app(tmp_path)
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+    response = app.test_client().get("/login", base_url="https://regbo.example")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    cookie = response.headers["Set-Cookie"]
+    assert "regbo_session=" in cookie
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_development_answers_have_no_hsts(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGBO_ENV", "development")
+    app = _production_app(tmp_path, REGBO_ENV="development", SESSION_COOKIE_SECURE=False)
+    response = app.test_client().get("/login")
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_trusted_proxy_setting_makes_audit_ip_the_clients(tmp_path, monkeypatch):
+    monkeypatch.setenv("REGBO_ENV", "production")
+    monkeypatch.setenv("REGBO_SECRET_KEY", "production-test-key")
+    monkeypatch.setenv("REGBO_TRUSTED_PROXIES", "1")
+    app = _production_app(tmp_path)
+    seen = {}
+
+    @app.get("/_ip")
+    def _ip():
+        from flask import request
+
+        seen["ip"], seen["scheme"] = request.remote_addr, request.scheme
+        return "ok"
+
+    app.test_client().get(
+        "/_ip", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    )
+    assert seen == {"ip": "203.0.113.7", "scheme": "https"}

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from ... import certificates, workflow
+from ... import audit, certificates, workflow
 from ...access import get_or_404, roles_required, visible
 from ...extensions import db
 from ...models import Application, Certificate, Role
@@ -97,6 +97,14 @@ def print_pdf() -> Response:
         return redirect(request.referrer or url_for("certificates.index"))
     chosen = db.session.scalars(visible(Certificate).where(Certificate.id.in_(ids))).all()
     if len(chosen) != len(set(ids)):
+        # Another district's (or a missing) certificate: refused like get_or_404, audited.
+        hidden = sorted(set(ids) - {c.id for c in chosen})
+        audit.record_refusal(
+            "access_denied",
+            object_type="certificates",
+            object_id=",".join(map(str, hidden))[:50],
+            path=request.path,
+        )
         abort(404)
     ordered = sorted(chosen, key=lambda c: ids.index(c.id))
     try:
