@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.main import bp as main_bp
     from .blueprints.public import bp as public_bp
     from .blueprints.review import bp as review_bp
+    from .blueprints.supervision import bp as supervision_bp
 
     app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(inbox_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(review_bp)
+    app.register_blueprint(supervision_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(applications_bp)
     return app

@@ -169,6 +169,19 @@ def bench_fillings_command(records: int) -> None:
     click.echo(f"inserted {records} filling records in {seconds:.1f} s")
 
 
+@click.command("refresh-stats")
+@with_appcontext
+def refresh_stats_command() -> None:
+    """Rebuild the dashboard's summary tables (cron; the worker also does it hourly)."""
+    import time
+
+    from .stats import refresh_dashboard_stats
+
+    started = time.perf_counter()
+    refresh_dashboard_stats()
+    click.echo(f"dashboard statistics refreshed in {time.perf_counter() - started:.1f} s")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
@@ -178,5 +191,6 @@ def init_app(app: Flask) -> None:
         bench_data_command,
         bench_fillings_command,
         partitions_ensure_command,
+        refresh_stats_command,
     ):
         app.cli.add_command(command)
