@@ -200,11 +200,24 @@ class Table:
 
 
 def _districts() -> list[District]:
-    return list(db.session.scalars(select(District).order_by(District.code)))
+    """The districts, read once per request (several tables need them)."""
+    from flask import g, has_app_context
+
+    if has_app_context() and "stat_districts" in g:
+        return g.stat_districts
+    districts = list(db.session.scalars(select(District).order_by(District.code)))
+    if has_app_context():
+        g.stat_districts = districts
+    return districts
 
 
 def _district_names() -> dict[str, str]:
     return {d.code: d.name for d in _districts()}
+
+
+def district_codes_by_name() -> dict[str, str]:
+    """For the page's links from a district's name to its drill-down."""
+    return {d.name: d.code for d in _districts()}
 
 
 def _district_label(code: str, names: dict[str, str]) -> str:
@@ -289,34 +302,52 @@ def _days(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-def _step_medians(period: Period, start_col: str, end_col: str) -> dict[str, float | None]:
-    """Median days of one step per district (and ``CITY``), for steps ending in ``period``."""
-    start = getattr(Application, start_col)
-    end = getattr(Application, end_col)
+def step_medians(period: Period) -> dict[str, dict[str, float]]:
+    """Median days of each step per district (and ``CITY``), for steps ending in ``period``.
+
+    PostgreSQL: one scan, one ``percentile_cont`` per step with a FILTER, ROLLUP for the
+    city row. SQLite (demo): the same figures computed in Python.
+    """
     low, high = period.utc_bounds()
-    where = and_(start.is_not(None), end >= low, end < high)
+    columns = [
+        (key, getattr(Application, a), getattr(Application, b)) for key, _label, a, b in STEPS
+    ]
+    in_period = [and_(start.is_not(None), end >= low, end < high) for _k, start, end in columns]
+    result: dict[str, dict[str, float]] = {key: {} for key, *_ in STEPS}
     if db.engine.dialect.name == "postgresql":
-        days = func.extract("epoch", end - start) / 86400.0
-        median = func.percentile_cont(0.5).within_group(days)
+        aggregates = [
+            func.percentile_cont(0.5)
+            .within_group(func.extract("epoch", end - start) / 86400.0)
+            .filter(condition)
+            for (_k, start, end), condition in zip(columns, in_period, strict=True)
+        ]
         rows = db.session.execute(
-            select(Application.district_code, median)
-            .where(where)
+            select(Application.district_code, *aggregates)
+            .where(or_(*in_period))
             .group_by(func.rollup(Application.district_code))
         ).all()
-        return {code or CITY: float(value) for code, value in rows if value is not None}
-    # SQLite (demo): compute in Python.
-    samples: dict[str, list[float]] = {}
-    for code, began, ended in db.session.execute(
-        select(Application.district_code, start, end).where(where)
-    ):
-        value = (ended - began).total_seconds() / 86400.0
-        samples.setdefault(code, []).append(value)
-        samples.setdefault(CITY, []).append(value)
-    return {code: statistics.median(values) for code, values in samples.items()}
+        for code, *values in rows:
+            for (key, *_rest), value in zip(STEPS, values, strict=True):
+                if value is not None:
+                    result[key][code or CITY] = float(value)
+        return result
+    samples: dict[str, dict[str, list[float]]] = {key: {} for key, *_ in STEPS}
+    for key, start, end in columns:
+        for code, began, ended in db.session.execute(
+            select(Application.district_code, start, end).where(
+                start.is_not(None), end >= low, end < high
+            )
+        ):
+            value = (ended - began).total_seconds() / 86400.0
+            samples[key].setdefault(code, []).append(value)
+            samples[key].setdefault(CITY, []).append(value)
+    for key, by_code in samples.items():
+        result[key] = {code: statistics.median(values) for code, values in by_code.items()}
+    return result
 
 
 def medians_table(period: Period) -> Table:
-    per_step = {key: _step_medians(period, a, b) for key, _label, a, b in STEPS}
+    per_step = step_medians(period)
     table = Table(
         "medians",
         "办理用时中位数（自然日）",
@@ -442,6 +473,33 @@ def violations_by_month(period: Period) -> dict[str, int]:
     }
 
 
+RECENT_VIOLATIONS = 20
+
+
+def recent_violations_table() -> Table:
+    """The newest 违规充装 records themselves (``api_records.violations``, newest first)."""
+    from .api_records import violations
+
+    table = Table(
+        "recent_violations",
+        f"最近 {RECENT_VIOLATIONS} 条违规充装记录",
+        ["充装日期", "气瓶档案ID", "充装单位", "充装人员", "违规原因"],
+        note="不受日期范围影响；按充装日期倒序。",
+    )
+    for record in violations(limit=RECENT_VIOLATIONS):
+        reasons = "、".join(VIOLATION_REASON_LABELS.get(r, r) for r in record.violation_reasons)
+        table.rows.append(
+            [
+                record.fill_date.isoformat(),
+                record.cylinder_id,
+                record.filling_unit_name,
+                record.filler,
+                reasons,
+            ]
+        )
+    return table
+
+
 def _local(moment: datetime | None) -> str:
     if moment is None:
         return "从未"
@@ -475,7 +533,16 @@ def platforms_table() -> Table:
     return table
 
 
-TABLE_KEYS = ("status", "overdue", "medians", "monthly", "media", "violations", "platforms")
+TABLE_KEYS = (
+    "status",
+    "overdue",
+    "medians",
+    "monthly",
+    "media",
+    "violations",
+    "recent_violations",
+    "platforms",
+)
 
 
 def dashboard_tables(period: Period, today: date | None = None) -> dict[str, Table]:
@@ -486,6 +553,7 @@ def dashboard_tables(period: Period, today: date | None = None) -> dict[str, Tab
         "monthly": monthly_table(period),
         "media": media_table(period),
         "violations": violations_table(period),
+        "recent_violations": recent_violations_table(),
         "platforms": platforms_table(),
     }
 
@@ -499,6 +567,7 @@ def one_table(key: str, period: Period) -> Table:
         "monthly": lambda: monthly_table(period),
         "media": lambda: media_table(period),
         "violations": lambda: violations_table(period),
+        "recent_violations": recent_violations_table,
         "platforms": platforms_table,
     }
     return builders[key]()

@@ -7,36 +7,39 @@ from markupsafe import Markup, escape
 PALETTE = ("#1f6feb", "#d97706", "#b42318", "#15803d", "#7c3aed", "#0e7490")
 
 
+TICKS = 4
+
+
 def _nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value``."""
-    if value <= 5:
-        return 5
-    step = 10 ** (len(str(value)) - 1)
-    for factor in (1, 2, 5, 10):
-        if value <= factor * step:
-            return factor * step
-    return 10 * step
+    """A round axis maximum at or above ``value``, in ``TICKS`` whole steps (1, 2, 5 × 10ⁿ)."""
+    needed = max(1, -(-value // TICKS))
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * magnitude >= needed:
+                return factor * magnitude * TICKS
+        magnitude *= 10
 
 
 def bar_chart(
     labels: list[str], series: list[tuple[str, list[int]]], *, title: str, height: int = 220
 ) -> Markup:
     """Grouped vertical bars, one group per label; scales to its container's width."""
-    width = max(360, 28 * len(labels) * max(1, len(series)) + 60)
+    width = 640  # one drawing size: every chart's text comes out the same size
     left, right, top, bottom = 44, 8, 24, 38
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max([v for _name, values in series for v in values] or [0]))
     group_w = plot_w / max(1, len(labels))
-    bar_w = max(2.0, group_w * 0.8 / max(1, len(series)))
+    bar_w = min(48.0, max(2.0, group_w * 0.8 / max(1, len(series))))
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
         f'preserveAspectRatio="xMinYMin meet">',
         f"<title>{escape(title)}</title>",
     ]
-    for i in range(5):  # grid lines and axis labels
-        value = peak * i // 4
-        y = top + plot_h - plot_h * i / 4
+    for i in range(TICKS + 1):  # grid lines and axis labels
+        value = peak * i // TICKS
+        y = top + plot_h - plot_h * i / TICKS
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#dee2e6" stroke-width="1"/>'
@@ -45,7 +48,7 @@ def bar_chart(
         )
     label_every = max(1, len(labels) // 12)
     for index, label in enumerate(labels):
-        x0 = left + group_w * index + group_w * 0.1
+        x0 = left + group_w * (index + 0.5) - bar_w * len(series) / 2
         for s, (name, values) in enumerate(series):
             value = values[index]
             bar_h = plot_h * value / peak if peak else 0

@@ -29,6 +29,10 @@ def after_commit(callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_callbacks(session: Session) -> None:
+    # SQLAlchemy fires after_commit when a SAVEPOINT (begin_nested) is released too; the
+    # side effects must wait for the outermost commit.
+    if session.get_nested_transaction() is not None:
+        return
     callbacks = session.info.pop(_CALLBACKS, [])
     for callback in callbacks:
         try:

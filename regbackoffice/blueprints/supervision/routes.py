@@ -7,7 +7,6 @@ from datetime import date
 
 from flask import abort, render_template, request, send_file
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from ... import audit, stats
 from ...access import roles_required, visible
@@ -93,7 +92,7 @@ def _charts(tables: dict[str, stats.Table], period: stats.Period) -> dict[str, o
 def dashboard() -> str:
     period, errors = _period()
     tables = stats.dashboard_tables(period)
-    districts = {d.name: d.code for d in db.session.scalars(select(District))}
+    districts = stats.district_codes_by_name()
     return render_template(
         "supervision/dashboard.html",
         tables=tables,
