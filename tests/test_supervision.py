@@ -157,6 +157,7 @@ def test_median_days_per_step_by_district(client, supervisor):
         application.submitted_at = now - timedelta(days=days, hours=1)
         application.accepted_at = now - timedelta(hours=1)
     db.session.flush()
+    stats.rebuild_summaries()
     html = client.get("/supervision/").get_data(as_text=True)
     medians = {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
     assert medians["渝北区"] == ["2.0", "—", "—"]

@@ -35,19 +35,26 @@ def upgrade():
         ),
     )
     op.create_table(
+        "stat_step_days",
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("district_code", sa.String(length=6), nullable=False),
+        sa.Column("step", sa.String(length=10), nullable=False),
+        sa.Column("tenths", sa.Integer(), nullable=False),
+        sa.Column("applications", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "month", "district_code", "step", "tenths", name=op.f("pk_stat_step_days")
+        ),
+    )
+    op.create_table(
         "stat_refreshes",
         sa.Column("name", sa.String(length=30), nullable=False),
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_stat_refreshes")),
     )
-    # Overdue work and per-step medians read applications by status and time.
-    with op.batch_alter_table("applications") as batch_op:
-        batch_op.create_index("ix_applications_status_submitted", ["status", "submitted_at"])
 
 
 def downgrade():
-    with op.batch_alter_table("applications") as batch_op:
-        batch_op.drop_index("ix_applications_status_submitted")
     op.drop_table("stat_refreshes")
+    op.drop_table("stat_step_days")
     op.drop_table("stat_violations")
     op.drop_table("stat_registrations")

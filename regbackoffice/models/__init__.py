@@ -17,7 +17,7 @@ from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
-from .stats import RegistrationStat, StatRefresh, ViolationStat
+from .stats import RegistrationStat, StatRefresh, StepDurationStat, ViolationStat
 from .units import Unit, UnitKind
 from .users import CITY_ROLES, DISTRICT_ROLES, Role, User, UserSession
 
@@ -52,6 +52,7 @@ __all__ = [
     "RenderState",
     "Role",
     "StatRefresh",
+    "StepDurationStat",
     "TagBinding",
     "TagType",
     "TraceEvent",

@@ -84,8 +84,6 @@ class Application(db.Model):
         # The inbox lists a district's tasks by deadline.
         Index("ix_applications_inbox_accept", "district_code", "status", "accept_due_on"),
         Index("ix_applications_inbox_decision", "district_code", "status", "decision_due_on"),
-        # The city dashboard's per-step medians, by submission date.
-        Index("ix_applications_status_submitted", "status", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -42,6 +42,23 @@ class ViolationStat(db.Model):
     fillings: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class StepDurationStat(db.Model):
+    """How long one workflow step took, as a histogram in tenths of a day.
+
+    Per month the step ended, district and step (``accept``/``approve``/``certify``); the
+    dashboard's medians are read from it (to 0.1 day, the precision shown) instead of
+    sorting every application's times on each page view.
+    """
+
+    __tablename__ = "stat_step_days"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    step: Mapped[str] = mapped_column(String(10), primary_key=True)
+    tenths: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applications: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class StatRefresh(db.Model):
     """When each summary was last rebuilt (shown on the dashboard)."""
 
