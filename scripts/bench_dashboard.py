@@ -130,8 +130,11 @@ def build(app, cylinders: int, fillings: int, applications: int) -> None:
         db.session.execute(sa.text(_APPLICATIONS_SQL), params)
         db.session.execute(sa.text(_CERTIFICATES_SQL), {"user": user.id})
         db.session.commit()
-        db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
+        # What autovacuum does in production after bulk loads: statistics, and the visibility
+        # map that lets the per-state counts use an index-only scan.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
 
 
 def median_ms(client, url: str, runs: int) -> float:
