@@ -311,6 +311,15 @@ def overdue_clause(today: date | None = None) -> Any:
     return or_(_overdue_accept(today), _overdue_decision(today))
 
 
+def is_overdue(application: Application, today: date) -> bool:
+    """The same rule as ``overdue_clause``, for one loaded application."""
+    if application.status is ApplicationStatus.SUBMITTED:
+        return bool(application.accept_due_on and application.accept_due_on < today)
+    if application.status in (ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED):
+        return bool(application.decision_due_on and application.decision_due_on < today)
+    return False
+
+
 def overdue_table(today: date | None = None) -> Table:
     today = today or china_today()
     rows = db.session.execute(
@@ -539,9 +548,10 @@ def recent_violations_table() -> Table:
     return table
 
 
-def _local(moment: datetime | None) -> str:
+def local_time(moment: datetime | None, empty: str = "") -> str:
+    """A UTC timestamp as China time text (tables and their exports)."""
     if moment is None:
-        return "从未"
+        return empty
     return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
@@ -565,8 +575,8 @@ def platforms_table() -> Table:
                 else "—",
                 client.app_id,
                 "启用" if client.active else "停用",
-                _local(client.last_seen_at),
-                _local(client.last_data_at),
+                local_time(client.last_seen_at, "从未"),
+                local_time(client.last_data_at, "从未"),
             ]
         )
     return table

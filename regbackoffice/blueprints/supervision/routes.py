@@ -167,8 +167,7 @@ APPLICATION_HEADERS = [
 
 
 def _application_row(application: Application) -> list[str]:
-    from ...ui import _local_datetime as local
-
+    local = stats.local_time
     return [
         application.number or "",
         application.unit_name,
@@ -184,14 +183,6 @@ def _application_row(application: Application) -> list[str]:
     ]
 
 
-def _is_overdue(application: Application, today: date) -> bool:
-    if application.status is ApplicationStatus.SUBMITTED:
-        return bool(application.accept_due_on and application.accept_due_on < today)
-    if application.status in (ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED):
-        return bool(application.decision_due_on and application.decision_due_on < today)
-    return False
-
-
 @bp.route("/districts/<code>")
 @roles_required(Role.SUPERVISOR)
 def district(code: str) -> str:
@@ -202,7 +193,7 @@ def district(code: str) -> str:
         "supervision/district.html",
         district=district,
         page=page,
-        rows=[(a, _application_row(a), _is_overdue(a, today)) for a in page.items],
+        rows=[(a, _application_row(a), stats.is_overdue(a, today)) for a in page.items],
         headers=APPLICATION_HEADERS,
         statuses=stats.SHOWN_STATUSES,
         status=request.args.get("status", ""),
