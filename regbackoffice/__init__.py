@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     from . import access, cli, errors, security, transaction, ui
     from .config import load_config
-    from .extensions import csrf, db, login_manager, migrate
+    from .extensions import csrf, db, limiter, login_manager, migrate
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(app.instance_path))
@@ -28,6 +28,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    # Rate limits (public pages) count per address in Redis when there is one, so every
+    # app server sees the same counts; if Redis is away the pages stay up (memory fallback).
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "regbo-limit")
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
 
     transaction.init_app(app)
     access.init_app(app)
@@ -47,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.main import bp as main_bp
     from .blueprints.public import bp as public_bp
     from .blueprints.review import bp as review_bp
+    from .blueprints.supervision import bp as supervision_bp
 
     app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
@@ -57,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(inbox_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(review_bp)
+    app.register_blueprint(supervision_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(applications_bp)
     return app

@@ -22,7 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
 
-from . import audit, jobs, storage
+from . import audit, jobs, stats, storage
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
@@ -120,6 +120,7 @@ def generate(
         cylinders=len(items),
     )
     _enqueue_after_commit(certificate)
+    stats.enqueue_refresh()  # the dashboard's registrations per month include these cylinders
     return certificate
 
 

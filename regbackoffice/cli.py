@@ -188,6 +188,19 @@ def prune_audit_command(older_than_days: int) -> None:
     click.echo(f"pruned {deleted} audit rows older than {older_than_days} days")
 
 
+@click.command("refresh-stats")
+@with_appcontext
+def refresh_stats_command() -> None:
+    """Rebuild the dashboard's summary tables (cron; the worker also does it hourly)."""
+    import time
+
+    from .stats import refresh_dashboard_stats
+
+    started = time.perf_counter()
+    refresh_dashboard_stats()
+    click.echo(f"dashboard statistics refreshed in {time.perf_counter() - started:.1f} s")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
@@ -198,5 +211,6 @@ def init_app(app: Flask) -> None:
         bench_fillings_command,
         partitions_ensure_command,
         prune_audit_command,
+        refresh_stats_command,
     ):
         app.cli.add_command(command)

@@ -102,6 +102,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # 排队中 this long with no rq job (Redis was down): the worker's sweep sends it again.
         "CERTIFICATE_REQUEUE_AFTER": _int(env, "REGBO_CERTIFICATE_REQUEUE_AFTER_SECONDS", 30),
         "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
+        # Public trace/verification pages (no login): requests per client address.
+        "PUBLIC_RATE_LIMIT": env.get("REGBO_PUBLIC_RATE_LIMIT", "30 per minute"),
         # JSON API (DESIGN 8).
         "API_TOKEN_LIFETIME": timedelta(hours=_int(env, "REGBO_API_TOKEN_HOURS", 2)),
         "API_AUTH_MAX_FAILURES": _int(env, "REGBO_API_AUTH_MAX_FAILURES", 10),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,7 @@ from .models import (
     User,
 )
 from .reference_data import load_reference_data
+from .workdays import CHINA_TZ, add_workdays, china_date
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,7 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         demo_applications[spec.code] = submitted.id
         _ensure_mid_audit_application(unit, applicant, district, today, staff[Role.ACCEPTOR])
         _ensure_certified_application(unit, applicant, district, today, staff)
+        _ensure_dashboard_history(spec, unit, applicant, district, today, password)
 
     inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
     clients.append(
@@ -359,3 +361,238 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         "cylinders": cylinders,
         "applications": demo_applications,
     }
+
+
+# --- Several months of activity for the city dashboard (监管看板) ---------------------
+
+# (months ago, last step reached) for the past applications of each demo district.
+HISTORY_PLAN: tuple[tuple[int, str], ...] = (
+    # Three certificates per district: each renders a PDF (inline without Redis), which
+    # is most of seed-demo's time.
+    (6, "certified"),
+    (4, "certified"),
+    (2, "certified"),
+    (2, "approved"),
+    (1, "reviewed"),
+    (1, "accepted"),
+    (0, "submitted"),  # submitted three weeks ago: past its 受理 limit
+)
+HISTORY_CYLINDERS = 2
+
+
+def _months_ago(today: date, months: int, day: int) -> date:
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return date(year, month + 1, min(day, 28))
+
+
+def _history_workbook(rows: list[list[Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    from .excel_template import HEADERS
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(HEADERS))
+    for row in rows:
+        sheet.append(row)
+    data = io.BytesIO()
+    workbook.save(data)
+    return data.getvalue()
+
+
+def _history_application(
+    unit: Unit, applicant: User, district: District, today: date, index: int
+) -> Any | None:
+    """A new submitted application of the history, or None when it exists already."""
+    product_nos = [f"YSH{district.code}{index:02d}{n}" for n in range(1, HISTORY_CYLINDERS + 1)]
+    key = identity_key(DEMO_MANUFACTURER, product_nos[0], "2024-03")
+    if db.session.scalar(select(Cylinder.id).where(Cylinder.identity_key == key)) or (
+        db.session.scalar(select(ApplicationItem.id).where(ApplicationItem.identity_key == key))
+    ):
+        return None
+    rows = [
+        [
+            "2320",
+            product_no,
+            "G13" if n % 2 else "G20",
+            DEMO_MANUFACTURER,
+            "2024-03",
+            "2.10",
+            "35.50",
+            "2024-03-20",
+            _add_months(today, 30),
+            f"H-{index:02d}{n}",
+            "二维码",
+            f"https://trace.example.invalid/q/{product_no}",
+        ]
+        for n, product_no in enumerate(product_nos, start=1)
+    ]
+    application = applications.create_application(unit, applicant)
+    excel_import.import_rows(
+        application, excel_import.parse_workbook(_history_workbook(rows)), today=today
+    )
+    for item in db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    ):
+        for kind in AttachmentKind:
+            photos.add_photo(
+                item, kind, _history_photo(kind), filename=f"{item.product_no}.jpg", actor=applicant
+            )
+    applications.submit_application(application, applicant, 5)
+    return application
+
+
+_PHOTO_CACHE: dict[AttachmentKind, bytes] = {}
+
+
+def _history_photo(kind: AttachmentKind) -> bytes:
+    if kind not in _PHOTO_CACHE:
+        _PHOTO_CACHE[kind] = demo_photo("YSH", kind)
+    return _PHOTO_CACHE[kind]
+
+
+def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:
+    """Take a submitted application through the real transitions up to ``stage``."""
+    from . import attachment_audit, certificates, workflow
+    from .models import AuditVerdict
+
+    def staff(prefix: str) -> User:
+        return db.session.scalar(select(User).where(User.username == f"{prefix}-{code}"))
+
+    if stage == "submitted":
+        return
+    acceptor = staff("accept")
+    entries = [
+        attachment_audit.VerdictEntry(item.id, AuditVerdict.CORRECT, "", item.audit_revision)
+        for item in db.session.scalars(
+            select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+        )
+    ]
+    attachment_audit.save_verdicts(application, acceptor, entries)
+    attachment_audit.complete(application, acceptor)
+    workflow.accept(application, acceptor, application.version_id, 15)
+    if stage == "accepted":
+        return
+    workflow.review(application, staff("review"), application.version_id, True)
+    if stage == "reviewed":
+        return
+    workflow.approve(application, staff("approve"), application.version_id, True)
+    if stage == "approved":
+        return
+    certificates.generate(application, acceptor, application.version_id, today=issued_on)
+
+
+def _schedule(submitted_on: date, index: int) -> dict[str, datetime]:
+    """When each step of a past application happened (a few days apart, varying)."""
+    moment = datetime.combine(submitted_on, time(9), CHINA_TZ).astimezone(UTC)
+    times = {"submitted_at": moment}
+    for column, gap_days in (
+        ("accepted_at", 1 + index % 3),
+        ("reviewed_at", 2 + index % 2),
+        ("approved_at", 1 + index % 4),
+        ("certified_at", 1),
+    ):
+        moment = moment + timedelta(days=gap_days, hours=index % 5)
+        times[column] = moment
+    return times
+
+
+def _backdate(application: Any, times: dict[str, datetime]) -> None:
+    """Move the transitions' times into the past (a demo has no history of its own)."""
+    application.submitted_at = times["submitted_at"]
+    application.accept_due_on = add_workdays(china_date(times["submitted_at"]), 5)
+    for column in ("accepted_at", "reviewed_at", "approved_at", "certified_at"):
+        if getattr(application, column) is not None:
+            setattr(application, column, times[column])
+    if application.accepted_at is not None:
+        application.audit_completed_at = times["accepted_at"]
+        application.decision_due_on = add_workdays(china_date(times["accepted_at"]), 15)
+
+
+def _ensure_dashboard_history(
+    spec: DemoDistrict, unit: Unit, applicant: User, district: District, today: date, password: str
+) -> None:
+    """Past applications in every state, certificates, fillings (some 违规) and trace events.
+
+    Made through the real operations, then dated back; skipped when already there.
+    """
+    offset = 3 if spec.code == "500112" else 10
+    for index, (months, stage) in enumerate(HISTORY_PLAN, start=1):
+        application = _history_application(unit, applicant, district, today, index)
+        if application is None:
+            continue
+        if months == 0:
+            submitted_on = today - timedelta(days=21)
+        else:
+            submitted_on = _months_ago(today, months, offset + index)
+        times = _schedule(submitted_on, index)
+        issued_on = min(china_date(times["certified_at"]), today)
+        _walk_to(application, stage, spec.code, issued_on)
+        _backdate(application, times)
+        db.session.flush()
+    _ensure_api_activity(spec, unit, district, today, password)
+
+
+def _ensure_api_activity(
+    spec: DemoDistrict, unit: Unit, district: District, today: date, password: str
+) -> None:
+    """Fillings over six months on the interlock cylinders (violations included), trace events
+    and a bound tag on the fillable cylinder, all through the API's domain operations."""
+    from . import api_records, tag_binding
+
+    client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == f"demo-{spec.code}"))
+    cases = {
+        case: db.session.scalar(
+            select(Cylinder).where(
+                Cylinder.identity_key
+                == identity_key(DEMO_MANUFACTURER, f"YS{district.code}{number:04d}", "2022-03")
+            )
+        )
+        for number, case in enumerate(INTERLOCK_CASES, start=1)
+    }
+    fillers = ("张伟", "王芳", "李强")
+    fillings = []
+    for months in range(6, -1, -1):
+        for day, case in ((5, "fillable"), (12, "fillable"), (18, "overdue"), (25, "stopped")):
+            fill_date = _months_ago(today, months, day)
+            if fill_date >= today or (case == "stopped" and months % 2):
+                continue
+            fillings.append(
+                {
+                    "record_no": f"DEMO-F-{district.code}-{fill_date.isoformat()}-{case}",
+                    "id": cases[case].id,
+                    "medium_code": "G13",
+                    "filler": fillers[(months + day) % len(fillers)],
+                    "fill_date": fill_date.isoformat(),
+                    "filling_unit_name": f"{district.name}演示充装站",
+                }
+            )
+    api_records.submit_batch(client, "filling", fillings)
+    fillable = cases["fillable"]
+    events = [
+        ("充装", f"{district.name}演示充装站", 3),
+        ("配送", "刘建国", 2),
+        ("使用", unit.name[:10], 1),
+    ]
+    api_records.submit_batch(
+        client,
+        "trace",
+        [
+            {
+                "record_no": f"DEMO-T-{district.code}-{node}",
+                "id": fillable.id,
+                "time": f"{(today - timedelta(days=days)).isoformat()} 09:30:00",
+                "node": node,
+                "actor": actor,
+            }
+            for node, actor, days in events
+        ],
+    )
+    if fillable.info_code is None:
+        tag_binding.bind(
+            client,
+            fillable,
+            TagType.QR,
+            fillable.qr_content or f"https://trace.example.invalid/q/{fillable.product_no}",
+            demo_photo(fillable.product_no, AttachmentKind.STAMP),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -40,6 +41,8 @@ def _handle_http(exc: HTTPException) -> Response | tuple[str, int]:
     title, default_message = MESSAGES.get(code, (exc.name, exc.description or ""))
     # A view may abort with its own Chinese explanation: abort(409, description="...").
     message = exc.description if _is_custom(exc) else default_message
+    if code == 429 and not wants_api_envelope() and isinstance(exc, RateLimitExceeded):
+        message = "查询过于频繁，请稍等一分钟后再试。"
     if isinstance(exc, CSRFError):
         code, title, message = 400, "页面已过期", "表单已过期或来源无效，请刷新页面后重新提交。"
     if wants_api_envelope():

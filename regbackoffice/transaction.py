@@ -50,6 +50,10 @@ def _run(callbacks: list[Callable[[], None]], what: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
+    # SQLAlchemy fires after_commit when a SAVEPOINT (begin_nested) is released too; the
+    # side effects must wait for the outermost commit.
+    if session.get_nested_transaction() is not None:
+        return
     session.info.pop(_ON_ROLLBACK, None)
     _run(session.info.pop(_AFTER_COMMIT, []), "after-commit")
 

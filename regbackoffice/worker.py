@@ -20,8 +20,14 @@ class AppWorker(Worker):
         return super().perform_job(job, queue)
 
 
+# The dashboard's summaries are rebuilt after each certificate; this catches the rest
+# (filling records arrive all day through the API).
+STATS_MAX_AGE_SECONDS = 3600
+
+
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     from .certificates import requeue_stuck
+    from .stats import refresh_if_stale
 
     while not stop.wait(interval):
         with app.app_context():
@@ -31,6 +37,12 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
                     app.logger.info("re-enqueued %s stuck certificate(s)", sent)
             except Exception:  # Redis or the database may be away; try again next time
                 app.logger.exception("stuck-work sweep failed")
+            try:
+                if refresh_if_stale(STATS_MAX_AGE_SECONDS):
+                    app.logger.info("dashboard statistics refreshed")
+            except Exception:
+                app.logger.exception("dashboard statistics refresh failed")
+                db.session.rollback()
 
 
 def run_worker(app: Flask, queue: Queue, *, burst: bool, sweep_interval: float) -> None:

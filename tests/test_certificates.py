@@ -81,7 +81,11 @@ def test_generation_numbers_the_certificate_and_writes_the_archive(
         select(ApplicationItem).where(ApplicationItem.application_id == approved.id)
     )
     assert {i.cylinder_id for i in items} == {c.id for c in cylinders}
-    assert redis_conn.llen(f"rq:queue:{app.config['RQ_QUEUE']}") == 1
+    queued = Queue(app.config["RQ_QUEUE"], connection=redis_conn).get_jobs()
+    assert sorted(job.func_name for job in queued) == [
+        certificates.RENDER_JOB,
+        "regbackoffice.stats.refresh_dashboard_stats",  # the dashboard's monthly registrations
+    ]
 
 
 def test_worker_renders_the_pdf_with_unit_number_count_and_every_product_no(

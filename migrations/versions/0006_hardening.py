@@ -7,13 +7,13 @@ inside its own transaction it sets ``SET LOCAL regbo.audit_prune = 'on'``, which
 DELETE (never UPDATE) through until that transaction ends.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

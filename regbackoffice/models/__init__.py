@@ -17,6 +17,7 @@ from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
+from .stats import RegistrationStat, StatRefresh, StepDurationStat, ViolationStat
 from .units import Unit, UnitKind
 from .users import CITY_ROLES, DISTRICT_ROLES, Role, User, UserSession
 
@@ -47,8 +48,11 @@ __all__ = [
     "InspectionRecord",
     "LabeledEnum",
     "Medium",
+    "RegistrationStat",
     "RenderState",
     "Role",
+    "StatRefresh",
+    "StepDurationStat",
     "TagBinding",
     "TagType",
     "TraceEvent",
@@ -57,5 +61,6 @@ __all__ = [
     "User",
     "UserSession",
     "Variety",
+    "ViolationStat",
     "utcnow",
 ]

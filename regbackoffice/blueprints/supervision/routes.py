@@ -1,0 +1,222 @@
+"""监管看板: the city supervisor's read-only dashboard, drill-down and .xlsx exports."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from flask import abort, render_template, request, send_file
+from flask.typing import ResponseReturnValue
+
+from ... import audit, stats
+from ...access import roles_required, visible
+from ...exports import XLSX_MIMETYPE, xlsx_bytes
+from ...extensions import db
+from ...models import Application, ApplicationStatus, District, Role
+from ...svg_charts import bar_chart
+from ...workdays import china_today
+from . import bp
+
+APPLICATIONS_PER_PAGE = 50
+EXPORT_ROW_CAP = 100_000
+
+
+def _parse_day(name: str, label: str, errors: list[str]) -> date | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(f"{label}“{raw[:20]}”不是有效日期，应为 YYYY-MM-DD；已使用默认范围。")
+        return None
+
+
+def _period() -> tuple[stats.Period, list[str]]:
+    """The date range from ?start=&end= (China dates), defaulting to the last 12 months."""
+    errors: list[str] = []
+    default = stats.default_period()
+    start = _parse_day("start", "起始日期", errors)
+    end = _parse_day("end", "截止日期", errors)
+    if errors:
+        return default, errors
+    period = stats.Period(start or default.start, end or default.end)
+    if period.start > period.end:
+        return default, ["起始日期晚于截止日期；已使用默认范围。"]
+    if (period.end - period.start).days > 366 * 5:
+        return default, ["日期范围不能超过五年；已使用默认范围。"]
+    return period, []
+
+
+def _charts(tables: dict[str, stats.Table], period: stats.Period) -> dict[str, object]:
+    monthly = tables["monthly"]
+    months = [row[0] for row in monthly.rows]
+    violations = stats.violations_by_month(period)
+    status = tables["status"]
+    district_rows = [row for row in status.rows if row[0] != stats.CITY]
+    open_statuses = [
+        (i + 1, s.label)
+        for i, s in enumerate(stats.SHOWN_STATUSES)
+        if s
+        in (
+            ApplicationStatus.SUBMITTED,
+            ApplicationStatus.ACCEPTED,
+            ApplicationStatus.REVIEWED,
+            ApplicationStatus.APPROVED,
+        )
+    ]
+    return {
+        "monthly": bar_chart(
+            [m[2:] for m in months],
+            [
+                ("发证数", [int(row[1]) for row in monthly.rows]),
+                ("登记气瓶", [int(row[2]) for row in monthly.rows]),
+            ],
+            title="每月发证与登记气瓶",
+        ),
+        "violations": bar_chart(
+            [m[2:] for m in months],
+            [("违规充装", [violations.get(m, 0) for m in months])],
+            title="每月违规充装",
+        ),
+        "status": bar_chart(
+            [row[0] for row in district_rows],
+            [(label, [int(row[i]) for row in district_rows]) for i, label in open_statuses],
+            title="各区县在办申请",
+        ),
+    }
+
+
+@bp.route("/")
+@roles_required(Role.SUPERVISOR)
+def dashboard() -> str:
+    period, errors = _period()
+    tables = stats.dashboard_tables(period)
+    districts = stats.district_codes_by_name()
+    return render_template(
+        "supervision/dashboard.html",
+        tables=tables,
+        period=period,
+        errors=errors,
+        charts=_charts(tables, period),
+        refreshed_at=stats.refreshed_at(),
+        district_codes=districts,
+        city=stats.CITY,
+        statuses=stats.SHOWN_STATUSES,
+    )
+
+
+def _xlsx_response(filename: str, content: bytes) -> ResponseReturnValue:
+    return send_file(
+        io.BytesIO(content), mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=filename
+    )
+
+
+@bp.route("/export/<key>.xlsx")
+@roles_required(Role.SUPERVISOR)
+def export(key: str) -> ResponseReturnValue:
+    if key not in stats.TABLE_KEYS:
+        abort(404)
+    period, _errors = _period()
+    table = stats.one_table(key, period)
+    audit.record(
+        "export",
+        object_type="dashboard",
+        object_id=key,
+        table=table.title,
+        start=period.start.isoformat(),
+        end=period.end.isoformat(),
+        rows=len(table.rows),
+    )
+    filename = f"{key}-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
+    return _xlsx_response(filename, xlsx_bytes(table.title, table.headers, table.rows))
+
+
+# --- drill-down: one district's applications ----------------------------------------
+
+
+def _district_query(code: str):
+    """Applications of one district, filtered by ?status= and ?overdue=1 (bad values: 400)."""
+    query = visible(Application).where(
+        Application.district_code == code, Application.status != ApplicationStatus.DRAFT
+    )
+    raw_status = request.args.get("status", "")
+    if raw_status:
+        try:
+            query = query.where(Application.status == ApplicationStatus(raw_status))
+        except ValueError:
+            abort(400, description=f"未知的申请状态“{raw_status[:20]}”。")
+    if request.args.get("overdue") == "1":
+        query = query.where(stats.overdue_clause())
+    return query.order_by(Application.submitted_at.desc().nulls_last(), Application.id.desc())
+
+
+APPLICATION_HEADERS = [
+    "申请编号",
+    "使用单位",
+    "状态",
+    "气瓶数",
+    "提交时间",
+    "受理期限",
+    "审结期限",
+    "受理时间",
+    "审批时间",
+    "发证时间",
+    "使用登记证编号",
+]
+
+
+def _application_row(application: Application) -> list[str]:
+    local = stats.local_time
+    return [
+        application.number or "",
+        application.unit_name,
+        application.status.label,
+        str(application.item_count),
+        local(application.submitted_at),
+        application.accept_due_on.isoformat() if application.accept_due_on else "",
+        application.decision_due_on.isoformat() if application.decision_due_on else "",
+        local(application.accepted_at),
+        local(application.approved_at),
+        local(application.certified_at),
+        application.certificate_no or "",
+    ]
+
+
+@bp.route("/districts/<code>")
+@roles_required(Role.SUPERVISOR)
+def district(code: str) -> str:
+    district = db.get_or_404(District, code)
+    page = db.paginate(_district_query(code), per_page=APPLICATIONS_PER_PAGE, error_out=False)
+    today = china_today()
+    return render_template(
+        "supervision/district.html",
+        district=district,
+        page=page,
+        rows=[(a, _application_row(a), stats.is_overdue(a, today)) for a in page.items],
+        headers=APPLICATION_HEADERS,
+        statuses=stats.SHOWN_STATUSES,
+        status=request.args.get("status", ""),
+        overdue=request.args.get("overdue") == "1",
+    )
+
+
+@bp.route("/districts/<code>/export.xlsx")
+@roles_required(Role.SUPERVISOR)
+def district_export(code: str) -> ResponseReturnValue:
+    district = db.get_or_404(District, code)
+    applications = db.session.scalars(_district_query(code).limit(EXPORT_ROW_CAP)).all()
+    audit.record(
+        "export",
+        object_type="district_applications",
+        object_id=code,
+        status=request.args.get("status", ""),
+        overdue=request.args.get("overdue") == "1",
+        rows=len(applications),
+    )
+    return _xlsx_response(
+        f"applications-{code}.xlsx",
+        xlsx_bytes(
+            f"{district.name}申请", APPLICATION_HEADERS, [_application_row(a) for a in applications]
+        ),
+    )
