@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from regbackoffice import certificates
+from regbackoffice import certificates, stats
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     Application,
@@ -45,6 +45,8 @@ ANY_LOGGED_IN = tuple(Role)
 PUBLIC = {
     "auth.login": "the login form itself",
     "public.verify": "certificate verification for anyone holding a printed certificate",
+    "public.trace_page": "追溯信息展示 for anyone scanning a tag (names masked, rate-limited)",
+    "public.trace_search": "the same, found by 制造单位 + 产品编号",
     "static": "CSS/JS/fonts, no data",
     "api.docs": "API documentation page, no data",
     "api.openapi_document": "the API's OpenAPI description, no data",
@@ -121,6 +123,10 @@ ROLES = {
         ]
     },
     "admin.audit_log": (Role.ADMIN, Role.SUPERVISOR),
+    **{
+        f"supervision.{name}": (Role.SUPERVISOR,)
+        for name in ["dashboard", "export", "district", "district_export"]
+    },
     "admin.reference": (Role.ADMIN, Role.SUPERVISOR),
 }
 
@@ -200,7 +206,14 @@ def world(app):
         "targets": targets,
         "unit": unit,
         "owner": owner,
-        "ids": {"user_id": owner.id, "unit_id": unit.id, "client_id": api_client.id},
+        "ids": {
+            "user_id": owner.id,
+            "unit_id": unit.id,
+            "client_id": api_client.id,
+            # 监管看板 URLs name a district and an export table, not an object.
+            "code": "500112",
+            "key": next(iter(stats.TABLE_KEYS)),
+        },
         "api_client": api_client,
     }
 
