@@ -22,8 +22,6 @@ import sqlalchemy as sa
 from ..conftest import TEST_DATABASE_URL, recreate_database
 from .server import DEMO_PASSWORD
 
-pytestmark = pytest.mark.browser
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -141,6 +139,8 @@ def open_context(browser, live_server: LiveServer):
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
             accept_downloads=True,
+            # No transitions: what the test measures is where things end up.
+            reduced_motion="reduce",
             **kwargs,
         )
         context.set_default_timeout(15_000)

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from regbackoffice.demo import demo_photo
 from regbackoffice.models import AttachmentKind
 
-from .conftest import PHONE, login, screenshot
+from .conftest import DESKTOP, PHONE, login, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -219,6 +219,29 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
         return cards.evaluate_all("cards => cards.indexOf(document.activeElement)")
 
     assert focused_card() == 0
+    # A photo opens full size, rotates; the pager's keys do nothing while it is open.
+    cards.nth(0).locator("a.photo-link").first.click()
+    lightbox = page.locator("#lightbox")
+    lightbox.get_by_role("button", name="旋转").click()
+    image = page.locator("#lightbox-image")
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert "rotate(90deg)" in image.get_attribute("style")
+    # Turned or not, the photo and the viewer fit a 1366×768 screen.
+    viewer = lightbox.locator(".modal-content").bounding_box()
+    turned = image.bounding_box()
+    assert viewer["y"] >= 0 and viewer["y"] + viewer["height"] <= DESKTOP["height"]
+    assert (
+        viewer["y"] < turned["y"]
+        and turned["y"] + turned["height"] <= viewer["y"] + viewer["height"]
+    )
+    screenshot(page, "06b-audit-photo")
+    page.keyboard.press("x")
+    page.keyboard.press("n")
+    page.keyboard.press("Escape")
+    lightbox.wait_for(state="hidden")
+    assert cards.nth(0).locator("input.verdict[value=correct]").is_checked()
+    assert "/audit" in page.url and progress.inner_text() == "已审核 0 / 5，错误 0"
+    cards.nth(0).focus()
     for _ in range(first_wrong):
         page.keyboard.press("j")
     assert focused_card() == first_wrong
