@@ -345,3 +345,15 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     assert certificate_no in mobile.locator("body").inner_text()
     assert mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(mobile, "10-verify-phone")
+
+    # The public trace page (DESIGN 9) comes with the dashboard work; once it is there, the
+    # phone finds the newly registered cylinder by 制造单位 + 产品编号.
+    if mobile.request.get(live_server("/trace")).status == 404:
+        return
+    found = mobile.goto(
+        live_server(f"/trace?manufacturer={MANUFACTURER}&product_no={PRODUCT_NOS[0]}")
+    )
+    assert found is not None and found.ok
+    assert certificate_no in mobile.locator("main").inner_text()
+    assert mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(mobile, "13-trace-phone")
