@@ -335,6 +335,8 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
         row_text = excluded.get_by_role("row", name=re.compile(product_no)).inner_text()
         assert note_text in row_text
     assert excluded.locator("tbody tr").count() == 2
+    certified_step = page.locator("table").first.locator("tr", has_text="证书生成")
+    assert f"accept-{DISTRICT}" in certified_step.inner_text(), "who generated it is named"
     screenshot(page, "09-progress")
 
     # ---- a phone at the cylinder: the public verification page --------------------------------
