@@ -42,6 +42,40 @@ ACTION_LABELS = {
 }
 
 
+# Every audit action in words, for the audit log page (the application history uses the
+# ones above; these add sign-in, administration, certificates and the JSON API).
+AUDIT_ACTION_LABELS = {
+    **ACTION_LABELS,
+    "login": "登录",
+    "logout": "退出",
+    "account_locked": "账号锁定",
+    "password_reset": "重置密码",
+    "user_created": "新建用户",
+    "user_updated": "修改用户",
+    "user_enabled": "启用用户",
+    "user_disabled": "停用用户",
+    "role_changed": "变更角色",
+    "role_denied": "越权访问（拒绝）",
+    "read_only_denied": "只读用户修改（拒绝）",
+    "unit_created": "新建单位",
+    "unit_updated": "修改单位",
+    "application_deleted": "删除草稿",
+    "certificate_rendered": "证书文件已生成",
+    "certificate_render_failed": "证书文件生成失败",
+    "certificate_render_retried": "重试生成证书文件",
+    "certificates_printed": "打印证书",
+    "api_client_issued": "签发接口客户端",
+    "api_client_rotated": "轮换接口密钥",
+    "api_client_revoked": "吊销接口客户端",
+    "api_client_enabled": "启用接口客户端",
+    "api_token_issued": "接口身份鉴权",
+    "api_auth_failed": "接口鉴权失败",
+    "api_auth_throttled": "接口鉴权限流",
+    "api_call": "接口调用",
+    "tag_bound": "信息化标签绑定",
+}
+
+
 DETAIL_LABELS = {
     "product_no": "产品编号",
     "kind": "照片类型",

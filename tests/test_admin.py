@@ -214,6 +214,7 @@ def test_audit_viewer_filters_by_action_for_admin_and_supervisor(app, client, ad
     login(app.test_client(), "nobody", "whatever")
     body = client.get("/admin/audit?action=login&outcome=failed").get_data(as_text=True)
     assert "unknown_user" in body
+    assert ">登录<" in body, "actions are shown in words"
     supervisor_client = app.test_client()
     login(supervisor_client, factories.make_user(Role.SUPERVISOR, district_code=None))
     assert supervisor_client.get("/admin/audit").status_code == 200

@@ -252,6 +252,8 @@ def test_applicant_downloads_own_certificate_and_not_anothers(
     login(applicant, factories.make_user(Role.APPLICANT, unit=approved.unit))
     with applicant.get(f"/certificates/{certificate.id}/download") as response:
         assert response.status_code == 200 and response.data.startswith(b"%PDF")
+        # A real server sends headers as latin-1: the Chinese file name must be encoded.
+        response.headers["Content-Disposition"].encode("latin-1")
     stranger = app.test_client()
     login(stranger, factories.make_user(Role.APPLICANT, unit=factories.make_unit("500112")))
     assert stranger.get(f"/certificates/{certificate.id}/download").status_code == 404

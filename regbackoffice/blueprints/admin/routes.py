@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from ... import accounts, api_clients, units
+from ... import accounts, api_clients, history, units
 from ...access import get_or_404, roles_required, visible
 from ...credit_code import normalize_credit_code
 from ...extensions import db
@@ -315,4 +315,10 @@ def audit_log() -> str:
         query = query.where(AuditLog.at < datetime.combine(end + timedelta(days=1), time(), CHINA))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     actions = db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)).all()
-    return render_template("admin/audit.html", page=page, filters=filters, actions=actions)
+    return render_template(
+        "admin/audit.html",
+        page=page,
+        filters=filters,
+        actions=actions,
+        action_labels=history.AUDIT_ACTION_LABELS,
+    )

@@ -548,7 +548,7 @@ def progress(application_id: int) -> str:
     return render_template(
         "applications/progress.html",
         application=application,
-        steps=_steps(application),
+        steps=_steps(application, certificate),
         events=events,
         excluded=excluded,
         certificate=certificate,
@@ -558,7 +558,7 @@ def progress(application_id: int) -> str:
     )
 
 
-def _steps(application: Application) -> list[dict]:
+def _steps(application: Application, certificate: Certificate | None = None) -> list[dict]:
     """The workflow steps with time, outcome and who acted, from the application's columns."""
 
     def name(user_id: int | None) -> str:
@@ -573,7 +573,7 @@ def _steps(application: Application) -> list[dict]:
         ("受理", a.accepted_at, "已受理", a.accepted_by_id),
         ("审核", a.reviewed_at, "已通过", a.reviewed_by_id),
         ("审批", a.approved_at, "已批准", a.approved_by_id),
-        ("证书生成", a.certified_at, "已发证", None),
+        ("证书生成", a.certified_at, "已发证", certificate.issued_by_id if certificate else None),
     ]
     result = [
         {"name": step, "at": at, "outcome": outcome if at else "", "by": name(by) if at else ""}

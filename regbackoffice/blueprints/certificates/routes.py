@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -30,7 +32,9 @@ def generate(application_id: int) -> Response:
         certificate = certificates.generate(application, current_user, form.version.data)
     except workflow.WorkflowError as exc:
         return fail(exc, application)
-    flash(f"已生成使用登记证 {certificate.number}，证书文件正在生成。", "success")
+    flash(
+        f"已生成使用登记证 {certificate.number}。证书文件的状态见下方，生成后即可打印。", "success"
+    )
     return redirect(url_for("acceptance.detail", application_id=application.id))
 
 
@@ -78,8 +82,9 @@ def _pdf_response(data: bytes, filename: str, inline: bool) -> Response:
     response = make_response(data)
     response.mimetype = "application/pdf"
     disposition = "inline" if inline else "attachment"
+    # Header values are latin-1 on the wire: the Chinese name goes percent-encoded (RFC 6266).
     response.headers["Content-Disposition"] = (
-        f"{disposition}; filename=certificate.pdf; filename*=UTF-8''{filename}"
+        f"{disposition}; filename=certificate.pdf; filename*=UTF-8''{quote(filename)}"
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response

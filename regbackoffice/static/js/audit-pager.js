@@ -44,6 +44,8 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // While a photo is open in the lightbox, keys belong to it (N must not save the page).
+    if (document.querySelector(".modal.show")) return;
     const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
     if (typing && event.key !== "Escape") return;
     const key = event.key.toLowerCase();
