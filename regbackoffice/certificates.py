@@ -33,6 +33,7 @@ from .models import (
     ApplicationStatus,
     Certificate,
     Cylinder,
+    CylinderStatus,
     District,
     Medium,
     RenderState,
@@ -282,6 +283,39 @@ def requeue_stuck(
         q.enqueue(RENDER_JOB, certificate.id, **_enqueue_options(certificate))
         sent += 1
     return sent
+
+
+def void_certificate(certificate: Certificate, user: User, reason: str) -> int:
+    """注销: cancel a use registration. Its cylinders become 停用, so the filling interlock
+    refuses them, and /verify reports the certificate as cancelled. Returns the cylinders
+    stopped."""
+    if certificate.voided_at is not None:
+        raise WorkflowError("该使用登记证已注销。请刷新页面查看最新状态。")
+    reason = (reason or "").strip()
+    if not reason:
+        raise WorkflowError("请填写注销原因。")
+    certificate.voided_at = utcnow()
+    certificate.voided_by_id = user.id
+    certificate.void_reason = reason[:500]
+    stopped = 0
+    for cylinder in db.session.scalars(
+        select(Cylinder).where(
+            Cylinder.certificate_no == certificate.number,
+            Cylinder.status == CylinderStatus.IN_USE,
+        )
+    ):
+        cylinder.status = CylinderStatus.STOPPED
+        stopped += 1
+    db.session.flush()
+    audit.record(
+        "certificate_voided",
+        object_type="application",
+        object_id=certificate.application_id,
+        certificate_no=certificate.number,
+        reason=certificate.void_reason,
+        cylinders=stopped,
+    )
+    return stopped
 
 
 def certificate_for(application: Application) -> Certificate | None:

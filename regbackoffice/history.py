@@ -39,6 +39,7 @@ ACTION_LABELS = {
     "application_approved": "审批通过",
     "application_voided": "驳回（退件）",
     "certificate_generated": "证书生成",
+    "certificate_voided": "注销使用登记证",
 }
 
 

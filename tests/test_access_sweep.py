@@ -79,6 +79,7 @@ ROLES = {
     "certificates.index": (Role.ACCEPTOR,),
     "certificates.print_pdf": (Role.ACCEPTOR,),
     "certificates.retry": (Role.ACCEPTOR,),
+    "certificates.void": (Role.ACCEPTOR,),
     # Scoped by the certificate's application: any role that may see the application.
     "certificates.status": ANY_LOGGED_IN,
     "certificates.download": ANY_LOGGED_IN,

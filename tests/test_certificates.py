@@ -272,3 +272,42 @@ def test_verify_page_confirms_a_certificate_and_reports_unknown_numbers(client, 
     )
     unknown = anonymous.get("/verify/瓶渝11299999(26)")
     assert unknown.status_code == 404 and "未查询到" in unknown.get_data(as_text=True)
+
+
+def test_voided_certificate_verifies_as_voided_and_stops_its_cylinders(client, acceptor, approved):
+    generate(client, approved)
+    certificate = certificate_of(approved)
+    page = client.get(f"/certificates/{certificate.id}/void")
+    assert "此操作不可撤销" in page.get_data(as_text=True)
+    refused = client.post(
+        f"/certificates/{certificate.id}/void",
+        data={"csrf_token": csrf_token_from(page.get_data(as_text=True)), "reason": "单位注销"},
+    )
+    assert "请勾选确认" in refused.get_data(as_text=True)
+    response = client.post(
+        f"/certificates/{certificate.id}/void",
+        data={
+            "csrf_token": csrf_token_from(page.get_data(as_text=True)),
+            "reason": "单位注销",
+            "confirm": "y",
+        },
+    )
+    assert response.status_code == 302
+    verify = (
+        client.application.test_client().get(f"/verify/{certificate.number}").get_data(as_text=True)
+    )
+    assert "已注销" in verify and "有效" not in verify
+    statuses = db.session.scalars(
+        select(Cylinder.status).where(Cylinder.certificate_no == certificate.number)
+    )
+    assert set(statuses) == {CylinderStatus.STOPPED}
+    again = client.get(f"/certificates/{certificate.id}/void")
+    assert again.status_code == 409
+
+
+def test_other_district_acceptor_cannot_void(client, login_as, approved, app):
+    acceptor_client = app.test_client()
+    login(acceptor_client, factories.make_user(Role.ACCEPTOR, district_code="500112"))
+    generate(acceptor_client, approved)
+    login_as(Role.ACCEPTOR, district_code="500105")
+    assert client.get(f"/certificates/{certificate_of(approved).id}/void").status_code == 404

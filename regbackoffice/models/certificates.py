@@ -46,6 +46,10 @@ class Certificate(db.Model):
             "render_state <> 'ready' OR (pdf_key IS NOT NULL AND pdf_sha256 IS NOT NULL)",
             name="ready_has_pdf",
         ),
+        CheckConstraint(
+            "voided_at IS NULL OR (void_reason IS NOT NULL AND void_reason <> '')",
+            name="voided_has_reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -70,6 +74,10 @@ class Certificate(db.Model):
     pdf_key: Mapped[str | None] = mapped_column(String(100))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 注销: the registration is cancelled; /verify says so and the cylinders are 停用.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    void_reason: Mapped[str | None] = mapped_column(String(500))
     print_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -17,6 +17,7 @@ from ..acceptance.forms import VersionedForm
 from ..acceptance.routes import fail
 from ..form_helpers import BaseForm
 from . import bp
+from .forms import VoidCertificateForm
 
 PER_PAGE = 30
 
@@ -61,6 +62,24 @@ def retry(certificate_id: int) -> Response:
         abort(409, description=exc.message)
     flash("已重新提交证书生成任务。", "info")
     return redirect(url_for("acceptance.detail", application_id=certificate.application_id))
+
+
+@bp.route("/certificates/<int:certificate_id>/void", methods=["GET", "POST"])
+@roles_required(Role.ACCEPTOR)
+def void(certificate_id: int) -> Response | str:
+    """注销 behind a confirmation page that says what will happen."""
+    certificate = get_or_404(Certificate, certificate_id)
+    if certificate.voided_at is not None:
+        abort(409, description="该使用登记证已注销。")
+    form = VoidCertificateForm()
+    if form.validate_on_submit():
+        try:
+            stopped = certificates.void_certificate(certificate, current_user, form.reason.data)
+        except workflow.WorkflowError as exc:
+            abort(409, description=exc.message)
+        flash(f"使用登记证 {certificate.number} 已注销，{stopped} 只气瓶已停用。", "warning")
+        return redirect(url_for("acceptance.detail", application_id=certificate.application_id))
+    return render_template("certificates/void.html", certificate=certificate, form=form)
 
 
 @bp.route("/certificates")
