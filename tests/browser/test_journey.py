@@ -23,6 +23,7 @@ from .conftest import DESKTOP, PHONE, login, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DISTRICT = "500112"
+DISTRICT_NAME = "渝北区"
 MANUFACTURER = "浏览器测试气瓶厂"
 PRODUCT_NOS = [f"BRW{n:05d}" for n in range(1, 6)]
 BAD_PRODUCT_NO = PRODUCT_NOS[2]
@@ -106,9 +107,22 @@ def logout(page) -> None:
     page.wait_for_url(re.compile(r"/login"))
 
 
+def certified_in_district(page, live_server) -> int:
+    """The 监管看板's 已发证 count for the demo district, as the supervisor reads it."""
+    page.goto(live_server("/supervision/"))
+    table = page.locator("#table-status table")
+    column = table.locator("thead th").all_inner_texts().index("已发证")
+    row = table.locator("tbody tr", has_text=DISTRICT_NAME).first
+    return int(row.locator("td").nth(column).inner_text())
+
+
 def test_registration_journey_in_the_browser(open_context, live_server, tmp_path):
     context, _watch = open_context()
     page = context.new_page()
+    supervisor_context, _supervisor_watch = open_context()
+    supervisor = supervisor_context.new_page()
+    login(supervisor, live_server, "city")
+    certified_before = certified_in_district(supervisor, live_server)
 
     # ---- 使用单位经办人: a new application, template, import with one bad row -------------
     login(page, live_server, f"applicant-{DISTRICT}")
@@ -339,6 +353,10 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     assert f"accept-{DISTRICT}" in certified_step.inner_text(), "who generated it is named"
     screenshot(page, "09-progress")
 
+    # ---- 市局监管人员: the dashboard's counts moved --------------------------------------------
+    assert certified_in_district(supervisor, live_server) == certified_before + 1
+    screenshot(supervisor, "14-dashboard")
+
     # ---- a phone at the cylinder: the public verification page --------------------------------
     phone, _phone_watch = open_context(viewport=PHONE, is_mobile=True, has_touch=True)
     mobile = phone.new_page()
@@ -348,10 +366,7 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     assert mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(mobile, "10-verify-phone")
 
-    # The public trace page (DESIGN 9) comes with the dashboard work; once it is there, the
-    # phone finds the newly registered cylinder by 制造单位 + 产品编号.
-    if mobile.request.get(live_server("/trace")).status == 404:
-        return
+    # The public trace page (DESIGN 9): the phone finds the new cylinder by 制造单位 + 产品编号.
     found = mobile.goto(
         live_server(f"/trace?manufacturer={MANUFACTURER}&product_no={PRODUCT_NOS[0]}")
     )
