@@ -11,34 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_common import ensure_database, login, median_ms  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_acceptance"
 PASSWORD = "bench-pass-123"
-
-
-def ensure_database(url: str) -> bool:
-    """Create the database if missing; True when it was created (data must be built)."""
-    target = sa.make_url(url)
-    admin = sa.create_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-        ).scalar()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    return not exists
 
 
 def build(app) -> None:
@@ -128,17 +113,6 @@ def build(app) -> None:
         db.session.commit()
 
 
-def median_ms(client, url: str, runs: int) -> float:
-    client.get(url)  # warm
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -168,11 +142,7 @@ def main() -> None:
             sa.text("SELECT id FROM applications WHERE number = 'BQ-BIG'")
         ).scalar_one()
     client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    client.post(
-        "/login", data={"username": "bench-accept", "password": PASSWORD, "csrf_token": token}
-    )
+    login(client, "bench-accept", PASSWORD)
 
     results = {
         "pager, page 500 of 1,000 (10 cylinders, 20 photos)": median_ms(

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,24 +24,12 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_common import ensure_database, login, median_ms  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_dashboard"
 PASSWORD = "bench-pass-123"
-
-
-def ensure_database(url: str) -> bool:
-    """Create the database if missing; True when it was created (data must be built)."""
-    target = sa.make_url(url)
-    admin = sa.create_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-        ).scalar()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    return not exists
 
 
 # Applications in every state; step times vary with n, all in the last 400 days.
@@ -137,17 +123,6 @@ def build(app, cylinders: int, fillings: int, applications: int) -> None:
             conn.execute(sa.text("VACUUM ANALYZE"))
 
 
-def median_ms(client, url: str, runs: int) -> float:
-    client.get(url)  # warm
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -194,11 +169,7 @@ def main() -> None:
     print(f"refresh_dashboard_stats (summary rebuild): {refresh_seconds:.1f} s")
 
     client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    client.post(
-        "/login", data={"username": "bench-city", "password": PASSWORD, "csrf_token": token}
-    )
+    login(client, "bench-city", PASSWORD)
     results = {
         "dashboard, default range (last 12 months)": median_ms(client, "/supervision/", args.runs),
         "dashboard, 5-year range": median_ms(
