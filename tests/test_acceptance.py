@@ -363,3 +363,13 @@ def test_workflow_accept_refuses_an_application_in_another_state():
     user = factories.make_user(Role.ACCEPTOR)
     with pytest.raises(workflow.StaleApplication, match="草稿"):
         workflow.accept(application, user, application.version_id, 15)
+
+
+def test_pager_links_a_window_of_pages_not_all_of_them(client, acceptor):
+    application = factories.make_submitted_application(
+        factories.make_unit("500112"), items=150, photos=False
+    )
+    html = client.get(pager_url(application, page=8, size=10)).get_data(as_text=True)
+    links = set(re.findall(r"href=\"[^\"]*audit\?page=(\d+)&amp;size=10", html))
+    assert links == {"1", "2", "4", "5", "6", "7", "9", "10", "11", "12", "14", "15"}
+    assert 'name="page"' in html and "跳至" in html

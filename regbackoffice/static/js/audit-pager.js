@@ -46,7 +46,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     // While a photo is open in the lightbox, keys belong to it (N must not save the page).
     if (document.querySelector(".modal.show")) return;
-    const typing = event.target.matches("input[type=text], input:not([type]), textarea, select");
+    const typing = event.target.matches("input[type=text], input[type=number], input:not([type]), textarea, select");
     if (typing && event.key !== "Escape") return;
     const key = event.key.toLowerCase();
     if (key === "escape" && typing) { cards[current] && cards[current].focus(); return; }
