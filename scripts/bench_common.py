@@ -45,3 +45,20 @@ def median_ms(client, url: str, runs: int) -> float:
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     return statistics.median(samples)
+
+
+def bench_app(database_url: str):
+    """The app on a benchmark database: jobs inline, plain-HTTP cookies for the test client."""
+    import os
+
+    os.environ.setdefault("REGBO_SECRET_KEY", "bench")
+    from regbackoffice import create_app
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": None,
+            "SESSION_COOKIE_SECURE": False,
+            "REGBO_ENV": "testing",
+        }
+    )

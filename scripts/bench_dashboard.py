@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_common import ensure_database, login, median_ms  # noqa: E402
+from bench_common import bench_app, ensure_database, login, median_ms  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_dashboard"
 PASSWORD = "bench-pass-123"
@@ -134,18 +134,8 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=50_000)
     args = parser.parse_args()
 
-    os.environ.setdefault("REGBO_SECRET_KEY", "bench")
-    from regbackoffice import create_app
-
     fresh = ensure_database(args.database_url)
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": args.database_url,
-            "REDIS_URL": None,
-            "SESSION_COOKIE_SECURE": False,
-            "REGBO_ENV": "testing",
-        }
-    )
+    app = bench_app(args.database_url)
     if fresh:
         build(app, args.cylinders, args.fillings, args.applications)
     with app.app_context():

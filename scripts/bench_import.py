@@ -26,23 +26,10 @@ import tempfile
 import time
 
 import sqlalchemy as sa
+from bench_common import ensure_database
 from openpyxl import Workbook, load_workbook
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_apps"
-
-
-def _ensure_database(url: str) -> None:
-    target = sa.make_url(url)
-    admin = sa.create_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        ).scalar()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
@@ -103,7 +90,7 @@ def run(args: argparse.Namespace) -> dict:
 
     url = os.environ.get("REGBO_BENCH_DATABASE_URL", DEFAULT_URL)
     os.environ.setdefault("REGBO_SECRET_KEY", "benchmark-only-key")
-    _ensure_database(url)
+    ensure_database(url)
     storage_dir = tempfile.mkdtemp(prefix="regbo-bench-")
     app = create_app(
         {

@@ -12,6 +12,18 @@ from regbackoffice.api_auth import hash_token
 from regbackoffice.extensions import db
 from regbackoffice.models import ApiClient, ApiToken, utcnow
 
+# Every path of DESIGN 8, in its order.
+API_PATHS = (
+    "/api/v1/auth/token",
+    "/api/v1/cylinders/query",
+    "/api/v1/tags/bind",
+    "/api/v1/fillings/check",
+    "/api/v1/fillings",
+    "/api/v1/inspections",
+    "/api/v1/traces",
+    "/api/v1/cylinders/trail",
+)
+
 
 def token_for(client: ApiClient, *, lifetime: timedelta = timedelta(hours=2)) -> str:
     """A live bearer token for ``client``, stored as the token endpoint would."""

@@ -20,18 +20,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from . import factories
-from .api_helpers import token_for
+from .api_helpers import API_PATHS, token_for
 
-PATHS = [
-    "/api/v1/auth/token",
-    "/api/v1/cylinders/query",
-    "/api/v1/tags/bind",
-    "/api/v1/fillings/check",
-    "/api/v1/fillings",
-    "/api/v1/inspections",
-    "/api/v1/traces",
-    "/api/v1/cylinders/trail",
-]
+PATHS = API_PATHS
 
 
 @schemathesis.check
