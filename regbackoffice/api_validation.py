@@ -11,15 +11,16 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from .clock import CHINA_TZ, china_today
 from .extensions import db
 from .models import Medium
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+BEIJING = CHINA_TZ  # the seed says 北京时间
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -28,7 +29,7 @@ _DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
 
 def today() -> date:
     """Today in Chongqing: "not in the future" is judged on Beijing time."""
-    return datetime.now(BEIJING).date()
+    return china_today()
 
 
 _media_cache: tuple[float, frozenset[str]] | None = None

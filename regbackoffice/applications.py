@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage
 from .archive import CYLINDER_FIELDS
+from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
 from .excel_import import (
     CodeTables,
@@ -307,7 +308,7 @@ def update_item(
     refused (empty when saved)."""
     application = item.application
     _require_draft(application)
-    today = today or datetime.now(UTC).astimezone().date()
+    today = today or china_today()
     cells = [values.get(c.key, "") for c in COLUMNS]
     result = validate_row(item.row_no, cells, CodeTables.load(), today)
     if result.reasons or result.data is None:

@@ -26,6 +26,7 @@ from . import audit, jobs, stats, storage
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
+from .clock import china_today
 from .extensions import db
 from .models import (
     Application,
@@ -41,7 +42,6 @@ from .models import (
     Variety,
     utcnow,
 )
-from .workdays import china_today
 from .workflow import WorkflowError, check_version, require_status
 
 RENDER_JOB = "regbackoffice.certificates.render_job"

@@ -148,11 +148,11 @@ def bench_data_command(cylinders: int) -> None:
 @with_appcontext
 def partitions_ensure_command(months_ahead: int) -> None:
     """Create the monthly partitions of filling/trace records up to N months ahead (cron)."""
-    from datetime import date
 
+    from .clock import china_today
     from .partitions import ensure_partitions, month_start
 
-    today = date.today()
+    today = china_today()
     last = month_start(today.year, today.month + months_ahead)
     created = ensure_partitions(db.session.connection(), month_start(today.year, today.month), last)
     db.session.commit()

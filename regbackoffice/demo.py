@@ -23,6 +23,7 @@ from . import (
     photos,
     workflow,
 )
+from .clock import CHINA_TZ, china_date, china_today
 from .credit_code import make_credit_code
 from .extensions import db
 from .identity import identity_key
@@ -42,7 +43,7 @@ from .models import (
     User,
 )
 from .reference_data import load_reference_data
-from .workdays import CHINA_TZ, add_workdays, china_date
+from .workdays import add_workdays
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ def _ensure_certified_application(
 
 def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     """Create (or bring back to the demo state) all demo data; returns the JSON summary."""
-    today = today or date.today()
+    today = today or china_today()
     load_reference_data()
     users: dict[str, str] = {}
     clients: list[dict[str, Any]] = []

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from . import audit
 from .archive import CylinderData
+from .clock import china_today
 from .excel_template import COLUMNS, HEADERS, NOTICE
 from .extensions import db
 from .identity import normalize_text, trace_code_year_error
@@ -634,7 +635,7 @@ def import_rows(
     """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit)."""
     if application.status is not ApplicationStatus.DRAFT:
         raise ImportRejected("申请已提交，不能再导入气瓶")
-    today = today or datetime.now(UTC).astimezone().date()
+    today = today or china_today()
     rows = list(rows)
     total = len(rows)
     codes = CodeTables.load()

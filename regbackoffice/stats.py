@@ -18,12 +18,13 @@ export are built from the same values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, text
 
 from . import jobs
+from .clock import CHINA_TZ, china_day_start, china_today, format_china
 from .extensions import db
 from .models import (
     ApiClient,
@@ -38,7 +39,6 @@ from .models import (
     ViolationStat,
     utcnow,
 )
-from .workdays import CHINA_TZ, china_today
 
 REFRESH_JOB = "regbackoffice.stats.refresh_dashboard_stats"
 REFRESH_NAME = "dashboard"
@@ -219,9 +219,7 @@ class Period:
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
         """[start 00:00, day after end 00:00) in China time, as UTC instants."""
-        low = datetime.combine(self.start, time(), CHINA_TZ).astimezone(UTC)
-        high = datetime.combine(self.end + timedelta(days=1), time(), CHINA_TZ).astimezone(UTC)
-        return low, high
+        return china_day_start(self.start), china_day_start(self.end + timedelta(days=1))
 
 
 def default_period(today: date | None = None) -> Period:
@@ -550,9 +548,7 @@ def recent_violations_table() -> Table:
 
 def local_time(moment: datetime | None, empty: str = "") -> str:
     """A UTC timestamp as China time text (tables and their exports)."""
-    if moment is None:
-        return empty
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return empty if moment is None else format_china(moment)
 
 
 def platforms_table() -> Table:

@@ -9,6 +9,7 @@ from flask import Flask, request, session, url_for
 from flask_login import current_user
 
 from . import accounts
+from .clock import format_china
 from .extensions import login_manager
 from .models import Role, User, utcnow
 
@@ -83,8 +84,4 @@ def _page_url(endpoint: str, number: int) -> str:
 
 def _local_datetime(value: object, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """UTC timestamps shown in China Standard Time."""
-    from datetime import datetime, timedelta, timezone
-
-    if not isinstance(value, datetime):
-        return "" if value is None else str(value)
-    return value.astimezone(timezone(timedelta(hours=8))).strftime(fmt)
+    return format_china(value, fmt)

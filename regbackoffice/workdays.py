@@ -18,12 +18,12 @@ Timestamps are stored in UTC; the date that counts is the date in China (UTC+8).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import chinese_calendar
 
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+from .clock import china_date, china_today
 
 ACCEPT_STEP = "受理"
 DECISION_STEP = "审批"
@@ -80,18 +80,6 @@ def workdays_left(deadline: date, today: date) -> int:
     if today <= deadline:
         return workdays_between(today, deadline)
     return -max(1, workdays_between(deadline, today))
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date in China of a timestamp (naive timestamps are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def china_today(now: datetime | None = None) -> date:
-    """Today's date in China."""
-    return china_date(now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from . import audit
+from .clock import china_date
 from .extensions import db
 from .models import (
     Application,
@@ -19,7 +20,7 @@ from .models import (
     User,
     utcnow,
 )
-from .workdays import add_workdays, china_date
+from .workdays import add_workdays
 
 
 class WorkflowError(Exception):

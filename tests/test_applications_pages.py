@@ -152,7 +152,8 @@ def test_complete_application_is_submitted_and_then_frozen(client, login_as):
     assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
     db.session.refresh(application)
     assert application.status is ApplicationStatus.SUBMITTED and application.submitted_at
-    from regbackoffice.workdays import add_workdays, china_date
+    from regbackoffice.clock import china_date
+    from regbackoffice.workdays import add_workdays
 
     assert application.accept_due_on == add_workdays(china_date(application.submitted_at), 5)
     progress = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)

@@ -16,9 +16,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from regbackoffice import api_records, stats
+from regbackoffice.clock import china_today
 from regbackoffice.extensions import db
 from regbackoffice.models import ApplicationStatus, AuditLog, CylinderStatus, Role
-from regbackoffice.workdays import china_today
 
 from . import factories
 

@@ -2,11 +2,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from regbackoffice.clock import china_date
 from regbackoffice.workdays import (
     Deadline,
     acceptance_deadline,
     add_workdays,
-    china_date,
     decision_deadline,
     is_workday,
     workdays_between,

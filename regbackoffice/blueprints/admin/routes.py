@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,6 +12,7 @@ from wtforms import SelectChoice
 
 from ... import accounts, api_clients, history, units
 from ...access import get_or_404, roles_required, visible
+from ...clock import china_day_start
 from ...credit_code import normalize_credit_code
 from ...extensions import db
 from ...models import (
@@ -37,7 +38,6 @@ from .forms import (
 )
 
 PER_PAGE = 50
-CHINA = timezone(timedelta(hours=8))
 
 
 def _district_choices(blank: str | None = None) -> list[SelectChoice]:
@@ -310,9 +310,9 @@ def audit_log() -> str:
     if filters["outcome"]:
         query = query.where(AuditLog.outcome == filters["outcome"])
     if start := _parse_day(filters["start"]):
-        query = query.where(AuditLog.at >= datetime.combine(start, time(), CHINA))
+        query = query.where(AuditLog.at >= china_day_start(start))
     if end := _parse_day(filters["end"]):
-        query = query.where(AuditLog.at < datetime.combine(end + timedelta(days=1), time(), CHINA))
+        query = query.where(AuditLog.at < china_day_start(end + timedelta(days=1)))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     actions = db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)).all()
     return render_template(

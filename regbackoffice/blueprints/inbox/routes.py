@@ -3,9 +3,9 @@ from flask_login import current_user
 
 from ... import inbox
 from ...access import roles_required
+from ...clock import china_today
 from ...extensions import db
 from ...models import Role
-from ...workdays import china_today
 from . import bp
 
 PER_PAGE = 20

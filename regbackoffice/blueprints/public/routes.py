@@ -6,9 +6,9 @@ from flask import current_app, render_template, request
 from sqlalchemy import select
 
 from ... import trace
+from ...clock import china_today
 from ...extensions import db, limiter
 from ...models import Application, Certificate
-from ...workdays import china_today
 from . import bp
 
 

@@ -10,11 +10,11 @@ from flask.typing import ResponseReturnValue
 
 from ... import audit, stats
 from ...access import roles_required, visible
+from ...clock import china_today
 from ...exports import XLSX_MIMETYPE, xlsx_bytes
 from ...extensions import db
 from ...models import Application, ApplicationStatus, District, Role
 from ...svg_charts import bar_chart
-from ...workdays import china_today
 from . import bp
 
 APPLICATIONS_PER_PAGE = 50
