@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import audit
+from .domain_errors import DomainError
 from .extensions import db
 from .models import Role, Unit, User, UserSession, utcnow
 
@@ -30,7 +31,7 @@ MIN_PASSWORD_LENGTH = 8
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,49}$")
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A user-facing reason an account operation was refused (Chinese message)."""
 
 

@@ -10,11 +10,12 @@ from werkzeug.security import check_password_hash
 
 from . import audit
 from .accounts import hash_secret
+from .domain_errors import DomainError
 from .extensions import db
 from .models import API_SCOPES, ApiClient, ApiToken, Unit, utcnow
 
 
-class ApiClientError(ValueError):
+class ApiClientError(DomainError):
     """A user-facing reason an API client operation was refused."""
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, storage
+from . import audit, storage, workflow
 from .archive import CYLINDER_FIELDS
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
+from .domain_errors import DomainError
 from .excel_import import (
     CodeTables,
     archived_identities,
@@ -37,7 +38,6 @@ from .models import (
     Unit,
     User,
 )
-from .workflow import start_acceptance_clock
 
 MIN_PHOTOS = 2
 MAX_PHOTOS = 4
@@ -47,7 +47,7 @@ SHORT_KIND_LABELS = {
 }
 
 
-class ApplicationError(ValueError):
+class ApplicationError(DomainError):
     """A refused operation; the message (Chinese) says what to do."""
 
 
@@ -214,27 +214,22 @@ def submission_problems(application: Application, *, limit: int = 20) -> list[st
     return problems
 
 
-def submit_application(application: Application, actor: User, accept_limit_workdays: int) -> None:
+def submit_application(
+    application: Application,
+    actor: User,
+    accept_limit_workdays: int,
+    expected_version: int | None,
+) -> None:
     """draft → submitted (待受理), only when nothing is missing; starts the 受理 clock."""
     _require_draft(application)
     problems = submission_problems(application)
     if problems:
         raise ApplicationError("不能提交：" + "；".join(problems))
-    application.status = ApplicationStatus.SUBMITTED
-    application.submitted_at = datetime.now(UTC)
-    start_acceptance_clock(application, accept_limit_workdays)
-    audit.record(
-        "application_submitted",
-        object_type="application",
-        object_id=application.id,
-        actor=actor,
-        items=application.item_count,
-    )
-    db.session.flush()
+    workflow.submit(application, actor, expected_version, accept_limit_workdays)
 
 
-def delete_application(application: Application, actor: User) -> list[str]:
-    """Delete a draft with its items and photos; returns storage keys to remove after commit."""
+def delete_application(application: Application, actor: User) -> None:
+    """Delete a draft with its items and photos (the files go after the commit)."""
     _require_draft(application)
     keys = _attachment_keys(
         select(Attachment)
@@ -250,7 +245,7 @@ def delete_application(application: Application, actor: User) -> list[str]:
     )
     db.session.delete(application)
     db.session.flush()
-    return keys
+    storage.delete_after_commit(keys)
 
 
 def _attachment_keys(stmt: Any) -> list[str]:
@@ -260,8 +255,8 @@ def _attachment_keys(stmt: Any) -> list[str]:
     return keys
 
 
-def delete_item(item: ApplicationItem, actor: User) -> list[str]:
-    """Remove one cylinder from a draft; returns storage keys to remove after commit."""
+def delete_item(item: ApplicationItem, actor: User) -> None:
+    """Remove one cylinder from a draft (its photo files go after the commit)."""
     application = item.application
     _require_draft(application)
     keys = _attachment_keys(select(Attachment).where(Attachment.item_id == item.id))
@@ -275,7 +270,7 @@ def delete_item(item: ApplicationItem, actor: User) -> list[str]:
     db.session.delete(item)
     application.item_count -= 1
     db.session.flush()
-    return keys
+    storage.delete_after_commit(keys)
 
 
 ITEM_FIELDS = {c.key: c.header for c in COLUMNS}

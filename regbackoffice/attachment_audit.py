@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from . import audit
+from . import audit, workflow
 from .extensions import db
 from .models import (
     Application,
@@ -166,7 +166,7 @@ def save_verdicts(application: Application, user: User, entries: list[VerdictEnt
     return result
 
 
-def complete(application: Application, user: User) -> None:
+def complete(application: Application, user: User, expected_version: int | None) -> None:
     """完成: every cylinder has a verdict; the application can now be accepted."""
     require_status(application, ApplicationStatus.SUBMITTED)
     stats = progress(application)
@@ -175,14 +175,6 @@ def complete(application: Application, user: User) -> None:
             f"还有{stats.total - stats.audited}只气瓶未审核，"
             "请逐页审核（点击“下一页”保存）后再点击“完成”。"
         )
-    if application.audit_completed_at is None:
-        application.audit_completed_at = utcnow()
-        application.audit_completed_by_id = user.id
-        db.session.flush()
-        audit.record(
-            "attachment_audit_completed",
-            object_type="application",
-            object_id=application.id,
-            total=stats.total,
-            wrong=stats.wrong,
-        )
+    workflow.complete_audit(
+        application, user, expected_version, total=stats.total, wrong=stats.wrong
+    )

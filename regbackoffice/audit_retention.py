@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import delete, text
 
 from . import audit
+from .domain_errors import DomainError
 from .extensions import db
 from .models import AuditLog, utcnow
 
@@ -20,7 +21,7 @@ from .models import AuditLog, utcnow
 MIN_RETENTION_DAYS = 180
 
 
-class RetentionError(ValueError):
+class RetentionError(DomainError):
     """A pruning request that would delete rows still inside the retention period."""
 
 

@@ -22,7 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
 
-from . import audit, jobs, stats, storage
+from . import audit, jobs, stats, storage, workflow
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
@@ -31,7 +31,6 @@ from .extensions import db
 from .models import (
     Application,
     ApplicationItem,
-    ApplicationStatus,
     Certificate,
     Cylinder,
     CylinderStatus,
@@ -42,7 +41,7 @@ from .models import (
     Variety,
     utcnow,
 )
-from .workflow import WorkflowError, check_version, require_status
+from .workflow import WorkflowError
 
 RENDER_JOB = "regbackoffice.certificates.render_job"
 
@@ -68,8 +67,16 @@ def generate(
     application: Application, user: User, expected_version: int | None, *, today: date | None = None
 ) -> Certificate:
     """证书生成 for an approved application; the PDF is rendered after the commit."""
-    require_status(application, ApplicationStatus.APPROVED)
-    check_version(application, expected_version)
+    certificate = workflow.certify(
+        application, user, expected_version, lambda: _issue(application, user, today)
+    )
+    _enqueue_after_commit(certificate)
+    stats.enqueue_refresh()  # the dashboard's registrations per month include these cylinders
+    return certificate
+
+
+def _issue(application: Application, user: User, today: date | None) -> Certificate:
+    """Assign the number, write the registered cylinders into the archive (证书生成's work)."""
     items = _registered_items(application)
     if not items:
         raise WorkflowError("该申请没有可登记的气瓶。")
@@ -109,19 +116,6 @@ def generate(
     )
     for item, cylinder in zip(items, cylinders, strict=True):
         item.cylinder_id = cylinder.id
-    application.status = ApplicationStatus.CERTIFIED
-    application.certified_at = utcnow()
-    application.certificate_no = allocated.number
-    db.session.flush()
-    audit.record(
-        "certificate_generated",
-        object_type="application",
-        object_id=application.id,
-        certificate_no=allocated.number,
-        cylinders=len(items),
-    )
-    _enqueue_after_commit(certificate)
-    stats.enqueue_refresh()  # the dashboard's registrations per month include these cylinders
     return certificate
 
 

@@ -255,7 +255,7 @@ def _ensure_demo_application(
                 filename=f"{item.product_no}_{kind.label[:2]}.jpg",
                 actor=applicant,
             )
-    applications.submit_application(application, applicant, 5)
+    applications.submit_application(application, applicant, 5, application.version_id)
     return application, True
 
 
@@ -303,7 +303,7 @@ def _ensure_certified_application(
         return
     acceptor = staff[Role.ACCEPTOR]
     _audit_all(application, acceptor, {})
-    attachment_audit.complete(application, acceptor)
+    attachment_audit.complete(application, acceptor, application.version_id)
     workflow.accept(application, acceptor, application.version_id, 15)
     workflow.review(application, staff[Role.REVIEWER], application.version_id, True)
     workflow.approve(application, staff[Role.APPROVER], application.version_id, True)
@@ -439,7 +439,7 @@ def _history_application(
             photos.add_photo(
                 item, kind, _history_photo(kind), filename=f"{item.product_no}.jpg", actor=applicant
             )
-    applications.submit_application(application, applicant, 5)
+    applications.submit_application(application, applicant, 5, application.version_id)
     return application
 
 
@@ -470,7 +470,7 @@ def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:
         )
     ]
     attachment_audit.save_verdicts(application, acceptor, entries)
-    attachment_audit.complete(application, acceptor)
+    attachment_audit.complete(application, acceptor, application.version_id)
     workflow.accept(application, acceptor, application.version_id, 15)
     if stage == "accepted":
         return

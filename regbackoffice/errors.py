@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .domain_errors import DomainError
 from .extensions import db
 
 MESSAGES = {
@@ -72,6 +73,16 @@ def _handle_stale(_exc: StaleDataError) -> Response | tuple[str, int]:
     return conflict_response()
 
 
+def _handle_refusal(exc: DomainError) -> Response | tuple[str, int]:
+    """A refusal no view turned into a response: its message, with nothing committed."""
+    db.session.rollback()
+    code = exc.status_code
+    if wants_api_envelope():
+        return api_envelope(code, exc.message)
+    title = MESSAGES.get(code, MESSAGES[400])[0]
+    return render_template("errors/error.html", code=code, title=title, message=exc.message), code
+
+
 def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
     request_id = uuid.uuid4().hex[:12]
     original = exc.original_exception if isinstance(exc, InternalServerError) else exc
@@ -88,5 +99,6 @@ def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(StaleDataError, _handle_stale)
+    app.register_error_handler(DomainError, _handle_refusal)
     app.register_error_handler(InternalServerError, _handle_unexpected)
     app.register_error_handler(Exception, _handle_unexpected)

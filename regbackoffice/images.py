@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .domain_errors import DomainError
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = 480
@@ -23,7 +25,7 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png"}
 
 
-class ImageRejected(ValueError):
+class ImageRejected(DomainError):
     """The upload is not an acceptable photo; the message says why (Chinese)."""
 
 

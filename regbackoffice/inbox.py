@@ -1,41 +1,22 @@
-"""待办事项: the bureau's tasks per role, counted and listed by deadline."""
+"""待办事项: the bureau's tasks per role (``workflow.STEPS``), counted and listed by deadline."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Select, func, or_
 
 from .access import visible
 from .extensions import db
-from .models import Application, ApplicationStatus, Role, User
+from .models import Application, User
 from .workdays import workdays_left
+from .workflow import Step
+from .workflow import tasks_for as tasks_for_role
 
 
-@dataclass(frozen=True)
-class Task:
-    key: str
-    label: str  # the step's name in the seed's words
-    status: ApplicationStatus
-    role: Role
-    deadline_field: str | None  # the Application column holding the due date
-
-    @property
-    def prompt(self) -> str:
-        return f"使用登记的{self.label}任务"
-
-
-TASKS = (
-    Task("accept", "受理", ApplicationStatus.SUBMITTED, Role.ACCEPTOR, "accept_due_on"),
-    Task("review", "审核", ApplicationStatus.ACCEPTED, Role.REVIEWER, "decision_due_on"),
-    Task("approve", "审批", ApplicationStatus.REVIEWED, Role.APPROVER, "decision_due_on"),
-    Task("certify", "证书生成", ApplicationStatus.APPROVED, Role.ACCEPTOR, None),
-)
-
-
-def tasks_for(user: User) -> list[Task]:
-    return [task for task in TASKS if task.role is user.role]
+def tasks_for(user: User) -> list[Step]:
+    """The user's 待办事项 tasks (``workflow.STEPS``)."""
+    return tasks_for_role(user.role)
 
 
 def task_counts(user: User) -> dict[str, int]:
@@ -53,7 +34,7 @@ def task_counts(user: User) -> dict[str, int]:
     return {task.key: by_status.get(task.status, 0) for task in tasks}
 
 
-def task_query(user: User, task: Task, search: str = "") -> Select[tuple[Application]]:
+def task_query(user: User, task: Step, search: str = "") -> Select[tuple[Application]]:
     """The task's applications in the user's district, soonest deadline first."""
     query = visible(Application, user).where(Application.status == task.status)
     search = search.strip()
@@ -67,10 +48,10 @@ def task_query(user: User, task: Task, search: str = "") -> Select[tuple[Applica
     return query.order_by(*order)
 
 
-def due_date(application: Application, task: Task) -> date | None:
+def due_date(application: Application, task: Step) -> date | None:
     return getattr(application, task.deadline_field) if task.deadline_field else None
 
 
-def days_left(application: Application, task: Task, today: date) -> int | None:
+def days_left(application: Application, task: Step, today: date) -> int | None:
     due = due_date(application, task)
     return None if due is None else workdays_left(due, today)

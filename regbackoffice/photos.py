@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from . import audit, storage
+from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
 from .images import MAX_BYTES, ImageRejected, NormalisedImage, normalise_image
@@ -52,7 +53,7 @@ KIND_WORDS: dict[str, AttachmentKind] = {
 _NAME = re.compile(r"^(?P<product>.+?)[_\-](?P<kind>[^_\-]+?)(?:[_\-]\d{1,2})?\.(jpe?g|png)$", re.I)
 
 
-class PhotoError(ValueError):
+class PhotoError(DomainError):
     """A refused photo operation; the message (Chinese) says why."""
 
 
@@ -119,8 +120,8 @@ def replace_photo(
     filename: str,
     actor: User,
     kind: AttachmentKind | None = None,
-) -> list[str]:
-    """Swap the image of ``attachment``; returns the old storage keys to delete after commit."""
+) -> None:
+    """Swap the image of ``attachment``; the old files are deleted after the commit."""
     item = attachment.item
     _require_draft(item.application)
     image = normalise_image(data, name=filename)
@@ -144,11 +145,11 @@ def replace_photo(
         sha256=image.sha256,
     )
     db.session.flush()
-    return old
+    storage.delete_after_commit(old)
 
 
-def delete_photo(attachment: Attachment, actor: User) -> list[str]:
-    """Delete one photo of a draft; returns the storage keys to delete after commit."""
+def delete_photo(attachment: Attachment, actor: User) -> None:
+    """Delete one photo of a draft (its files go after the commit)."""
     item = attachment.item
     _require_draft(item.application)
     keys = [attachment.storage_key, attachment.thumbnail_key]
@@ -163,7 +164,7 @@ def delete_photo(attachment: Attachment, actor: User) -> list[str]:
     db.session.delete(attachment)
     item.attachment_count -= 1
     db.session.flush()
-    return keys
+    storage.delete_after_commit(keys)
 
 
 # ----------------------------------------------------------------------------- bulk upload

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, text
+from sqlalchemy import case, delete, func, select, text
 
-from . import jobs
+from . import jobs, workflow
 from .clock import CHINA_TZ, china_day_start, china_today, format_china
 from .extensions import db
 from .models import (
@@ -290,32 +290,9 @@ def status_table() -> Table:
     return table
 
 
-def _overdue_accept(today: date) -> Any:
-    return and_(
-        Application.status == ApplicationStatus.SUBMITTED, Application.accept_due_on < today
-    )
-
-
-def _overdue_decision(today: date) -> Any:
-    return and_(
-        Application.status.in_([ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED]),
-        Application.decision_due_on < today,
-    )
-
-
 def overdue_clause(today: date | None = None) -> Any:
-    """Applications past their time limit in working days (fixed when each clock started)."""
-    today = today or china_today()
-    return or_(_overdue_accept(today), _overdue_decision(today))
-
-
-def is_overdue(application: Application, today: date) -> bool:
-    """The same rule as ``overdue_clause``, for one loaded application."""
-    if application.status is ApplicationStatus.SUBMITTED:
-        return bool(application.accept_due_on and application.accept_due_on < today)
-    if application.status in (ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED):
-        return bool(application.decision_due_on and application.decision_due_on < today)
-    return False
+    """Applications past their time limit in working days (``workflow.STEPS``)."""
+    return workflow.overdue_clause(today or china_today())
 
 
 def overdue_table(today: date | None = None) -> Table:
@@ -323,8 +300,8 @@ def overdue_table(today: date | None = None) -> Table:
     rows = db.session.execute(
         select(
             Application.district_code,
-            func.sum(case((_overdue_accept(today), 1), else_=0)),
-            func.sum(case((_overdue_decision(today), 1), else_=0)),
+            func.sum(case((workflow.overdue_clause(today, "accept_due_on"), 1), else_=0)),
+            func.sum(case((workflow.overdue_clause(today, "decision_due_on"), 1), else_=0)),
         )
         .where(overdue_clause(today))
         .group_by(Application.district_code)

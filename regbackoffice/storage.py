@@ -57,6 +57,18 @@ def save_in_transaction(key: str, data: bytes) -> None:
     on_rollback(lambda: delete(key))
 
 
+def delete_after_commit(keys: list[str]) -> None:
+    """Delete files whose rows the current transaction deletes, once it has committed."""
+    from .transaction import after_commit
+
+    def remove() -> None:
+        for key in keys:
+            delete(key)
+
+    if keys:
+        after_commit(remove)
+
+
 def remove_temp_files(key: str) -> int:
     """Delete the temp files a killed writer of ``key`` left behind (call before rewriting)."""
     path = _path(key)

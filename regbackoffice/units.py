@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from . import audit
 from .credit_code import credit_code_error, normalize_credit_code
+from .domain_errors import DomainError
 from .extensions import db
 from .models import District, Unit, UnitKind
 
 
-class UnitError(ValueError):
+class UnitError(DomainError):
     """A user-facing reason a unit could not be saved (Chinese)."""
 
 

@@ -1,21 +1,30 @@
-"""Registration workflow transitions (DESIGN 4). One named function per transition.
+"""Registration workflow (DESIGN 4): the table of steps and one named function per transition.
 
-Each checks the current state and the version the user saw (optimistic locking), changes
-state, time and actor, and writes the audit row. They only flush; the request commits.
+``STEPS`` answers "who may act on an application in state X, and by when?": the inbox,
+the bureau's next action, who voids where, the overdue rule and the progress page are all
+derived from it. Each transition checks the current state and the version the user saw
+(optimistic locking), changes state, time and actor, and writes the audit row. They only
+flush; the request commits.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 
 from . import audit
 from .clock import china_date
+from .domain_errors import DomainError
 from .extensions import db
 from .models import (
     Application,
     ApplicationItem,
     ApplicationStatus,
     AuditVerdict,
+    Certificate,
     Role,
     User,
     utcnow,
@@ -23,14 +32,89 @@ from .models import (
 from .workdays import add_workdays
 
 
-class WorkflowError(Exception):
+@dataclass(frozen=True)
+class Step:
+    """One step of the registration: who acts in which state, and the time limit."""
+
+    key: str
+    label: str  # the seed's words
+    status: ApplicationStatus  # the state in which the step is open
+    role: Role  # who acts
+    deadline_field: str | None  # Application column with the due date (working days)
+    done_at: str  # Application column stamped when the step is done
+    done_by: str | None  # Application column with who did it
+    outcome: str  # shown on the progress page once done
+    task: bool = True  # a 待办事项 task of its own (审核附件 is part of 受理)
+    voids: bool = False  # the step's role may 驳回（退件） at this step
+
+    @property
+    def prompt(self) -> str:
+        return f"使用登记的{self.label}任务"
+
+
+_S = ApplicationStatus
+# The deadlines: accept_due_on = ACCEPT_LIMIT_WORKDAYS working days after submission (set by
+# ``submit``); decision_due_on = DECISION_LIMIT_WORKDAYS after 受理 (set by ``accept``), and
+# it covers 审核 and 审批 both. certified and voided are final: nobody acts on them.
+STEPS: tuple[Step, ...] = (
+    Step("submit", "提交申请", _S.DRAFT, Role.APPLICANT, None,
+         "submitted_at", "created_by_id", "已提交"),
+    Step("audit", "审核附件", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
+         "audit_completed_at", "audit_completed_by_id", "已完成", task=False),
+    Step("accept", "受理", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
+         "accepted_at", "accepted_by_id", "已受理", voids=True),
+    Step("review", "审核", _S.ACCEPTED, Role.REVIEWER, "decision_due_on",
+         "reviewed_at", "reviewed_by_id", "已通过", voids=True),
+    Step("approve", "审批", _S.REVIEWED, Role.APPROVER, "decision_due_on",
+         "approved_at", "approved_by_id", "已批准", voids=True),
+    Step("certify", "证书生成", _S.APPROVED, Role.ACCEPTOR, None,
+         "certified_at", None, "已发证"),
+)  # fmt: skip
+
+TASKS: tuple[Step, ...] = tuple(s for s in STEPS if s.task)
+# Who voids at which step: 驳回（退件） is each step's negative decision.
+VOID_STEP_BY_ROLE = {s.role: s.status for s in STEPS if s.voids}
+
+
+def tasks_for(role: Role) -> list[Step]:
+    """The 待办事项 tasks of a role, in workflow order."""
+    return [s for s in TASKS if s.role is role]
+
+
+def step_for(role: Role, status: ApplicationStatus) -> Step | None:
+    """The task ``role`` can do on an application in ``status``, if any."""
+    return next((s for s in TASKS if s.role is role and s.status is status), None)
+
+
+def open_step(status: ApplicationStatus) -> Step | None:
+    """The task waiting on an application in ``status`` (None once final)."""
+    return next((s for s in TASKS if s.status is status), None)
+
+
+def overdue_clause(today, deadline_field: str | None = None) -> ColumnElement[bool]:
+    """Applications past their time limit as of ``today`` (optionally one deadline only)."""
+    terms = [
+        and_(Application.status == s.status, getattr(Application, s.deadline_field) < today)
+        for s in TASKS
+        if s.deadline_field and deadline_field in (None, s.deadline_field)
+    ]
+    return or_(*terms) if terms else false()
+
+
+def is_overdue(application: Application, today) -> bool:
+    """The rule of ``overdue_clause`` for one loaded application."""
+    step = open_step(application.status)
+    due = getattr(application, step.deadline_field) if step and step.deadline_field else None
+    return bool(due and due < today)
+
+
+def completed_steps(application: Application) -> Iterable[tuple[Step, datetime | None]]:
+    """Every step with the time it was done (None while not done)."""
+    return ((s, getattr(application, s.done_at)) for s in STEPS)
+
+
+class WorkflowError(DomainError):
     """A transition that cannot happen now; ``message`` is shown to the user (Chinese)."""
-
-    status_code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class StaleApplication(WorkflowError):
@@ -83,6 +167,40 @@ def start_acceptance_clock(application: Application, config_limit: int) -> None:
     """Fix the 受理 deadline when an application is submitted."""
     assert application.submitted_at is not None
     application.accept_due_on = add_workdays(china_date(application.submitted_at), config_limit)
+
+
+def submit(
+    application: Application, user: User, expected_version: int | None, accept_limit: int
+) -> None:
+    """提交申请: draft → submitted (待受理); starts the 受理 clock.
+
+    The caller has checked that nothing is missing (``applications.submission_problems``).
+    """
+    require_status(application, ApplicationStatus.DRAFT)
+    check_version(application, expected_version)
+    application.status = ApplicationStatus.SUBMITTED
+    application.submitted_at = utcnow()
+    start_acceptance_clock(application, accept_limit)
+    db.session.flush()
+    _record("application_submitted", application, actor=user, items=application.item_count)
+
+
+def complete_audit(
+    application: Application, user: User, expected_version: int | None, **detail: object
+) -> None:
+    """审核附件完成: the clerk closes the attachment audit; 受理 becomes possible.
+
+    Idempotent: completing an already completed audit changes nothing. The caller has
+    checked that every cylinder has a verdict.
+    """
+    require_status(application, ApplicationStatus.SUBMITTED)
+    check_version(application, expected_version)
+    if application.audit_completed_at is not None:
+        return
+    application.audit_completed_at = utcnow()
+    application.audit_completed_by_id = user.id
+    db.session.flush()
+    _record("attachment_audit_completed", application, actor=user, **detail)
 
 
 def accept(
@@ -156,15 +274,6 @@ def approve(application: Application, user: User, expected_version: int | None, 
     _record("application_approved", application)
 
 
-VOIDABLE = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED, ApplicationStatus.REVIEWED)
-# Who voids at which step: 驳回（退件） is each step's negative decision.
-VOID_STEP_BY_ROLE = {
-    Role.ACCEPTOR: ApplicationStatus.SUBMITTED,
-    Role.REVIEWER: ApplicationStatus.ACCEPTED,
-    Role.APPROVER: ApplicationStatus.REVIEWED,
-}
-
-
 def void(
     application: Application,
     user: User,
@@ -201,3 +310,30 @@ def void(
     application.void_reason = reason
     db.session.flush()
     _record("application_voided", application, from_status=previous.value, reason=reason)
+
+
+def certify(
+    application: Application,
+    user: User,
+    expected_version: int | None,
+    issue: Callable[[], Certificate],
+) -> Certificate:
+    """证书生成: approved → certified.
+
+    ``issue`` does the work once the checks pass: it assigns the number and writes the
+    registered cylinders into the archive (``certificates.generate``).
+    """
+    require_status(application, ApplicationStatus.APPROVED)
+    check_version(application, expected_version)
+    certificate = issue()
+    application.status = ApplicationStatus.CERTIFIED
+    application.certified_at = utcnow()
+    application.certificate_no = certificate.number
+    db.session.flush()
+    _record(
+        "certificate_generated",
+        application,
+        certificate_no=certificate.number,
+        cylinders=certificate.cylinder_count,
+    )
+    return certificate

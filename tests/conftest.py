@@ -137,6 +137,16 @@ def csrf_token_from(html: str) -> str:
     return match.group(1)
 
 
+VERSION_INPUT = re.compile(r'name="version"[^>]*value="(\d+)"')
+
+
+def version_from(html: str) -> str:
+    """The application version a transition form on the page carries."""
+    match = VERSION_INPUT.search(html)
+    assert match, "no version field on the page"
+    return match.group(1)
+
+
 def login(client: FlaskClient, user: User | str, password: str = factories.PASSWORD):
     """Log in through the real login form; returns the response."""
     username = user if isinstance(user, str) else user.username

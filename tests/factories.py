@@ -206,7 +206,6 @@ def make_submitted_application(
 ) -> Application:
     """An application waiting for 受理, its cylinders each with a stamp and a certificate photo."""
     from regbackoffice import workflow
-    from regbackoffice.models import utcnow
 
     application = make_application(unit)
     for _ in range(items):
@@ -214,10 +213,12 @@ def make_submitted_application(
         if photos:
             make_photo(item, AttachmentKind.STAMP)
             make_photo(item, AttachmentKind.SUPERVISION_CERTIFICATE)
-    application.status = ApplicationStatus.SUBMITTED
-    application.submitted_at = submitted_at or utcnow()
-    workflow.start_acceptance_clock(application, 5)
-    db.session.flush()
+    applicant = db.session.get(User, application.created_by_id)
+    workflow.submit(application, applicant, application.version_id, 5)
+    if submitted_at is not None:  # back-dated, for deadline tests
+        application.submitted_at = submitted_at
+        workflow.start_acceptance_clock(application, 5)
+        db.session.flush()
     return application
 
 
@@ -237,7 +238,7 @@ def make_accepted_application(
         )
     ]
     attachment_audit.save_verdicts(application, accepted_by, entries)
-    attachment_audit.complete(application, accepted_by)
+    attachment_audit.complete(application, accepted_by, application.version_id)
     workflow.accept(application, accepted_by, application.version_id, 15)
     return application
 

@@ -16,7 +16,7 @@ from regbackoffice.models import (
 )
 
 from . import factories
-from .conftest import csrf_token_from, login
+from .conftest import csrf_token_from, login, version_from
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def pager_url(application, **query) -> str:
 def page_form(client, url: str) -> tuple[str, dict]:
     """Read the pager page as a browser would: its form's fields with their current values."""
     html = client.get(url).get_data(as_text=True)
-    data: dict = {"csrf_token": csrf_token_from(html), "item": []}
+    data: dict = {"csrf_token": csrf_token_from(html), "version": version_from(html), "item": []}
     for item_id in re.findall(r'name="item" value="(\d+)"', html):
         data["item"].append(item_id)
         data[f"rev-{item_id}"] = re.search(rf'name="rev-{item_id}" value="(\d+)"', html).group(1)

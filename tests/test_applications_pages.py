@@ -119,6 +119,7 @@ def test_submission_refused_with_missing_photos_naming_the_cylinders(client, log
     response = post_form(
         client,
         f"/applications/{application.id}/submit",
+        {"version": application.version_id},
         page="/applications/",
         follow_redirects=True,
     )
@@ -138,7 +139,7 @@ def test_submission_refused_with_incomplete_unit_information(login_as):
     application.contact_phone = ""
     application.credit_code = "91500112MA00000000"
     with pytest.raises(applications.ApplicationError) as refused:
-        applications.submit_application(application, applicant, 5)
+        applications.submit_application(application, applicant, 5, application.version_id)
     assert "单位基本信息：联系电话未填写" in str(refused.value)
     assert "统一社会信用代码" in str(refused.value)
 
@@ -148,7 +149,12 @@ def test_complete_application_is_submitted_and_then_frozen(client, login_as):
     application = factories.make_application(applicant.unit, created_by=applicant)
     item = factories.make_item(application)
     _add_photos(item, applicant)
-    response = post_form(client, f"/applications/{application.id}/submit", page="/applications/")
+    response = post_form(
+        client,
+        f"/applications/{application.id}/submit",
+        {"version": application.version_id},
+        page="/applications/",
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/progress")
     db.session.refresh(application)
     assert application.status is ApplicationStatus.SUBMITTED and application.submitted_at

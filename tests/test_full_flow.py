@@ -19,7 +19,7 @@ from regbackoffice.models import (
 )
 
 from . import factories
-from .conftest import csrf_token_from, login
+from .conftest import csrf_token_from, login, version_from
 from .test_images import jpeg_bytes
 from .xlsx_helpers import good_row, workbook_bytes
 
@@ -85,9 +85,10 @@ def test_draft_to_certified_through_the_web(app, redis_conn):
                 content_type="multipart/form-data",
             )
             assert _done(response).status_code == 302
+    show_page = applicant.get(f"/applications/{application.id}").get_data(as_text=True)
     submitted = applicant.post(
         f"/applications/{application.id}/submit",
-        data={"csrf_token": _token(applicant, f"/applications/{application.id}")},
+        data={"csrf_token": csrf_token_from(show_page), "version": version_from(show_page)},
     )
     assert submitted.status_code == 302
     db.session.refresh(application)
@@ -98,7 +99,12 @@ def test_draft_to_certified_through_the_web(app, redis_conn):
     assert application.number in acceptor.get("/inbox").get_data(as_text=True)
     pager = f"/bureau/applications/{application.id}/audit"
     html = acceptor.get(pager).get_data(as_text=True)
-    data = {"csrf_token": csrf_token_from(html), "item": [], "action": "finish"}
+    data = {
+        "csrf_token": csrf_token_from(html),
+        "version": version_from(html),
+        "item": [],
+        "action": "finish",
+    }
     for item in items:
         data["item"].append(str(item.id))
         data[f"rev-{item.id}"] = "0"

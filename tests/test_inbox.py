@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from regbackoffice import inbox
+from regbackoffice import inbox, workflow
 from regbackoffice.extensions import db
 from regbackoffice.models import ApplicationStatus, Role, utcnow
 
@@ -103,7 +103,7 @@ def test_days_left_count_official_working_days_across_national_day():
         photos=False,
         submitted_at=datetime(2025, 9, 26, 2, 0, tzinfo=UTC),
     )
-    task = inbox.TASKS[0]
+    task = workflow.step_for(Role.ACCEPTOR, ApplicationStatus.SUBMITTED)
     assert application.accept_due_on == date(2025, 10, 10)
     assert inbox.days_left(application, task, date(2025, 9, 30)) == 2
     assert inbox.days_left(application, task, date(2025, 10, 10)) == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import HiddenField, IntegerField, SelectChoice
+from wtforms.validators import InputRequired
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
@@ -18,3 +19,9 @@ class BaseForm(FlaskForm):
 
     class Meta:
         locales = ("zh",)
+
+
+class VersionedForm(BaseForm):
+    """A transition form: carries the application version the user saw."""
+
+    version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])

@@ -1,13 +1,7 @@
 from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
-from ..form_helpers import BaseForm
-
-
-class VersionedForm(BaseForm):
-    """A transition form: carries the application version the user saw."""
-
-    version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+from ..form_helpers import BaseForm, VersionedForm
 
 
 class VoidForm(VersionedForm):
@@ -25,4 +19,6 @@ class VoidForm(VersionedForm):
 
 
 class AuditPageForm(BaseForm):
-    """Only the CSRF token: the verdict fields are dynamic, one set per cylinder."""
+    """The verdict fields are dynamic, one set per cylinder; ``version`` is for 完成."""
+
+    version = IntegerField(widget=HiddenField.widget, validators=[Optional()])

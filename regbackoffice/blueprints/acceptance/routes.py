@@ -18,8 +18,10 @@ from ...models import (
     AuditVerdict,
     Role,
 )
+from ..form_helpers import VersionedForm
+from ..refusal import refuse
 from . import bp
-from .forms import AuditPageForm, VersionedForm, VoidForm
+from .forms import AuditPageForm, VoidForm
 
 BUREAU_READERS = (Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
 ITEMS_PER_PAGE = 50
@@ -62,28 +64,10 @@ def detail(application_id: int) -> str:
         action_labels=history.ACTION_LABELS,
         describe_event=history.describe_event,
         form=VersionedForm(version=application.version_id),
-        step=_step_for(application),
+        step=workflow.step_for(current_user.role, application.status),
         certificate=certificates.certificate_for(application),
         retry_form=AuditPageForm(),
     )
-
-
-def _step_for(application: Application) -> str | None:
-    """The action the current user can take on this application now, if any."""
-    steps = {
-        (Role.ACCEPTOR, ApplicationStatus.SUBMITTED): "accept",
-        (Role.REVIEWER, ApplicationStatus.ACCEPTED): "review",
-        (Role.APPROVER, ApplicationStatus.REVIEWED): "approve",
-        (Role.ACCEPTOR, ApplicationStatus.APPROVED): "certify",
-    }
-    return steps.get((current_user.role, application.status))
-
-
-def fail(exc: workflow.WorkflowError, application: Application) -> Response:
-    if isinstance(exc, workflow.StaleApplication):
-        abort(409, description=exc.message)
-    flash(exc.message, "danger")
-    return redirect(url_for("acceptance.detail", application_id=application.id))
 
 
 def _pager_args() -> dict:
@@ -122,22 +106,23 @@ def audit_pager(application_id: int) -> Response | str:
         if not form.validate_on_submit():
             abort(400)
         item_ids = [int(v) for v in request.form.getlist("item") if v.isdigit()]
+        here = url_for("acceptance.audit_pager", application_id=application.id, **_query(args))
         try:
             result = attachment_audit.save_verdicts(
                 application, current_user, _entries_from_form(item_ids)
             )
-            action = request.form.get("action", "save")
-            if not result.conflicts and action == "finish":
-                attachment_audit.complete(application, current_user)
-                flash("附件审核已完成，可以进行受理。", "success")
-                return redirect(url_for("acceptance.detail", application_id=application.id))
-        except workflow.StaleApplication as exc:
-            abort(409, description=exc.message)
         except workflow.WorkflowError as exc:
-            flash(exc.message, "danger")
-            return redirect(
-                url_for("acceptance.audit_pager", application_id=application.id, **_query(args))
-            )
+            return refuse(exc, here)
+        action = request.form.get("action", "save")
+        if not result.conflicts and action == "finish":
+            try:
+                attachment_audit.complete(application, current_user, form.version.data)
+            except workflow.WorkflowError as exc:
+                # The page's verdicts are saved (and committed); only 完成 is refused.
+                flash(f"本页审核结果已保存，但未能完成审核：{exc.message}", "danger")
+                return redirect(here)
+            flash("附件审核已完成，可以进行受理。", "success")
+            return redirect(url_for("acceptance.detail", application_id=application.id))
         conflicts = result.conflicts
         if not conflicts:
             step = {"next": 1, "prev": -1}.get(action, 0)
@@ -146,6 +131,7 @@ def audit_pager(application_id: int) -> Response | str:
                 url_for("acceptance.audit_pager", application_id=application.id, **_query(args))
             )
     page = attachment_audit.load_page(application, **args)
+    form.version.data = application.version_id
     return render_template(
         "acceptance/audit.html",
         application=application,
@@ -178,7 +164,7 @@ def accept(application_id: int) -> Response:
             current_app.config["DECISION_LIMIT_WORKDAYS"],
         )
     except workflow.WorkflowError as exc:
-        return fail(exc, application)
+        return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(f"申请 {application.number} 已受理，已转审核。", "success")
     return redirect(url_for("inbox.index", task="accept"))
 
@@ -199,7 +185,7 @@ def void(application_id: int) -> Response | str:
                 sod=current_app.config["SEPARATION_OF_DUTIES"],
             )
         except workflow.WorkflowError as exc:
-            return fail(exc, application)
+            return refuse(exc, url_for("acceptance.detail", application_id=application.id))
         flash(f"申请 {application.number} 已驳回（退件），该批次申请已作废。", "warning")
         return redirect(url_for("inbox.index"))
     if request.method == "POST" and not form.version.data:

@@ -19,11 +19,11 @@ from flask import (
 from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 from wtforms.fields.choices import SelectChoice
 
-from ... import access, applications, excel_import, excel_template, history, photos, storage
+from ... import access, applications, excel_import, excel_template, history, photos, workflow
+from ...domain_errors import DomainError
 from ...extensions import db
 from ...images import ImageRejected
 from ...models import (
@@ -43,7 +43,8 @@ from ...models import (
     User,
     Variety,
 )
-from ...transaction import after_commit
+from ..form_helpers import VersionedForm
+from ..refusal import refuse
 from . import bp
 from .forms import (
     ApplicationForm,
@@ -58,14 +59,6 @@ from .forms import (
 applicant_only = access.roles_required(Role.APPLICANT)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ITEMS_PER_PAGE = 50
-
-
-def _delete_files_after_commit(keys: list[str]) -> None:
-    def remove() -> None:
-        for key in keys:
-            storage.delete(key)
-
-    after_commit(remove)
 
 
 def _read_upload(upload: FileStorage, limit: int) -> bytes:
@@ -158,8 +151,7 @@ def edit(application_id: int) -> Response | str:
                     actor=current_user,
                 )
             except applications.ApplicationError as exc:
-                flash(str(exc), "danger")
-                return redirect(url_for(".show", application_id=application.id))
+                return refuse(exc, url_for(".show", application_id=application.id))
             flash("单位基本信息已保存。", "success")
             return redirect(url_for(".show", application_id=application.id))
     status = 400 if request.method == "POST" else 200
@@ -173,11 +165,9 @@ def delete(application_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        keys = applications.delete_application(application, current_user)
+        applications.delete_application(application, current_user)
     except applications.ApplicationError as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for(".show", application_id=application.id))
-    _delete_files_after_commit(keys)
+        return refuse(exc, url_for(".show", application_id=application.id))
     flash("草稿已删除。", "success")
     return redirect(url_for(".index"))
 
@@ -216,6 +206,7 @@ def show(application_id: int) -> str:
         has_photos=has_photos,
         import_form=ImportForm(),
         confirm_form=ConfirmForm(),
+        submit_form=VersionedForm(version=application.version_id),
         last_import=last_import,
         is_draft=is_draft,
         submission_problems=(
@@ -353,14 +344,13 @@ def delete_item(application_id: int, item_id: int) -> Response:
     item = _item(application, item_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    back = url_for(".show", application_id=application.id)
     try:
-        keys = applications.delete_item(item, current_user)
+        applications.delete_item(item, current_user)
     except applications.ApplicationError as exc:
-        flash(str(exc), "danger")
-    else:
-        _delete_files_after_commit(keys)
-        flash(f"已删除气瓶{item.product_no}。", "success")
-    return redirect(url_for(".show", application_id=application.id))
+        return refuse(exc, back)
+    flash(f"已删除气瓶{item.product_no}。", "success")
+    return redirect(back)
 
 
 @bp.route("/<int:application_id>/items/<int:item_id>/photos", methods=["GET", "POST"])
@@ -422,16 +412,14 @@ def replace_photo(application_id: int, attachment_id: int) -> Response:
         return redirect(back)
     upload = form.file.data
     try:
-        old = photos.replace_photo(
+        photos.replace_photo(
             attachment,
             _read_upload(upload, photos.MAX_BYTES),
             filename=upload.filename or "",
             actor=current_user,
         )
     except (ImageRejected, photos.PhotoError) as exc:
-        flash(f"替换失败：{exc}", "danger")
-        return redirect(back)
-    _delete_files_after_commit(old)
+        return refuse(exc, back, prefix="替换失败：")
     flash("照片已替换。", "success")
     return redirect(back)
 
@@ -445,11 +433,9 @@ def delete_photo(application_id: int, attachment_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        keys = photos.delete_photo(attachment, current_user)
+        photos.delete_photo(attachment, current_user)
     except photos.PhotoError as exc:
-        flash(str(exc), "danger")
-        return redirect(back)
-    _delete_files_after_commit(keys)
+        return refuse(exc, back)
     flash("照片已删除。", "success")
     return redirect(back)
 
@@ -491,18 +477,18 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
 @applicant_only
 def submit(application_id: int) -> Response | tuple[str, int]:
     application = _application(application_id)
-    if not ConfirmForm().validate_on_submit():
+    form = VersionedForm()
+    if not form.validate_on_submit():
         abort(400)
     try:
         applications.submit_application(
-            application, current_user, current_app.config["ACCEPT_LIMIT_WORKDAYS"]
+            application,
+            current_user,
+            current_app.config["ACCEPT_LIMIT_WORKDAYS"],
+            form.version.data,
         )
-        db.session.flush()
-    except applications.ApplicationError as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for(".show", application_id=application.id))
-    except StaleDataError:
-        abort(409)
+    except DomainError as exc:
+        return refuse(exc, url_for(".show", application_id=application.id))
     flash(f"申请{application.number}已提交，等待区县局受理。", "success")
     return redirect(url_for(".progress", application_id=application.id))
 
@@ -516,8 +502,7 @@ def copy(application_id: int) -> Response:
     try:
         new_application, notes = applications.copy_voided_application(application, current_user)
     except applications.ApplicationError as exc:
-        flash(str(exc), "danger")
-        return redirect(url_for(".progress", application_id=application.id))
+        return refuse(exc, url_for(".progress", application_id=application.id))
     for note in notes:
         flash(note, "warning")
     flash(
@@ -566,15 +551,13 @@ def _steps(application: Application, certificate: Certificate | None = None) -> 
         return user.display_name if user else ""
 
     a = application
-    steps = [
-        ("创建申请", a.created_at, "已创建", a.created_by_id),
-        ("提交申请", a.submitted_at, "已提交", a.created_by_id if a.submitted_at else None),
-        ("审核附件", a.audit_completed_at, "已完成", a.audit_completed_by_id),
-        ("受理", a.accepted_at, "已受理", a.accepted_by_id),
-        ("审核", a.reviewed_at, "已通过", a.reviewed_by_id),
-        ("审批", a.approved_at, "已批准", a.approved_by_id),
-        ("证书生成", a.certified_at, "已发证", certificate.issued_by_id if certificate else None),
-    ]
+    steps = [("创建申请", a.created_at, "已创建", a.created_by_id)]
+    for step, at in workflow.completed_steps(a):
+        if step.done_by:
+            by = getattr(a, step.done_by)
+        else:  # 证书生成: who issued is on the certificate
+            by = certificate.issued_by_id if certificate else None
+        steps.append((step.label, at, step.outcome, by))
     result = [
         {"name": step, "at": at, "outcome": outcome if at else "", "by": name(by) if at else ""}
         for step, at, outcome, by in steps

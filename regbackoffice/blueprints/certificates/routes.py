@@ -13,9 +13,8 @@ from ... import audit, certificates, workflow
 from ...access import get_or_404, roles_required, visible
 from ...extensions import db
 from ...models import Application, Certificate, Role
-from ..acceptance.forms import VersionedForm
-from ..acceptance.routes import fail
-from ..form_helpers import BaseForm
+from ..form_helpers import BaseForm, VersionedForm
+from ..refusal import refuse
 from . import bp
 from .forms import VoidCertificateForm
 
@@ -32,7 +31,7 @@ def generate(application_id: int) -> Response:
     try:
         certificate = certificates.generate(application, current_user, form.version.data)
     except workflow.WorkflowError as exc:
-        return fail(exc, application)
+        return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(
         f"已生成使用登记证 {certificate.number}。证书文件的状态见下方，生成后即可打印。", "success"
     )

@@ -10,8 +10,8 @@ from werkzeug.wrappers import Response
 from ... import workflow
 from ...access import get_or_404, roles_required
 from ...models import Application, Role
-from ..acceptance.forms import VersionedForm
-from ..acceptance.routes import fail
+from ..form_helpers import VersionedForm
+from ..refusal import refuse
 from . import bp
 
 
@@ -28,7 +28,7 @@ def _decide(application_id: int, transition, done: str) -> Response:
             current_app.config["SEPARATION_OF_DUTIES"],
         )
     except workflow.WorkflowError as exc:
-        return fail(exc, application)
+        return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(f"申请 {application.number} {done}", "success")
     return redirect(url_for("inbox.index"))
 

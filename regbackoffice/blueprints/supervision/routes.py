@@ -8,7 +8,7 @@ from datetime import date
 from flask import abort, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 
-from ... import audit, stats
+from ... import audit, stats, workflow
 from ...access import roles_required, visible
 from ...clock import china_today
 from ...exports import XLSX_MIMETYPE, xlsx_bytes
@@ -193,7 +193,7 @@ def district(code: str) -> str:
         "supervision/district.html",
         district=district,
         page=page,
-        rows=[(a, _application_row(a), stats.is_overdue(a, today)) for a in page.items],
+        rows=[(a, _application_row(a), workflow.is_overdue(a, today)) for a in page.items],
         headers=APPLICATION_HEADERS,
         statuses=stats.SHOWN_STATUSES,
         status=request.args.get("status", ""),
