@@ -43,7 +43,7 @@ from .models import (
 )
 from .workflow import WorkflowError
 
-RENDER_JOB = "regbackoffice.certificates.render_job"
+RENDER_JOB = "render_certificate"
 
 
 def _job_id(certificate: Certificate) -> str:
@@ -192,6 +192,7 @@ def pdf_key(certificate: Certificate) -> str:
     return f"certificates/{certificate.district_code}/{certificate.id}.pdf"
 
 
+@jobs.job(RENDER_JOB)
 def render_job(certificate_id: int) -> str:
     """rq job: render and store the PDF. Safe to run twice; commits its own work."""
     certificate = db.session.get(Certificate, certificate_id)
@@ -274,7 +275,7 @@ def requeue_stuck(
                 continue
         elif now - (certificate.render_started_at or certificate.created_at) < rendering_for:
             continue
-        q.enqueue(RENDER_JOB, certificate.id, **_enqueue_options(certificate))
+        jobs.send(q, RENDER_JOB, certificate.id, **_enqueue_options(certificate))
         sent += 1
     return sent
 

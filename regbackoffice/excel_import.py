@@ -29,7 +29,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-from . import audit
+from . import audit, jobs
 from .archive import CylinderData
 from .clock import china_today
 from .excel_template import COLUMNS, HEADERS, NOTICE
@@ -736,7 +736,7 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
 
     Raises ImportRejected for a file refused as a whole; then nothing is stored.
     """
-    from . import jobs, storage
+    from . import storage
 
     if application.status is not ApplicationStatus.DRAFT:
         raise ImportRejected("申请已提交，不能再导入气瓶")
@@ -767,7 +767,7 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
     return job
 
 
-JOB_FUNCTION = "regbackoffice.excel_import.run_import_job"
+JOB_FUNCTION = "run_import"
 
 
 def rq_job_id(import_job_id: int) -> str:
@@ -794,7 +794,7 @@ def ensure_enqueued(job: ImportJob) -> bool:
         Job.fetch(rq_job_id(job.id), connection=q.connection)
         return False
     except NoSuchJobError:
-        q.enqueue(JOB_FUNCTION, job.id, job_id=rq_job_id(job.id))
+        jobs.send(q, JOB_FUNCTION, job.id, job_id=rq_job_id(job.id))
         return True
 
 
@@ -844,6 +844,7 @@ def read_progress(job: ImportJob) -> dict[str, Any]:
     }
 
 
+@jobs.job(JOB_FUNCTION)
 def run_import_job(job_id: int) -> None:
     """The rq job: import a stored file. Safe to run twice (a finished job is left alone;
     a concurrent second run waits on the row lock, then sees it finished)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import update
 
+from . import jobs
 from .extensions import db
 from .models import UserSession, utcnow
 
 
+@jobs.job("end_idle_sessions")
 def end_idle_sessions() -> int:
     """End every session idle past the timeout; returns how many. Safe to run twice."""
     cutoff = utcnow() - current_app.config["IDLE_TIMEOUT"]

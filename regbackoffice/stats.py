@@ -40,7 +40,7 @@ from .models import (
     utcnow,
 )
 
-REFRESH_JOB = "regbackoffice.stats.refresh_dashboard_stats"
+REFRESH_JOB = "refresh_dashboard_stats"
 REFRESH_NAME = "dashboard"
 ALL_REASONS = "*"  # the stat_violations row counting violating fillings themselves
 CITY = "全市"
@@ -174,6 +174,7 @@ def _rebuild_step_durations() -> None:
     db.session.flush()
 
 
+@jobs.job(REFRESH_JOB)
 def refresh_dashboard_stats() -> None:
     """Job: rebuild the summaries and commit. Safe to run twice (a full rebuild)."""
     rebuild_summaries()

@@ -8,7 +8,7 @@ from pypdf import PdfReader
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
-from regbackoffice import certificates
+from regbackoffice import certificates, jobs
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     ApplicationItem,
@@ -82,9 +82,9 @@ def test_generation_numbers_the_certificate_and_writes_the_archive(
     )
     assert {i.cylinder_id for i in items} == {c.id for c in cylinders}
     queued = Queue(app.config["RQ_QUEUE"], connection=redis_conn).get_jobs()
-    assert sorted(job.func_name for job in queued) == [
-        certificates.RENDER_JOB,
-        "regbackoffice.stats.refresh_dashboard_stats",  # the dashboard's monthly registrations
+    assert sorted(jobs.name_of(job) for job in queued) == [
+        "refresh_dashboard_stats",  # the dashboard's monthly registrations
+        "render_certificate",
     ]
 
 

@@ -48,11 +48,13 @@ def committed_idle_session(app):
     engine.dispose()
 
 
-def test_worker_command_runs_a_queued_job_in_the_app_context(
+def test_worker_command_runs_queued_jobs_by_name_and_by_old_path_in_the_app_context(
     app, redis_conn, committed_idle_session
 ):
     queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
-    job = queue.enqueue("regbackoffice.maintenance.end_idle_sessions")
+    job = jobs.send(queue, "end_idle_sessions")
+    # Queued by an older release, before the registry: rq stored the dotted path.
+    old = queue.enqueue("regbackoffice.maintenance.end_idle_sessions")
     env = {
         **os.environ,
         "REGBO_ENV": "testing",
@@ -71,6 +73,8 @@ def test_worker_command_runs_a_queued_job_in_the_app_context(
     assert result.returncode == 0, result.stderr
     job = Job.fetch(job.id, connection=redis_conn)
     assert job.is_finished and job.return_value() == 1
+    old = Job.fetch(old.id, connection=redis_conn)
+    assert old.is_finished and old.return_value() == 0  # nothing left to end
     with committed_idle_session.connect() as conn:
         reason = conn.execute(sa.text("SELECT end_reason FROM user_sessions")).scalars().all()
     assert reason == ["idle"]
@@ -84,7 +88,7 @@ def test_without_redis_jobs_run_inline(app, shadow_app, redis_conn):
     db.session.flush()
     shadow_app.config["REDIS_URL"] = None
     try:
-        jobs.enqueue("regbackoffice.maintenance.end_idle_sessions")  # runs here and now
+        jobs.enqueue("end_idle_sessions")  # runs here and now
     finally:
         shadow_app.config["REDIS_URL"] = app.config["REDIS_URL"]
     db.session.refresh(row)
@@ -112,7 +116,7 @@ def test_a_rolled_back_request_sends_no_job_and_leaves_no_file(app, shadow_app, 
 
     key = storage.new_key("photos", ".jpg")
     storage.save_in_transaction(key, b"\xff\xd8\xff photo")
-    jobs.enqueue_after_commit("regbackoffice.maintenance.end_idle_sessions")
+    jobs.enqueue_after_commit("end_idle_sessions")
     assert storage.exists(key)
     db.session.rollback()
     assert not storage.exists(key)
