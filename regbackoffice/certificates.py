@@ -22,7 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
 
-from . import audit, jobs, stats, storage, workflow
+from . import audit, jobs, storage, workflow
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
@@ -41,6 +41,7 @@ from .models import (
     Variety,
     utcnow,
 )
+from .stats import summaries
 from .workflow import WorkflowError
 
 RENDER_JOB = "render_certificate"
@@ -71,7 +72,7 @@ def generate(
         application, user, expected_version, lambda: _issue(application, user, today)
     )
     _enqueue_after_commit(certificate)
-    stats.enqueue_refresh()  # the dashboard's registrations per month include these cylinders
+    summaries.enqueue_refresh()  # the dashboard's registrations per month include these cylinders
     return certificate
 
 

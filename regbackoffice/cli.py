@@ -194,7 +194,7 @@ def refresh_stats_command() -> None:
     """Rebuild the dashboard's summary tables (cron; the worker also does it hourly)."""
     import time
 
-    from .stats import refresh_dashboard_stats
+    from .stats.summaries import refresh_dashboard_stats
 
     started = time.perf_counter()
     refresh_dashboard_stats()

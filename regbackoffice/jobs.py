@@ -29,7 +29,7 @@ JOB_MODULES = (
     "regbackoffice.certificates",
     "regbackoffice.excel_import",
     "regbackoffice.maintenance",
-    "regbackoffice.stats",
+    "regbackoffice.stats.summaries",
 )
 
 

@@ -27,7 +27,7 @@ STATS_MAX_AGE_SECONDS = 3600
 
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     from .certificates import requeue_stuck
-    from .stats import refresh_if_stale
+    from .stats.summaries import refresh_if_stale
 
     while not stop.wait(interval):
         with app.app_context():

@@ -3,7 +3,7 @@
 Builds (once) a PostgreSQL database with 1,000,000 archive cylinders (``flask bench-data``),
 10,000,000 filling records (``flask bench-fillings``; 1 in 100 turned into a 违规充装) and
 50,000 applications in every state with realistic step times; rebuilds the summary tables
-(``stats.refresh_dashboard_stats``, timed) and times the dashboard page through the WSGI
+(``stats.summaries.refresh_dashboard_stats``, timed) and times the dashboard page through the WSGI
 app in-process (server time, no network), printing the medians.
 
     .venv/bin/python scripts/bench_dashboard.py [--database-url URL] [--runs 30]
@@ -140,7 +140,7 @@ def main() -> None:
         build(app, args.cylinders, args.fillings, args.applications)
     with app.app_context():
         from regbackoffice.extensions import db
-        from regbackoffice.stats import refresh_dashboard_stats
+        from regbackoffice.stats.summaries import refresh_dashboard_stats
 
         started = time.perf_counter()
         refresh_dashboard_stats()

@@ -15,10 +15,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice import api_records, stats
+from regbackoffice import api_records
 from regbackoffice.clock import china_today
 from regbackoffice.extensions import db
 from regbackoffice.models import ApplicationStatus, AuditLog, CylinderStatus, Role
+from regbackoffice.stats import summaries, tables
 
 from . import factories
 
@@ -157,7 +158,7 @@ def test_median_days_per_step_by_district(client, supervisor):
         application.submitted_at = now - timedelta(days=days, hours=1)
         application.accepted_at = now - timedelta(hours=1)
     db.session.flush()
-    stats.rebuild_summaries()
+    summaries.rebuild_summaries()
     html = client.get("/supervision/").get_data(as_text=True)
     medians = {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
     assert medians["渝北区"] == ["2.0", "—", "—"]
@@ -189,7 +190,7 @@ def report_violation(district: str):
 def test_summaries_count_registrations_and_api_violations(client, supervisor):
     unit, cylinder, api_client = report_violation("500105")
     factories.make_cylinder(unit)
-    stats.rebuild_summaries()
+    summaries.rebuild_summaries()
 
     html = client.get("/supervision/?start=2025-12-01&end=2026-02-28").get_data(as_text=True)
     monthly = {row[0]: row[1:] for row in screen_table(html, "table-monthly")[1:]}
@@ -208,10 +209,10 @@ def test_summaries_count_registrations_and_api_violations(client, supervisor):
 def test_each_dashboard_export_equals_the_screen_and_is_audited(client, supervisor):
     submitted_in("500112", due=china_today() - timedelta(days=1))
     report_violation("500112")
-    stats.rebuild_summaries()
+    summaries.rebuild_summaries()
     query = "?start=2025-06-01&end=2026-05-31"
     html = client.get(f"/supervision/{query}").get_data(as_text=True)
-    for key in stats.TABLE_KEYS:
+    for key in tables.TABLE_KEYS:
         response = client.get(f"/supervision/export/{key}.xlsx{query}")
         assert response.status_code == 200
         assert response.mimetype.endswith("spreadsheetml.sheet")
@@ -221,7 +222,7 @@ def test_each_dashboard_export_equals_the_screen_and_is_audited(client, supervis
     exports = db.session.scalars(
         select(AuditLog).where(AuditLog.action == "export", AuditLog.actor_id == supervisor.id)
     ).all()
-    assert sorted(e.object_id for e in exports) == sorted(stats.TABLE_KEYS)
+    assert sorted(e.object_id for e in exports) == sorted(tables.TABLE_KEYS)
     assert client.get("/supervision/export/nothing.xlsx").status_code == 404
 
 
@@ -274,14 +275,14 @@ def test_bad_date_range_is_explained_and_the_default_is_used(client, supervisor)
 
 def test_applications_in_draft_are_not_the_bureaus_business(client, supervisor):
     factories.make_application(factories.make_unit("500112"))
-    assert stats.status_table().rows == [["全市", *["0"] * len(stats.SHOWN_STATUSES), "0"]]
-    assert ApplicationStatus.DRAFT not in stats.SHOWN_STATUSES
+    assert tables.status_table().rows == [["全市", *["0"] * len(tables.SHOWN_STATUSES), "0"]]
+    assert ApplicationStatus.DRAFT not in tables.SHOWN_STATUSES
 
 
 def test_summaries_are_rebuilt_when_stale_and_the_page_says_when():
-    assert stats.refreshed_at() is None
-    assert stats.refresh_if_stale(3600) is True
-    stamp = stats.refreshed_at()
+    assert summaries.refreshed_at() is None
+    assert summaries.refresh_if_stale(3600) is True
+    stamp = summaries.refreshed_at()
     assert stamp is not None
-    assert stats.refresh_if_stale(3600) is False  # fresh: the worker's sweep leaves it
-    assert stats.refreshed_at() == stamp
+    assert summaries.refresh_if_stale(3600) is False  # fresh: the worker's sweep leaves it
+    assert summaries.refreshed_at() == stamp

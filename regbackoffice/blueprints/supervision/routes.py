@@ -8,12 +8,14 @@ from datetime import date
 from flask import abort, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 
-from ... import audit, stats, workflow
+from ... import audit, workflow
 from ...access import roles_required, visible
 from ...clock import china_today
 from ...exports import XLSX_MIMETYPE, xlsx_bytes
 from ...extensions import db
 from ...models import Application, ApplicationStatus, District, Role
+from ...stats import summaries
+from ...stats import tables as figures
 from ...svg_charts import bar_chart
 from . import bp
 
@@ -32,15 +34,15 @@ def _parse_day(name: str, label: str, errors: list[str]) -> date | None:
         return None
 
 
-def _period() -> tuple[stats.Period, list[str]]:
+def _period() -> tuple[figures.Period, list[str]]:
     """The date range from ?start=&end= (China dates), defaulting to the last 12 months."""
     errors: list[str] = []
-    default = stats.default_period()
+    default = figures.default_period()
     start = _parse_day("start", "起始日期", errors)
     end = _parse_day("end", "截止日期", errors)
     if errors:
         return default, errors
-    period = stats.Period(start or default.start, end or default.end)
+    period = figures.Period(start or default.start, end or default.end)
     if period.start > period.end:
         return default, ["起始日期晚于截止日期；已使用默认范围。"]
     if (period.end - period.start).days > 366 * 5:
@@ -48,15 +50,15 @@ def _period() -> tuple[stats.Period, list[str]]:
     return period, []
 
 
-def _charts(tables: dict[str, stats.Table], period: stats.Period) -> dict[str, object]:
+def _charts(tables: dict[str, figures.Table], period: figures.Period) -> dict[str, object]:
     monthly = tables["monthly"]
     months = [row[0] for row in monthly.rows]
-    violations = stats.violations_by_month(period)
+    violations = figures.violations_by_month(period)
     status = tables["status"]
-    district_rows = [row for row in status.rows if row[0] != stats.CITY]
+    district_rows = [row for row in status.rows if row[0] != figures.CITY]
     open_statuses = [
         (i + 1, s.label)
-        for i, s in enumerate(stats.SHOWN_STATUSES)
+        for i, s in enumerate(figures.SHOWN_STATUSES)
         if s
         in (
             ApplicationStatus.SUBMITTED,
@@ -91,18 +93,18 @@ def _charts(tables: dict[str, stats.Table], period: stats.Period) -> dict[str, o
 @roles_required(Role.SUPERVISOR)
 def dashboard() -> str:
     period, errors = _period()
-    tables = stats.dashboard_tables(period)
-    districts = stats.district_codes_by_name()
+    tables = figures.dashboard_tables(period)
+    districts = figures.district_codes_by_name()
     return render_template(
         "supervision/dashboard.html",
         tables=tables,
         period=period,
         errors=errors,
         charts=_charts(tables, period),
-        refreshed_at=stats.refreshed_at(),
+        refreshed_at=summaries.refreshed_at(),
         district_codes=districts,
-        city=stats.CITY,
-        statuses=stats.SHOWN_STATUSES,
+        city=figures.CITY,
+        statuses=figures.SHOWN_STATUSES,
     )
 
 
@@ -115,10 +117,10 @@ def _xlsx_response(filename: str, content: bytes) -> ResponseReturnValue:
 @bp.route("/export/<key>.xlsx")
 @roles_required(Role.SUPERVISOR)
 def export(key: str) -> ResponseReturnValue:
-    if key not in stats.TABLE_KEYS:
+    if key not in figures.TABLE_KEYS:
         abort(404)
     period, _errors = _period()
-    table = stats.one_table(key, period)
+    table = figures.one_table(key, period)
     audit.record(
         "export",
         object_type="dashboard",
@@ -147,7 +149,7 @@ def _district_query(code: str):
         except ValueError:
             abort(400, description=f"未知的申请状态“{raw_status[:20]}”。")
     if request.args.get("overdue") == "1":
-        query = query.where(stats.overdue_clause())
+        query = query.where(workflow.overdue_clause(china_today()))
     return query.order_by(Application.submitted_at.desc().nulls_last(), Application.id.desc())
 
 
@@ -167,7 +169,7 @@ APPLICATION_HEADERS = [
 
 
 def _application_row(application: Application) -> list[str]:
-    local = stats.local_time
+    local = figures.local_time
     return [
         application.number or "",
         application.unit_name,
@@ -195,7 +197,7 @@ def district(code: str) -> str:
         page=page,
         rows=[(a, _application_row(a), workflow.is_overdue(a, today)) for a in page.items],
         headers=APPLICATION_HEADERS,
-        statuses=stats.SHOWN_STATUSES,
+        statuses=figures.SHOWN_STATUSES,
         status=request.args.get("status", ""),
         overdue=request.args.get("overdue") == "1",
     )

@@ -1,32 +1,25 @@
-"""The city supervision dashboard (监管看板): summary tables and the figures shown.
+"""The city supervision dashboard (监管看板): the read side, one ``Table`` per figure.
 
-Two kinds of figures:
-
-- Live, from the applications and certificates (tens of thousands of rows, indexed):
-  applications per state, overdue work, median days per step, certificates per month,
-  connected enterprise platforms.
-- Pre-aggregated, because the archive (1,000,000 cylinders) and the filling records
-  (10,000,000) are too large to group on every page view: ``stat_registrations`` and
-  ``stat_violations`` are rebuilt by ``refresh_dashboard_stats`` (a job enqueued after each
-  certificate generation, the worker's periodic sweep and ``flask refresh-stats``), and the
-  page shows when that last happened.
+Live figures come from the applications and certificates (tens of thousands of rows,
+indexed): applications per state, overdue work, certificates per month, connected
+platforms. The large ones come from the summary tables of ``summaries``.
 
 Every table is a ``Table`` (title, headers, rows of strings), so the page and its .xlsx
-export are built from the same values.
+export are built from the same values. ``TABLES`` lists every table with its builder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import case, func, select
 
-from . import jobs, workflow
-from .clock import CHINA_TZ, china_day_start, china_today, format_china
-from .extensions import db
-from .models import (
+from .. import workflow
+from ..clock import china_day_start, china_today, format_china
+from ..extensions import db
+from ..models import (
     ApiClient,
     Application,
     ApplicationStatus,
@@ -34,26 +27,15 @@ from .models import (
     District,
     Medium,
     RegistrationStat,
-    StatRefresh,
     StepDurationStat,
     ViolationStat,
-    utcnow,
 )
+from .summaries import ALL_REASONS, TIMED_STEPS
 
-REFRESH_JOB = "refresh_dashboard_stats"
-REFRESH_NAME = "dashboard"
-ALL_REASONS = "*"  # the stat_violations row counting violating fillings themselves
 CITY = "全市"
 
 # Statuses shown per district (drafts are the applicant's business, not the bureau's).
 SHOWN_STATUSES = [s for s in ApplicationStatus if s is not ApplicationStatus.DRAFT]
-
-# (key, label, start column, end column) of each timed step.
-STEPS = [
-    ("accept", "提交→受理", "submitted_at", "accepted_at"),
-    ("approve", "受理→审批", "accepted_at", "approved_at"),
-    ("certify", "审批→发证", "approved_at", "certified_at"),
-]
 
 VIOLATION_REASON_LABELS = {
     "STATUS_STOPPED": "气瓶已停用",
@@ -64,143 +46,6 @@ VIOLATION_REASON_LABELS = {
     "NOT_REGISTERED": "未登记气瓶",
     "MEDIUM_MISMATCH": "充装介质不符",
 }
-
-
-# --- the summary tables -------------------------------------------------------------
-
-
-def _month_sql(column: str) -> str:
-    if db.engine.dialect.name == "postgresql":
-        return f"to_char({column}, 'YYYY-MM')"
-    return f"strftime('%Y-%m', {column})"
-
-
-def _reasons_from_sql() -> str:
-    """A FROM item giving one row ``j.value`` per reason in ``f.violation_reasons``."""
-    if db.engine.dialect.name == "postgresql":
-        return "json_array_elements_text(f.violation_reasons) AS j(value)"
-    return "json_each(f.violation_reasons) AS j"
-
-
-_VIOLATIONS_SQL = """
-INSERT INTO stat_violations (month, district_code, reason, fillings)
-SELECT {month}, COALESCE(c.district_code, u.district_code, ''), {reason}, COUNT(*)
-FROM filling_records f {reasons_from}
-LEFT JOIN cylinders c ON c.id = f.cylinder_id
-LEFT JOIN api_clients a ON a.id = f.client_id
-LEFT JOIN units u ON u.id = a.unit_id
-WHERE f.violation = :yes
-GROUP BY 1, 2, 3
-"""
-
-
-def rebuild_summaries() -> None:
-    """Recompute the summary tables from the archive and the filling records (flushes)."""
-    if db.engine.dialect.name == "postgresql":
-        # Two refreshes at once would insert the same keys: the second waits for the first.
-        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('stat_refresh'))"))
-    db.session.execute(delete(RegistrationStat))
-    db.session.execute(delete(ViolationStat))
-    db.session.execute(
-        text(
-            f"""
-            INSERT INTO stat_registrations (month, district_code, medium_code, cylinders)
-            SELECT {_month_sql("registration_date")}, district_code, medium_code, COUNT(*)
-            FROM cylinders WHERE registration_date IS NOT NULL
-            GROUP BY 1, 2, 3
-            """
-        )
-    )
-    month = _month_sql("f.fill_date")
-    db.session.execute(
-        text(_VIOLATIONS_SQL.format(month=month, reason=f"'{ALL_REASONS}'", reasons_from="")),
-        {"yes": True},
-    )
-    db.session.execute(
-        text(
-            _VIOLATIONS_SQL.format(
-                month=month, reason="j.value", reasons_from="CROSS JOIN " + _reasons_from_sql()
-            )
-        ),
-        {"yes": True},
-    )
-    _rebuild_step_durations()
-    stamp = db.session.get(StatRefresh, REFRESH_NAME)
-    if stamp is None:
-        db.session.add(StatRefresh(name=REFRESH_NAME, refreshed_at=utcnow()))
-    else:
-        stamp.refreshed_at = utcnow()
-    db.session.flush()
-
-
-def _rebuild_step_durations() -> None:
-    """Histogram of each step's duration (tenths of a day) per month it ended and district."""
-    db.session.execute(delete(StepDurationStat))
-    if db.engine.dialect.name == "postgresql":
-        for key, _label, start, end in STEPS:
-            db.session.execute(
-                text(
-                    f"""
-                    INSERT INTO stat_step_days (month, district_code, step, tenths, applications)
-                    SELECT to_char({end} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
-                      district_code, :step,
-                      CAST(round(extract(epoch FROM {end} - {start}) / 8640.0) AS integer),
-                      COUNT(*)
-                    FROM applications
-                    WHERE {start} IS NOT NULL AND {end} IS NOT NULL
-                    GROUP BY 1, 2, 3, 4
-                    """
-                ),
-                {"step": key},
-            )
-        return
-    # SQLite (demo, a few rows): bucket in Python.
-    counts: dict[tuple[str, str, str, int], int] = {}
-    for key, _label, start_col, end_col in STEPS:
-        start, end = getattr(Application, start_col), getattr(Application, end_col)
-        for code, began, ended in db.session.execute(
-            select(Application.district_code, start, end).where(
-                start.is_not(None), end.is_not(None)
-            )
-        ):
-            month = ended.astimezone(CHINA_TZ).strftime("%Y-%m")
-            tenths = round((ended - began).total_seconds() / 8640.0)
-            bucket = (month, code, key, tenths)
-            counts[bucket] = counts.get(bucket, 0) + 1
-    db.session.add_all(
-        StepDurationStat(month=m, district_code=d, step=k, tenths=t, applications=n)
-        for (m, d, k, t), n in counts.items()
-    )
-    db.session.flush()
-
-
-@jobs.job(REFRESH_JOB)
-def refresh_dashboard_stats() -> None:
-    """Job: rebuild the summaries and commit. Safe to run twice (a full rebuild)."""
-    rebuild_summaries()
-    db.session.commit()
-
-
-def enqueue_refresh() -> None:
-    """Rebuild the summaries once the current transaction has committed."""
-    jobs.enqueue_after_commit(REFRESH_JOB, job_id="refresh-dashboard-stats")
-
-
-def refresh_if_stale(max_age_seconds: float) -> bool:
-    """Rebuild (and commit) when the summaries are older than ``max_age_seconds``."""
-    last = refreshed_at()
-    if last is not None and (utcnow() - last).total_seconds() < max_age_seconds:
-        return False
-    refresh_dashboard_stats()
-    return True
-
-
-def refreshed_at() -> datetime | None:
-    stamp = db.session.get(StatRefresh, REFRESH_NAME)
-    return stamp.refreshed_at if stamp else None
-
-
-# --- filters and tables ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -291,11 +136,6 @@ def status_table() -> Table:
     return table
 
 
-def overdue_clause(today: date | None = None) -> Any:
-    """Applications past their time limit in working days (``workflow.STEPS``)."""
-    return workflow.overdue_clause(today or china_today())
-
-
 def overdue_table(today: date | None = None) -> Table:
     today = today or china_today()
     rows = db.session.execute(
@@ -304,7 +144,7 @@ def overdue_table(today: date | None = None) -> Table:
             func.sum(case((workflow.overdue_clause(today, "accept_due_on"), 1), else_=0)),
             func.sum(case((workflow.overdue_clause(today, "decision_due_on"), 1), else_=0)),
         )
-        .where(overdue_clause(today))
+        .where(workflow.overdue_clause(today))
         .group_by(Application.district_code)
     ).all()
     by_district = {code: (int(a or 0), int(d or 0)) for code, a, d in rows}
@@ -357,7 +197,7 @@ def step_medians(period: Period) -> dict[str, dict[str, float]]:
         .where(StepDurationStat.month.between(period.first_month, period.last_month))
         .group_by(StepDurationStat.step, StepDurationStat.district_code, StepDurationStat.tenths)
     ).all()
-    buckets: dict[str, dict[str, list[tuple[int, int]]]] = {key: {} for key, *_ in STEPS}
+    buckets: dict[str, dict[str, list[tuple[int, int]]]] = {key: {} for key, *_ in TIMED_STEPS}
     for step, code, tenths, count in rows:
         if step not in buckets:
             continue
@@ -375,16 +215,16 @@ def medians_table(period: Period) -> Table:
     table = Table(
         "medians",
         "办理用时中位数（自然日）",
-        ["区县", *[label for _key, label, _a, _b in STEPS]],
+        ["区县", *[label for _key, label, _a, _b in TIMED_STEPS]],
         note="按该环节完成月份落在日期范围内的申请计算，精确到 0.1 天；随统计更新。",
     )
     codes = {code for medians in per_step.values() for code in medians} - {CITY}
     for district in _districts():
         if district.code in codes:
             table.rows.append(
-                [district.name, *[_days(per_step[k].get(district.code)) for k, *_ in STEPS]]
+                [district.name, *[_days(per_step[k].get(district.code)) for k, *_ in TIMED_STEPS]]
             )
-    table.rows.append([CITY, *[_days(per_step[k].get(CITY)) for k, *_ in STEPS]])
+    table.rows.append([CITY, *[_days(per_step[k].get(CITY)) for k, *_ in TIMED_STEPS]])
     return table
 
 
@@ -502,7 +342,7 @@ RECENT_VIOLATIONS = 20
 
 def recent_violations_table() -> Table:
     """The newest 违规充装 records themselves (``api_records.violations``, newest first)."""
-    from .api_records import violations
+    from ..api_records import violations
 
     table = Table(
         "recent_violations",
@@ -556,41 +396,26 @@ def platforms_table() -> Table:
     return table
 
 
-TABLE_KEYS = (
-    "status",
-    "overdue",
-    "medians",
-    "monthly",
-    "media",
-    "violations",
-    "recent_violations",
-    "platforms",
-)
+# Every table of the dashboard, in page order, with its builder; exports build one by key.
+Builder = Callable[[Period, date], Table]
+TABLES: dict[str, Builder] = {
+    "status": lambda period, today: status_table(),
+    "overdue": lambda period, today: overdue_table(today),
+    "medians": lambda period, today: medians_table(period),
+    "monthly": lambda period, today: monthly_table(period),
+    "media": lambda period, today: media_table(period),
+    "violations": lambda period, today: violations_table(period),
+    "recent_violations": lambda period, today: recent_violations_table(),
+    "platforms": lambda period, today: platforms_table(),
+}
+TABLE_KEYS = tuple(TABLES)
 
 
 def dashboard_tables(period: Period, today: date | None = None) -> dict[str, Table]:
-    return {
-        "status": status_table(),
-        "overdue": overdue_table(today),
-        "medians": medians_table(period),
-        "monthly": monthly_table(period),
-        "media": media_table(period),
-        "violations": violations_table(period),
-        "recent_violations": recent_violations_table(),
-        "platforms": platforms_table(),
-    }
+    today = today or china_today()
+    return {key: build(period, today) for key, build in TABLES.items()}
 
 
-def one_table(key: str, period: Period) -> Table:
+def one_table(key: str, period: Period, today: date | None = None) -> Table:
     """One table by key (exports build only the table asked for)."""
-    builders: dict[str, Any] = {
-        "status": status_table,
-        "overdue": overdue_table,
-        "medians": lambda: medians_table(period),
-        "monthly": lambda: monthly_table(period),
-        "media": lambda: media_table(period),
-        "violations": lambda: violations_table(period),
-        "recent_violations": recent_violations_table,
-        "platforms": platforms_table,
-    }
-    return builders[key]()
+    return TABLES[key](period, today or china_today())
