@@ -1,4 +1,4 @@
-"""Pre-aggregated counts for the city dashboard, rebuilt by ``stats.summaries.refresh_dashboard_stats``.
+"""Pre-aggregated counts for the city dashboard (rebuilt by ``stats.summaries``).
 
 The archive and the filling records are too large to group on every page view (1,000,000
 cylinders, 10,000,000 fillings); these small tables hold their monthly totals.
