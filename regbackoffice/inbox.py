@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, or_
 from .access import visible
 from .extensions import db
 from .models import Application, User
+from .search import contains
 from .workdays import workdays_left
 from .workflow import Step
 from .workflow import tasks_for as tasks_for_role
@@ -40,7 +41,7 @@ def task_query(user: User, task: Step, search: str = "") -> Select[tuple[Applica
     search = search.strip()
     if search:
         query = query.where(
-            or_(Application.unit_name.contains(search), Application.number.contains(search))
+            or_(contains(Application.unit_name, search), contains(Application.number, search))
         )
     order = [Application.submitted_at, Application.id]
     if task.deadline_field:

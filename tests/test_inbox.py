@@ -1,6 +1,7 @@
 """待办事项: tasks per role, by deadline, with working days left."""
 
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -73,6 +74,19 @@ def test_search_by_unit_name_or_application_number(client, login_as, yubei_unit)
     assert wanted.number in by_name and other.number not in by_name
     by_number = client.get(f"/inbox?task=accept&q={other.number}").get_data(as_text=True)
     assert other.number in by_number and wanted.number not in by_number
+
+
+def test_search_wildcards_typed_in_the_box_match_only_themselves(client, login_as, yubei_unit):
+    plain = factories.make_submitted_application(yubei_unit, items=1, photos=False)
+    percent = factories.make_submitted_application(
+        factories.make_unit("500112", name="百分之百_燃气%公司"), items=1, photos=False
+    )
+    login_as(Role.ACCEPTOR, district_code="500112")
+    for typed in ("%", "_", "百%公司"):
+        html = client.get(f"/inbox?task=accept&q={quote(typed)}").get_data(as_text=True)
+        assert plain.number not in html, typed
+    html = client.get(f"/inbox?task=accept&q={quote('_燃气%')}").get_data(as_text=True)
+    assert percent.number in html and plain.number not in html
 
 
 def test_inbox_is_paginated_with_constant_queries(client, login_as, yubei_unit, count_queries):

@@ -18,6 +18,7 @@ from ...models import (
     AuditVerdict,
     Role,
 )
+from ...search import contains
 from ..form_helpers import VersionedForm
 from ..refusal import refuse
 from . import bp
@@ -34,7 +35,7 @@ def _items_query(application: Application):
         query = query.where(ApplicationItem.audit_verdict == AuditVerdict(verdict))
     product_no = request.args.get("product_no", "").strip()
     if product_no:
-        query = query.where(ApplicationItem.product_no.contains(product_no))
+        query = query.where(contains(ApplicationItem.product_no, product_no))
     photos = request.args.get("photos", "")
     if photos == "yes":
         query = query.where(ApplicationItem.attachment_count > 0)

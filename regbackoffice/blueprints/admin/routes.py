@@ -26,6 +26,7 @@ from ...models import (
     User,
     Variety,
 )
+from ...search import contains
 from ..form_helpers import choices
 from . import bp
 from .forms import (
@@ -61,7 +62,7 @@ def users() -> str:
     query = visible(User).order_by(User.username)
     q = request.args.get("q", "").strip()
     if q:
-        query = query.where(or_(User.username.contains(q), User.display_name.contains(q)))
+        query = query.where(or_(contains(User.username, q), contains(User.display_name, q)))
     role = request.args.get("role", "")
     if role in {r.value for r in Role}:
         query = query.where(User.role == Role(role))
@@ -181,7 +182,7 @@ def units_list() -> str:
     query = visible(Unit).order_by(Unit.district_code, Unit.name)
     q = request.args.get("q", "").strip()
     if q:
-        query = query.where(or_(Unit.name.contains(q), Unit.credit_code.contains(q.upper())))
+        query = query.where(or_(contains(Unit.name, q), contains(Unit.credit_code, q.upper())))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     return render_template("admin/units.html", page=page, q=q)
 
@@ -302,7 +303,7 @@ def audit_log() -> str:
     if filters["action"]:
         query = query.where(AuditLog.action == filters["action"])
     if filters["actor"]:
-        query = query.where(AuditLog.actor_name.contains(filters["actor"]))
+        query = query.where(contains(AuditLog.actor_name, filters["actor"]))
     if filters["object_type"]:
         query = query.where(AuditLog.object_type == filters["object_type"])
     if filters["object_id"]:

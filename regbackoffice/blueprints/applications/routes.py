@@ -43,6 +43,7 @@ from ...models import (
     User,
     Variety,
 )
+from ...search import contains
 from ..form_helpers import VersionedForm
 from ..refusal import refuse
 from . import bp
@@ -180,7 +181,7 @@ def show(application_id: int) -> str:
     has_photos = request.args.get("photos", "")
     stmt = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     if query:
-        stmt = stmt.where(ApplicationItem.product_no.contains(query, autoescape=True))
+        stmt = stmt.where(contains(ApplicationItem.product_no, query))
     if has_photos == "yes":
         stmt = stmt.where(ApplicationItem.attachment_count > 0)
     elif has_photos == "no":

@@ -13,6 +13,7 @@ from ... import audit, certificates, workflow
 from ...access import get_or_404, roles_required, visible
 from ...extensions import db
 from ...models import Application, Certificate, Role
+from ...search import contains
 from ..form_helpers import BaseForm, VersionedForm
 from ..refusal import refuse
 from . import bp
@@ -91,7 +92,7 @@ def index() -> str:
     )
     q = request.args.get("q", "").strip()
     if q:
-        query = query.where(Certificate.number.contains(q))
+        query = query.where(contains(Certificate.number, q))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     return render_template("certificates/index.html", page=page, q=q, form=BaseForm())
 
