@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from flask import Flask, request, session, url_for
@@ -68,12 +67,6 @@ def init_app(app: Flask) -> None:
     app.context_processor(lambda: {"navigation": _navigation(), "Role": Role, "now_utc": utcnow})
     app.jinja_env.globals["page_url"] = _page_url  # globals reach imported macros too
     app.jinja_env.filters["local_dt"] = _local_datetime
-    app.jinja_env.filters["hash_id"] = _short_hash
-
-
-def _short_hash(text: object) -> str:
-    """A stable, HTML-id-safe token for a string (modal ids per action URL)."""
-    return hashlib.sha1(str(text).encode()).hexdigest()[:10]
 
 
 def _page_url(endpoint: str, number: int) -> str:

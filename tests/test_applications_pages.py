@@ -1,12 +1,13 @@
 """The applicant's pages: scoping, photos, submission, items, progress and copying."""
 
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from regbackoffice import applications, photos, storage
+from regbackoffice import applications, photos, storage, workflow
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     ApplicationItem,
@@ -16,6 +17,7 @@ from regbackoffice.models import (
     AuditLog,
     AuditVerdict,
     Role,
+    User,
 )
 
 from . import factories
@@ -203,7 +205,7 @@ def test_item_edit_uses_the_import_rules_and_delete_removes_it(client, login_as)
         "pressure": "15",
         "volume": "40",
         "last_inspection_date": "",
-        "next_inspection_month": "2027-01",
+        "next_inspection_month": "2030-01",
         "internal_no": "",
         "tag_type": "",
         "tag_value": "",
@@ -221,22 +223,30 @@ def test_item_edit_uses_the_import_rules_and_delete_removes_it(client, login_as)
     assert application.item_count == 0
 
 
+def test_item_form_shows_each_field_error_beside_its_field(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application)
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    response = post_form(client, url, {"manufacturer": "厂" * 1001}, page=url)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    manufacturer = html[html.index('for="manufacturer"') :].split('<div class="col-md-4">')[0]
+    assert "is-invalid" in manufacturer
+    assert re.search(r'<div class="invalid-feedback">[^<]*1000[^<]*</div>', manufacturer)
+
+
 def _void(application, reason="照片模糊，请重新申请"):
-    application.status = ApplicationStatus.VOIDED
-    application.voided_at = datetime.now(UTC)
-    application.void_reason = reason
-    for item in db.session.scalars(
-        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
-    ):
-        item.live_identity_key = None
-    db.session.flush()
+    """Submitted, then 驳回（退件） by the district's acceptor: the real transitions."""
+    applicant = db.session.get(User, application.created_by_id)
+    workflow.submit(application, applicant, application.version_id, 5)
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=application.district_code)
+    workflow.void(application, acceptor, reason, application.version_id, sod=True)
 
 
 def test_voided_application_shows_reason_and_excluded_items_and_can_be_copied(client, login_as):
     applicant = login_as(Role.APPLICANT)
-    application = factories.make_application(
-        applicant.unit, created_by=applicant, submitted_at=datetime.now(UTC)
-    )
+    application = factories.make_application(applicant.unit, created_by=applicant)
     kept = factories.make_item(application, product_no="COPY-1")
     wrong = factories.make_item(application, product_no="COPY-2")
     _add_photos(kept, applicant)

@@ -52,6 +52,8 @@ def test_the_prune_bypass_allows_delete_but_never_update():
         assert "append-only" in _refused_by_database(
             "UPDATE audit_log SET action = 'forged' WHERE id = :i", i=row.id
         )
+        deleted = db.session.execute(sa.text("DELETE FROM audit_log WHERE id = :i"), {"i": row.id})
+        assert deleted.rowcount == 1
     finally:
         db.session.execute(sa.text("SET LOCAL regbo.audit_prune = 'off'"))
 

@@ -16,9 +16,9 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from regbackoffice import api_records
-from regbackoffice.clock import china_today
+from regbackoffice.clock import china_today, format_china
 from regbackoffice.extensions import db
-from regbackoffice.models import ApplicationStatus, AuditLog, CylinderStatus, Role
+from regbackoffice.models import AuditLog, CylinderStatus, Role, StatRefresh
 from regbackoffice.stats import summaries, tables
 
 from . import factories
@@ -274,15 +274,30 @@ def test_bad_date_range_is_explained_and_the_default_is_used(client, supervisor)
 
 
 def test_applications_in_draft_are_not_the_bureaus_business(client, supervisor):
-    factories.make_application(factories.make_unit("500112"))
+    unit = factories.make_unit("500112")
+    factories.make_application(unit)
     assert tables.status_table().rows == [["全市", *["0"] * len(tables.SHOWN_STATUSES), "0"]]
-    assert ApplicationStatus.DRAFT not in tables.SHOWN_STATUSES
+    factories.make_submitted_application(unit, items=1, photos=False)
+    table = tables.status_table()
+    assert "草稿" not in table.headers
+    submitted = table.headers.index("待受理")
+    city = table.rows[-1]
+    assert city[0] == "全市" and city[submitted] == "1" and city[-1] == "1"
 
 
-def test_summaries_are_rebuilt_when_stale_and_the_page_says_when():
+def test_summaries_are_rebuilt_when_stale_and_the_page_says_when(client, supervisor):
+    assert "统计更新于 尚未统计" in client.get("/supervision/").get_data(as_text=True)
     assert summaries.refreshed_at() is None
     assert summaries.refresh_if_stale(3600) is True
     stamp = summaries.refreshed_at()
     assert stamp is not None
     assert summaries.refresh_if_stale(3600) is False  # fresh: the worker's sweep leaves it
     assert summaries.refreshed_at() == stamp
+    # Two hours later the sweep rebuilds, and the page shows the new time (China time).
+    row = db.session.get(StatRefresh, summaries.REFRESH_NAME)
+    row.refreshed_at = stamp - timedelta(hours=2)
+    db.session.flush()
+    assert summaries.refresh_if_stale(3600) is True
+    assert summaries.refreshed_at() > stamp - timedelta(hours=2)
+    html = client.get("/supervision/").get_data(as_text=True)
+    assert f"统计更新于 {format_china(summaries.refreshed_at())}" in html

@@ -190,3 +190,16 @@ def screenshot(page, name: str) -> None:
     image = Image.open(io.BytesIO(data)).convert("RGB")
     palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     palette.save(SCREENSHOTS / f"{name}.png", optimize=True)
+
+
+def answer_confirmation(page, accept: bool = True) -> str:
+    """Answer the confirmation dialog on screen; returns what it said."""
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for(state="visible")
+    said = dialog.locator(".modal-body").inner_text()
+    if accept:
+        dialog.locator("[data-confirm-ok]").click()
+    else:
+        dialog.get_by_role("button", name="取消").click()
+        dialog.wait_for(state="hidden")
+    return said

@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from regbackoffice.demo import demo_photo
 from regbackoffice.models import AttachmentKind
 
-from .conftest import DESKTOP, PHONE, login, screenshot
+from .conftest import DESKTOP, PHONE, answer_confirmation, login, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -88,18 +88,6 @@ def photos_zip(product_nos: list[str]) -> bytes:
                 demo_photo(product_no, AttachmentKind.SUPERVISION_CERTIFICATE),
             )
     return out.getvalue()
-
-
-def accept_next_dialog(page) -> list[str]:
-    """Accept the next confirmation and remember what it said."""
-    said: list[str] = []
-
-    def _accept(dialog) -> None:
-        said.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", _accept)
-    return said
 
 
 def logout(page) -> None:
@@ -205,10 +193,10 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     page.goto(application_url)
     assert page.locator(".badge", has_text="齐全").count() == 5
     screenshot(page, "01-application-draft")
-    said = accept_next_dialog(page)
     page.get_by_role("button", name="提交申请").click()
+    said = answer_confirmation(page)
     page.wait_for_url(re.compile(r"/progress$"))
-    assert said and "确认提交" in said[0]
+    assert "确认提交" in said
     logout(page)
 
     # ---- 受理人员: inbox, keyboard audit, two cylinders 错误, 完成, 受理 -------------------

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from .conftest import PHONE, login, screenshot
+from .conftest import PHONE, answer_confirmation, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -159,15 +159,8 @@ def test_destructive_actions_ask_first_and_say_what_happens(open_context, live_s
     page.wait_for_url(re.compile(r"/applications/\d+$"))
     draft_url = page.url
 
-    said: list[str] = []
-
-    def _dismiss(dialog) -> None:
-        said.append(dialog.message)
-        dialog.dismiss()
-
-    page.once("dialog", _dismiss)
     page.get_by_role("button", name="删除草稿").click()
-    assert said and "不能恢复" in said[0]
+    assert "不能恢复" in answer_confirmation(page, accept=False)
     assert page.url == draft_url
     assert page.request.get(draft_url).ok, "the draft is still there after saying no"
 
