@@ -1,6 +1,7 @@
 """The table of steps: who acts on an application in each state, and by when."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -108,3 +109,23 @@ def test_completing_the_audit_from_a_stale_page_keeps_the_saved_verdicts(client,
     db.session.refresh(application)
     assert item.audit_verdict is AuditVerdict.CORRECT
     assert application.audit_completed_at is None
+
+
+def test_the_workflow_page_in_docs_says_what_the_table_says():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "workflow.md").read_text("utf-8")
+    rows = {
+        cells[0]: cells
+        for line in page.splitlines()
+        if line.startswith("| ") and not line.startswith("| state")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    for status in ApplicationStatus:
+        state, label, role, _step, due, voids = rows[status.value]
+        assert label == status.label
+        step = workflow.open_step(status)
+        if step is None:
+            assert role.startswith("nobody"), state
+            continue
+        assert role == step.role.value, state
+        assert due == (step.deadline_field or "—"), state
+        assert voids == ("yes" if step.status in workflow.VOID_STEP_BY_ROLE.values() else "no")
