@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice import api_records
+from regbackoffice import api_records, certificates
 from regbackoffice.clock import china_today, format_china
 from regbackoffice.extensions import db
 from regbackoffice.models import AuditLog, CylinderStatus, Role, StatRefresh
@@ -266,11 +267,45 @@ def test_drill_down_lists_one_districts_applications_and_opens_the_detail(client
     assert audit_row.object_id == "500112" and audit_row.detail["rows"] == 1
 
 
-def test_bad_date_range_is_explained_and_the_default_is_used(client, supervisor):
-    html = client.get("/supervision/?start=2026-13-01").get_data(as_text=True)
-    assert "起始日期“2026-13-01”不是有效日期" in html
-    html = client.get("/supervision/?start=2026-03-01&end=2026-01-01").get_data(as_text=True)
-    assert "起始日期晚于截止日期" in html
+def test_bad_month_range_is_explained_and_the_default_is_used(client, supervisor):
+    html = client.get("/supervision/?start=2026-13").get_data(as_text=True)
+    assert "起始月份“2026-13”不是有效月份" in html
+    html = client.get("/supervision/?start=2026-03&end=2026-01").get_data(as_text=True)
+    assert "起始月份晚于截止月份" in html
+
+
+def test_a_day_range_is_counted_as_whole_months_and_the_page_says_so(client, supervisor):
+    """Both figures of a month's row, and every table, count the same whole months."""
+    approved = factories.make_approved_application(items=2)
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=approved.district_code)
+    certificates.generate(approved, acceptor, approved.version_id, today=date(2026, 11, 24))
+    summaries.rebuild_summaries()
+    html = client.get("/supervision/?start=2026-10-01&end=2026-11-13").get_data(as_text=True)
+    assert "看板按整月统计：截止月份2026-11-13已按整月计为2026-11" in html
+    assert "统计范围：2026-10 至 2026-11（按整月）" in html
+    monthly = {row[0]: row[1:] for row in screen_table(html, "table-monthly")[1:]}
+    assert monthly == {"2026-10": ["0", "0"], "2026-11": ["1", "2"]}
+    export = client.get("/supervision/export/monthly.xlsx?start=2026-10&end=2026-11")
+    assert "monthly-2026-10-2026-11.xlsx" in export.headers["Content-Disposition"]
+    assert xlsx_rows(export.data)[1:] == [["2026-10", "0", "0"], ["2026-11", "1", "2"]]
+
+
+def test_violations_per_month_have_a_table_equal_to_a_direct_count(client, supervisor):
+    report_violation("500112")
+    report_violation("500105")
+    summaries.rebuild_summaries()
+    html = client.get("/supervision/?start=2025-12&end=2026-02").get_data(as_text=True)
+    on_screen = {row[0]: row[1] for row in screen_table(html, "table-violations_monthly")[1:]}
+    direct = dict(
+        db.session.execute(
+            sa.text(
+                "SELECT to_char(fill_date, 'YYYY-MM'), count(*)::text FROM filling_records"
+                " WHERE violation GROUP BY 1"
+            )
+        ).all()
+    )
+    assert on_screen == {"2025-12": "0", "2026-01": direct["2026-01"], "2026-02": "0"}
+    assert direct["2026-01"] == "2"
 
 
 def test_applications_in_draft_are_not_the_bureaus_business(client, supervisor):

@@ -50,30 +50,41 @@ VIOLATION_REASON_LABELS = {
 
 @dataclass(frozen=True)
 class Period:
-    """An inclusive range of China dates; the monthly figures use its months."""
+    """Whole months, first to last (China dates): every figure of the dashboard counts the
+    same whole months, never a day range on a month's count."""
 
-    start: date
-    end: date
-
-    @property
-    def first_month(self) -> str:
-        return self.start.strftime("%Y-%m")
+    first_month: str  # YYYY-MM
+    last_month: str
 
     @property
-    def last_month(self) -> str:
-        return self.end.strftime("%Y-%m")
+    def start(self) -> date:
+        return date.fromisoformat(f"{self.first_month}-01")
+
+    @property
+    def end(self) -> date:
+        """The last day of the last month."""
+        year, month = map(int, self.last_month.split("-"))
+        following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+        return following - timedelta(days=1)
+
+    @property
+    def label(self) -> str:
+        if self.first_month == self.last_month:
+            return f"{self.first_month}（整月）"
+        return f"{self.first_month} 至 {self.last_month}（按整月）"
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
-        """[start 00:00, day after end 00:00) in China time, as UTC instants."""
+        """[first day 00:00, day after the last day 00:00) in China time, as UTC instants."""
         return china_day_start(self.start), china_day_start(self.end + timedelta(days=1))
 
 
 def default_period(today: date | None = None) -> Period:
     """The last twelve months, this one included."""
     today = today or china_today()
-    if today.month == 12:
-        return Period(date(today.year, 1, 1), today)
-    return Period(date(today.year - 1, today.month + 1, 1), today)
+    first = (
+        date(today.year, 1, 1) if today.month == 12 else date(today.year - 1, today.month + 1, 1)
+    )
+    return Period(first.strftime("%Y-%m"), today.strftime("%Y-%m"))
 
 
 @dataclass
@@ -216,7 +227,7 @@ def medians_table(period: Period) -> Table:
         "medians",
         "办理用时中位数（自然日）",
         ["区县", *[label for _key, label, _a, _b in TIMED_STEPS]],
-        note="按该环节完成月份落在日期范围内的申请计算，精确到 0.1 天；随统计更新。",
+        note="按该环节完成月份落在所选月份内的申请计算，精确到 0.1 天；随统计更新。",
     )
     codes = {code for medians in per_step.values() for code in medians} - {CITY}
     for district in _districts():
@@ -244,7 +255,7 @@ def monthly_table(period: Period) -> Table:
     certificates: dict[str, int] = {}
     for day, count in db.session.execute(
         select(Certificate.issue_date, func.count())
-        .where(Certificate.issue_date.between(period.start, period.end))
+        .where(Certificate.issue_date.between(period.start, period.end))  # whole months
         .group_by(Certificate.issue_date)
     ):
         month = day.strftime("%Y-%m")
@@ -320,6 +331,15 @@ def violations_table(period: Period) -> Table:
             *[str(sum(counts.get((c, r), 0) for c in codes)) for r in reasons],
         ]
     )
+    return table
+
+
+def violations_monthly_table(period: Period) -> Table:
+    """违规充装 per month (the chart's figures, as a table and export)."""
+    counts = violations_by_month(period)
+    table = Table("violations_monthly", "每月违规充装（次）", ["月份", "违规充装（次）"])
+    for month in _months(period):
+        table.rows.append([month, str(counts.get(month, 0))])
     return table
 
 
@@ -405,6 +425,7 @@ TABLES: dict[str, Builder] = {
     "monthly": lambda period, today: monthly_table(period),
     "media": lambda period, today: media_table(period),
     "violations": lambda period, today: violations_table(period),
+    "violations_monthly": lambda period, today: violations_monthly_table(period),
     "recent_violations": lambda period, today: recent_violations_table(),
     "platforms": lambda period, today: platforms_table(),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 from flask import abort, render_template, request, send_file
@@ -23,37 +24,48 @@ APPLICATIONS_PER_PAGE = 50
 EXPORT_ROW_CAP = 100_000
 
 
-def _parse_day(name: str, label: str, errors: list[str]) -> date | None:
+MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+def _parse_month(name: str, label: str, notes: list[str]) -> str | None:
+    """A month from ?start= / ?end= (YYYY-MM; a YYYY-MM-DD is widened to its month, saying so)."""
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
+    match = MONTH.match(raw)
     try:
-        return date.fromisoformat(raw)
+        if match is None:
+            raise ValueError
+        date.fromisoformat(f"{match[1]}-{match[2]}-{match[3] or '01'}")
     except ValueError:
-        errors.append(f"{label}“{raw[:20]}”不是有效日期，应为 YYYY-MM-DD；已使用默认范围。")
+        notes.append(f"{label}“{raw[:20]}”不是有效月份，应为 YYYY-MM；已使用默认范围。")
         return None
+    month = f"{match[1]}-{match[2]}"
+    if match[3]:
+        notes.append(f"看板按整月统计：{label}{raw}已按整月计为{month}。")
+    return month
 
 
 def _period() -> tuple[figures.Period, list[str]]:
-    """The date range from ?start=&end= (China dates), defaulting to the last 12 months."""
-    errors: list[str] = []
+    """Whole months from ?start=&end= (YYYY-MM), defaulting to the last 12 months."""
+    notes: list[str] = []
     default = figures.default_period()
-    start = _parse_day("start", "起始日期", errors)
-    end = _parse_day("end", "截止日期", errors)
-    if errors:
-        return default, errors
-    period = figures.Period(start or default.start, end or default.end)
-    if period.start > period.end:
-        return default, ["起始日期晚于截止日期；已使用默认范围。"]
+    first = _parse_month("start", "起始月份", notes)
+    last = _parse_month("end", "截止月份", notes)
+    if any("不是有效月份" in note for note in notes):
+        return default, notes
+    period = figures.Period(first or default.first_month, last or default.last_month)
+    if period.first_month > period.last_month:
+        return default, ["起始月份晚于截止月份；已使用默认范围。"]
     if (period.end - period.start).days > 366 * 5:
-        return default, ["日期范围不能超过五年；已使用默认范围。"]
-    return period, []
+        return default, ["统计范围不能超过五年；已使用默认范围。"]
+    return period, notes
 
 
 def _charts(tables: dict[str, figures.Table], period: figures.Period) -> dict[str, object]:
     monthly = tables["monthly"]
     months = [row[0] for row in monthly.rows]
-    violations = figures.violations_by_month(period)
+    violations = tables["violations_monthly"]
     status = tables["status"]
     district_rows = [row for row in status.rows if row[0] != figures.CITY]
     open_statuses = [
@@ -78,7 +90,7 @@ def _charts(tables: dict[str, figures.Table], period: figures.Period) -> dict[st
         ),
         "violations": bar_chart(
             [m[2:] for m in months],
-            [("违规充装", [violations.get(m, 0) for m in months])],
+            [("违规充装", [int(row[1]) for row in violations.rows])],
             title="每月违规充装",
         ),
         "status": bar_chart(
@@ -126,11 +138,11 @@ def export(key: str) -> ResponseReturnValue:
         object_type="dashboard",
         object_id=key,
         table=table.title,
-        start=period.start.isoformat(),
-        end=period.end.isoformat(),
+        start=period.first_month,
+        end=period.last_month,
         rows=len(table.rows),
     )
-    filename = f"{key}-{period.start.isoformat()}-{period.end.isoformat()}.xlsx"
+    filename = f"{key}-{period.first_month}-{period.last_month}.xlsx"
     return _xlsx_response(filename, xlsx_bytes(table.title, table.headers, table.rows))
 
 
