@@ -166,6 +166,20 @@ def test_median_days_per_step_by_district(client, supervisor):
     assert medians["全市"][0] == "2.0"
 
 
+def test_median_days_are_rounded_once_from_exact_durations(client, supervisor):
+    """5.10 and 5.15 days: the median is 5.125, shown as 5.1 (not 5.2 from rounded buckets)."""
+    now = datetime.now(UTC)
+    for days in (5.10, 5.15):
+        application = factories.make_accepted_application(factories.make_unit("500105"), items=1)
+        application.submitted_at = now - timedelta(days=days, hours=1)
+        application.accepted_at = now - timedelta(hours=1)
+    db.session.flush()
+    summaries.rebuild_summaries()
+    html = client.get("/supervision/").get_data(as_text=True)
+    medians = {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
+    assert medians["江北区"][0] == "5.1"
+
+
 def report_violation(district: str):
     """A stopped cylinder filled anyway, reported through the API (违规充装)."""
     unit = factories.make_unit(district)

@@ -43,11 +43,11 @@ class ViolationStat(db.Model):
 
 
 class StepDurationStat(db.Model):
-    """How long one workflow step took, as a histogram in tenths of a day.
+    """How long one workflow step took, as a histogram of exact durations in seconds.
 
     Per month the step ended, district and step (``accept``/``approve``/``certify``); the
-    dashboard's medians are read from it (to 0.1 day, the precision shown) instead of
-    sorting every application's times on each page view.
+    dashboard's medians are read from it and rounded once, for display (a histogram of
+    rounded values would round twice: 5.125 days shown as 5.2).
     """
 
     __tablename__ = "stat_step_days"
@@ -55,7 +55,7 @@ class StepDurationStat(db.Model):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     step: Mapped[str] = mapped_column(String(10), primary_key=True)
-    tenths: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
     applications: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

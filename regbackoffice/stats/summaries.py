@@ -102,17 +102,17 @@ def rebuild_summaries() -> None:
 
 
 def _rebuild_step_durations() -> None:
-    """Histogram of each step's duration (tenths of a day) per month it ended and district."""
+    """Histogram of each step's exact duration (seconds) per month it ended and district."""
     db.session.execute(delete(StepDurationStat))
     if db.engine.dialect.name == "postgresql":
         for key, _label, start, end in TIMED_STEPS:
             db.session.execute(
                 text(
                     f"""
-                    INSERT INTO stat_step_days (month, district_code, step, tenths, applications)
+                    INSERT INTO stat_step_days (month, district_code, step, seconds, applications)
                     SELECT to_char({end} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
                       district_code, :step,
-                      CAST(round(extract(epoch FROM {end} - {start}) / 8640.0) AS integer),
+                      CAST(floor(extract(epoch FROM {end} - {start})) AS integer),
                       COUNT(*)
                     FROM applications
                     WHERE {start} IS NOT NULL AND {end} IS NOT NULL
@@ -132,11 +132,11 @@ def _rebuild_step_durations() -> None:
             )
         ):
             month = ended.astimezone(CHINA_TZ).strftime("%Y-%m")
-            tenths = round((ended - began).total_seconds() / 8640.0)
-            bucket = (month, code, key, tenths)
+            seconds = int((ended - began).total_seconds())
+            bucket = (month, code, key, seconds)
             counts[bucket] = counts.get(bucket, 0) + 1
     db.session.add_all(
-        StepDurationStat(month=m, district_code=d, step=k, tenths=t, applications=n)
+        StepDurationStat(month=m, district_code=d, step=k, seconds=t, applications=n)
         for (m, d, k, t), n in counts.items()
     )
     db.session.flush()

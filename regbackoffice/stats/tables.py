@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import case, func, select
 
@@ -176,44 +177,48 @@ def overdue_table(today: date | None = None) -> Table:
     return table
 
 
-def _days(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+def _days(seconds: float | None) -> str:
+    """Days to 0.1, rounded here once (half up), from an exact duration."""
+    if seconds is None:
+        return "—"
+    days = Decimal(str(seconds)) / Decimal(86400)
+    return str(days.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _histogram_median(buckets: list[tuple[int, int]]) -> float | None:
-    """The median of values given as (tenths of a day, how many), like percentile_cont."""
+    """The median of values given as (seconds, how many), like percentile_cont."""
     total = sum(n for _t, n in buckets)
     if not total:
         return None
     wanted = [(total - 1) // 2, total // 2]  # positions of the middle value(s)
     found: list[int] = []
     seen = 0
-    for tenths, n in sorted(buckets):
+    for seconds, n in sorted(buckets):
         while len(found) < 2 and wanted[len(found)] < seen + n:
-            found.append(tenths)
+            found.append(seconds)
         seen += n
-    return sum(found) / 20.0
+    return sum(found) / 2.0
 
 
 def step_medians(period: Period) -> dict[str, dict[str, float]]:
-    """Median days of each step per district (and ``CITY``), for steps ending in the
-    period's months, read from the ``stat_step_days`` histograms (to 0.1 day)."""
+    """Median seconds of each step per district (and ``CITY``), for steps ending in the
+    period's months, read from the ``stat_step_days`` histograms of exact durations."""
     rows = db.session.execute(
         select(
             StepDurationStat.step,
             StepDurationStat.district_code,
-            StepDurationStat.tenths,
+            StepDurationStat.seconds,
             func.sum(StepDurationStat.applications),
         )
         .where(StepDurationStat.month.between(period.first_month, period.last_month))
-        .group_by(StepDurationStat.step, StepDurationStat.district_code, StepDurationStat.tenths)
+        .group_by(StepDurationStat.step, StepDurationStat.district_code, StepDurationStat.seconds)
     ).all()
     buckets: dict[str, dict[str, list[tuple[int, int]]]] = {key: {} for key, *_ in TIMED_STEPS}
-    for step, code, tenths, count in rows:
+    for step, code, seconds, count in rows:
         if step not in buckets:
             continue
-        buckets[step].setdefault(code, []).append((tenths, int(count)))
-        buckets[step].setdefault(CITY, []).append((tenths, int(count)))
+        buckets[step].setdefault(code, []).append((seconds, int(count)))
+        buckets[step].setdefault(CITY, []).append((seconds, int(count)))
     result: dict[str, dict[str, float]] = {}
     for step, by_code in buckets.items():
         medians = {code: _histogram_median(values) for code, values in by_code.items()}
