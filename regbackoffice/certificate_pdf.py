@@ -61,6 +61,8 @@ class CylinderRow:
     next_inspection_month: str  # 下次检验日期, yyyy-mm
     archive_id: str  # 气瓶档案ID
     internal_no: str = ""  # 单位内编号
+    last_inspection_date: str = ""  # 最近一次检验日期, yyyy-mm-dd ('' when never inspected)
+    tag: str = ""  # 信息化管理情况 (二维码 / RFID标签; '' when none)
 
 
 @dataclass(frozen=True)

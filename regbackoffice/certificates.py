@@ -182,6 +182,10 @@ def document_for(certificate: Certificate) -> CertificateDocument:
                 next_inspection_month=item.next_inspection_month or "",
                 archive_id=archive_id,
                 internal_no=item.internal_no or "",
+                last_inspection_date=(
+                    item.last_inspection_date.isoformat() if item.last_inspection_date else ""
+                ),
+                tag=item.tag_type.label if item.tag_type else "",
             )
             for item, archive_id in rows
         ),

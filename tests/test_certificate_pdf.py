@@ -1,3 +1,4 @@
+import dataclasses
 import gc
 import io
 import re
@@ -222,6 +223,17 @@ def test_annex_repeats_the_table_header_and_numbers_its_pages():
         assert f"第{number}页/共{total}页" in flat
         assert "使用登记证编号：瓶渝11200023(26)" in flat
     assert "第" not in squash(texts[0]).split("注：")[0]  # no page number on the certificate
+
+
+def test_annex_prints_last_inspection_and_electronic_tag_columns():
+    rows = make_rows(2)
+    inspected = dataclasses.replace(rows[0], last_inspection_date="2025-03-18", tag="RFID标签")
+    document = make_document(cylinders=(inspected, rows[1]))
+    annex = squash("".join(page_texts(render_certificate_pdf(document))[1:]))
+    for header in ("最近一次检验日期", "下次检验日期", "信息化管理情况"):
+        assert header in annex
+    assert "2025-03-18" in annex and "RFID标签" in annex
+    assert "未检2028-05无CQ500112" in annex  # the second row: never inspected, no tag
 
 
 def test_render_many_keeps_each_certificate_with_its_own_annex_numbering():
