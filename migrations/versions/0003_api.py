@@ -17,8 +17,6 @@ from datetime import date
 import sqlalchemy as sa
 from alembic import op
 
-from regbackoffice.partitions import PARTITION_SCHEMA, ensure_partitions
-
 # revision identifiers, used by Alembic.
 revision = "0003"
 down_revision = "0002"
@@ -26,6 +24,31 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# As regbackoffice.partitions defined them when this migration was written (copied, so the
+# migration never changes with the code): monthly partitions in their own schema; trace
+# events' months are bounded in Beijing time.
+PARTITION_SCHEMA = "record_partitions"
+PARTITION_KEYS = {"filling_records": "fill_date", "trace_events": "event_time"}
+BOUND_SUFFIX = {"fill_date": "", "event_time": " 00:00:00+08"}
+FIRST_MONTH, LAST_MONTH = (2025, 1), (2027, 12)
+
+
+def _month_partitions() -> None:
+    """Empty monthly partitions from FIRST_MONTH to LAST_MONTH (rows arrive afterwards)."""
+    for table, column in PARTITION_KEYS.items():
+        year, month = FIRST_MONTH
+        while (year, month) <= LAST_MONTH:
+            following = (year + 1, 1) if month == 12 else (year, month + 1)
+            suffix = BOUND_SUFFIX[column]
+            lower = f"'{date(year, month, 1).isoformat()}{suffix}'"
+            upper = f"'{date(*following, 1).isoformat()}{suffix}'"
+            op.execute(
+                f"CREATE TABLE {PARTITION_SCHEMA}.{table}_y{year}m{month:02d} "
+                f"PARTITION OF {table} FOR VALUES FROM ({lower}) TO ({upper})"
+            )
+            year, month = following
+
 
 FILLING_COLUMNS = (
     "id, client_id, record_no, cylinder_id, medium_code, filler, fill_date,"
@@ -103,7 +126,7 @@ def _partition_postgresql() -> None:
         for index in indexes:
             op.execute(index)
         op.execute(f"CREATE TABLE {PARTITION_SCHEMA}.{table}_default PARTITION OF {table} DEFAULT")
-    ensure_partitions(op.get_bind(), date(2025, 1, 1), date(2027, 12, 1))
+    _month_partitions()
     for table, (_ddl, _indexes, columns) in PARTITIONED_DDL.items():
         op.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_unpartitioned")
         op.execute(f"DROP TABLE {table}_unpartitioned")
