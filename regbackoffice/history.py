@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Application, AttachmentKind, AuditLog
+from .models import Application, ApplicationStatus, AttachmentKind, AuditLog, Role
 
 
 def events(application: Application) -> list[AuditLog]:
@@ -74,6 +74,10 @@ AUDIT_ACTION_LABELS = {
     "api_auth_throttled": "接口鉴权限流",
     "api_call": "接口调用",
     "tag_bound": "信息化标签绑定",
+    "access_denied": "越权访问（拒绝）",
+    "audit_pruned": "清理过期审计日志",
+    "cylinder_inspection_applied": "检验记录更新气瓶档案",
+    "export": "导出数据",
 }
 
 
@@ -92,23 +96,133 @@ DETAIL_LABELS = {
     "note": "说明",
     "registered": "登记气瓶",
     "excluded": "排除气瓶",
-    "changed": "更新",
-    "conflicts": "冲突",
     "total": "气瓶数",
     "wrong": "错误",
     "certificate_no": "使用登记证编号",
     "cylinders": "气瓶数",
 }
+
+# Further detail fields, shown on the audit log page (not in an application's 办理记录).
+AUDIT_DETAIL_LABELS = {
+    **DETAIL_LABELS,
+    "changed": "保存气瓶",
+    "conflicts": "与他人修改冲突",
+    "bytes": "文件大小（字节）",
+    "change": "变更",
+    "conclusion": "检验结论",
+    "cutoff": "清理截止时间",
+    "deleted": "删除条数",
+    "older_than_days": "保留天数",
+    "end": "截止",
+    "start": "起始",
+    "error": "错误信息",
+    "from_status": "原状态",
+    "import_job": "导入任务",
+    "info_code": "信息化编码",
+    "inspect_type": "检验类型",
+    "numbers": "证书编号",
+    "overdue": "仅超期",
+    "path": "访问地址",
+    "role": "角色",
+    "scope_changed": "管辖范围变更",
+    "scopes": "接口权限",
+    "status": "状态",
+    "table": "表格",
+    "tag_type": "信息化管理情况",
+    "until": "锁定至",
+    "username": "用户名",
+}
+# Detail fields that are technical evidence, not words for the reader (kept in the row).
+HIDDEN_DETAILS = frozenset({"sha256"})
+
+OBJECT_LABELS = {
+    "api_client": "接口客户端",
+    "application": "申请",
+    "audit_log": "审计日志",
+    "certificate": "使用登记证",
+    "certificates": "使用登记证",
+    "cylinder": "气瓶",
+    "dashboard": "监管看板",
+    "district_applications": "区县申请列表",
+    "unit": "单位",
+    "user": "用户",
+}
 _KIND_LABELS = {k.value: k.label for k in AttachmentKind}
+_STATUS_LABELS = {s.value: s.label for s in ApplicationStatus}
+_ROLE_LABELS = {r.value: r.label for r in Role}
 
 
-def describe_event(event: AuditLog) -> str:
+def _value_in_words(key: str, value: object) -> object:
+    if key == "kind":
+        return _KIND_LABELS.get(str(value), value)
+    if key == "from_status":
+        return _STATUS_LABELS.get(str(value), value)
+    if key == "role":
+        return _ROLE_LABELS.get(str(value), value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(map(str, value))
+    return value
+
+
+def _audit_saved(detail: dict) -> str:
+    text = f"保存{detail.get('changed', 0)}只气瓶的审核结果"
+    if detail.get("conflicts"):
+        text += f"，{detail['conflicts']}只已被他人修改，未覆盖"
+    return text
+
+
+# Actions whose detail reads better as one sentence than as label：value pairs.
+_SENTENCES = {"attachment_audit_saved": _audit_saved}
+
+
+def describe_event(event: AuditLog, labels: dict[str, str] = DETAIL_LABELS) -> str:
     """An audit row's detail in words (technical fields such as hashes are left out)."""
+    detail = event.detail or {}
+    if event.action in _SENTENCES:
+        return _SENTENCES[event.action](detail)
     parts = []
-    for key, value in (event.detail or {}).items():
-        if key not in DETAIL_LABELS:
-            continue
-        if key == "kind":
-            value = _KIND_LABELS.get(value, value)
-        parts.append(f"{DETAIL_LABELS[key]}：{value}")
+    for key, value in detail.items():
+        if key in labels and key not in HIDDEN_DETAILS:
+            parts.append(f"{labels[key]}：{_value_in_words(key, value)}")
     return "，".join(parts)
+
+
+def describe_for_audit_log(event: AuditLog) -> str:
+    """Every detail field in words, for the audit log page; unknown fields by their key."""
+    words = describe_event(event, AUDIT_DETAIL_LABELS)
+    unknown = [
+        f"{key}：{value}"
+        for key, value in (event.detail or {}).items()
+        if key not in AUDIT_DETAIL_LABELS
+        and key not in HIDDEN_DETAILS
+        and event.action not in _SENTENCES
+    ]
+    return "，".join(filter(None, [words, *unknown]))
+
+
+def object_in_words(event: AuditLog, application_numbers: dict[str, str]) -> str:
+    """The audited object as the clerk names it: 申请 SQ2026…, 使用登记证 12 …"""
+    if not event.object_type:
+        return ""
+    label = OBJECT_LABELS.get(event.object_type, event.object_type)
+    object_id = event.object_id or ""
+    if event.object_type == "application":
+        object_id = application_numbers.get(object_id, object_id)
+    return f"{label} {object_id}".strip()
+
+
+def application_numbers(events: list[AuditLog]) -> dict[str, str]:
+    """Application numbers for the application ids the events name (one query)."""
+    ids = {
+        int(e.object_id)
+        for e in events
+        if e.object_type == "application" and e.object_id and e.object_id.isdigit()
+    }
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Application.id, Application.number).where(Application.id.in_(ids))
+    )
+    return {str(i): number for i, number in rows if number}

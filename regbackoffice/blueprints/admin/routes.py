@@ -184,7 +184,8 @@ def units_list() -> str:
     if q:
         query = query.where(or_(contains(Unit.name, q), contains(Unit.credit_code, q.upper())))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
-    return render_template("admin/units.html", page=page, q=q)
+    districts = dict(db.session.execute(select(District.code, District.name)).all())
+    return render_template("admin/units.html", page=page, q=q, districts=districts)
 
 
 @bp.route("/units/new", methods=["GET", "POST"], defaults={"unit_id": None})
@@ -322,4 +323,8 @@ def audit_log() -> str:
         filters=filters,
         actions=actions,
         action_labels=history.AUDIT_ACTION_LABELS,
+        object_labels=history.OBJECT_LABELS,
+        numbers=history.application_numbers(page.items),
+        object_in_words=history.object_in_words,
+        describe=history.describe_for_audit_log,
     )
