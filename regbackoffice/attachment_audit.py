@@ -85,6 +85,25 @@ def progress(application: Application) -> Progress:
     )
 
 
+def acceptance_summary(application: Application, listed: int = 50) -> str:
+    """What 受理 will do, said before it commits: who is registered, who is excluded."""
+    stats = progress(application)
+    wrong = db.session.scalars(
+        select(ApplicationItem.product_no)
+        .where(
+            ApplicationItem.application_id == application.id,
+            ApplicationItem.audit_verdict == AuditVerdict.WRONG,
+        )
+        .order_by(ApplicationItem.row_no)
+        .limit(listed)
+    ).all()
+    text = f"{stats.total - stats.wrong} 只正确，将予登记"
+    if stats.wrong:
+        more = f"等{stats.wrong}只" if stats.wrong > len(wrong) else ""
+        text += f"；{stats.wrong} 只错误，将被排除：{'、'.join(wrong)}{more}"
+    return text + "。确认受理？"
+
+
 def load_page(application: Application, page: int, size: int, only_wrong: bool) -> AuditPage:
     """One page of cylinders with their photos: three queries whatever the page size."""
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
@@ -144,8 +163,9 @@ def save_verdicts(application: Application, user: User, entries: list[VerdictEnt
         if item.audit_verdict == entry.verdict and item.audit_note == note:
             result.unchanged += 1  # a resubmitted page: nothing to do
             continue
-        changed_by_other = item.audit_revision != entry.revision and item.audited_by_id != user.id
-        if changed_by_other:
+        # Changed since this page was shown, by anyone (another clerk, or the same clerk in
+        # another tab or on a page brought back with the back button): never overwritten.
+        if item.audit_revision != entry.revision:
             result.conflicts.append(item)
             continue
         item.audit_verdict = entry.verdict

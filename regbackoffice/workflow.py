@@ -108,6 +108,16 @@ def is_overdue(application: Application, today) -> bool:
     return bool(due and due < today)
 
 
+def done_by(application: Application, key: str, user: User) -> bool:
+    """Whether ``user`` already did step ``key`` (a double submission, not a conflict)."""
+    step = next(s for s in STEPS if s.key == key)
+    return (
+        step.done_by is not None
+        and getattr(application, step.done_at) is not None
+        and getattr(application, step.done_by) == user.id
+    )
+
+
 def completed_steps(application: Application) -> Iterable[tuple[Step, datetime | None]]:
     """Every step with the time it was done (None while not done)."""
     return ((s, getattr(application, s.done_at)) for s in STEPS)

@@ -153,11 +153,41 @@ def test_second_clerk_is_told_and_sees_the_first_clerks_verdict(app, client, acc
     response = submit_page(client, application, mine, "next", page=1, size=10)
     body = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "已被其他人员修改" in body and "产品编号与钢印不一致" in body
+    assert "在本页打开后已被修改" in body and "产品编号与钢印不一致" in body
     item = db.session.get(ApplicationItem, int(target))
     db.session.refresh(item)
     assert item.audit_verdict is AuditVerdict.WRONG  # not silently overwritten
     assert verdicts(application) == {"correct": 9, "wrong": 1, "pending": 15}
+
+
+def test_the_same_clerk_in_two_tabs_never_overwrites_the_newer_verdict(
+    client, acceptor, application
+):
+    _, old_tab = page_form(client, pager_url(application))
+    _, new_tab = page_form(client, pager_url(application))
+    target = new_tab["item"][0]
+    new_tab[f"verdict-{target}"], new_tab[f"note-{target}"] = "wrong", "钢印与编号不符"
+    assert submit_page(client, application, new_tab, "save", page=1, size=10).status_code == 302
+    # The old tab still shows 正确 for it; saving it must not undo the newer 错误.
+    response = submit_page(client, application, old_tab, "next", page=1, size=10)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "在本页打开后已被修改" in body
+    assert "钢印与编号不符" in body  # the page shows the current verdict
+    item = db.session.get(ApplicationItem, int(target))
+    db.session.refresh(item)
+    assert item.audit_verdict is AuditVerdict.WRONG and item.audit_note == "钢印与编号不符"
+
+
+def test_enter_saves_and_goes_forward_not_back(client, acceptor, application):
+    html = client.get(pager_url(application, page=2, size=10)).get_data(as_text=True)
+    form = html[html.index('id="audit-form"') :]
+    first_button = re.search(r'<button type="submit" name="action" value="(\w+)"', form)
+    assert first_button.group(1) == "next"  # the default button; 上一页 comes later
+    last = client.get(pager_url(application, page=3, size=10)).get_data(as_text=True)
+    last_form = last[last.index('id="audit-form"') :]
+    assert re.search(r'<button type="submit" name="action" value="(\w+)"', last_form)[1] == (
+        "finish"
+    )
 
 
 def test_finish_before_every_page_is_audited_is_refused(client, acceptor, application):
@@ -236,17 +266,45 @@ def test_accept_excludes_wrong_cylinders_and_frees_them_for_a_new_application(cl
     ).detail == {"registered": 2, "excluded": 1}
 
 
-def test_double_clicked_accept_answers_409_and_changes_nothing(client, acceptor, application):
+def test_double_clicked_accept_answers_already_accepted_and_changes_nothing(
+    app, client, acceptor, application
+):
     click_through(client, application)
     db.session.refresh(application)
     version = application.version_id
     assert _accept(client, application, version).status_code == 302
     second = _accept(client, application, version)
-    assert second.status_code == 409 and "请刷新页面" in second.get_data(as_text=True)
+    assert second.status_code == 302  # the clerk's own double click: no 409 after success
+    assert "已受理（重复提交，未再次办理）" in client.get(second.headers["Location"]).get_data(
+        as_text=True
+    )
     accepted = db.session.scalars(
         select(AuditLog).where(AuditLog.action == "application_accepted")
     ).all()
     assert len(accepted) == 1
+    # Another clerk's stale page is a conflict, told as such.
+    other = app.test_client()
+    login(other, factories.make_user(Role.ACCEPTOR, district_code="500112"))
+    third = _accept(other, application, version)
+    assert third.status_code == 409 and "请刷新页面" in third.get_data(as_text=True)
+
+
+def test_accept_says_what_it_will_do_before_it_commits(client, acceptor, application):
+    click_through(client, application, wrong={2: "钢印模糊", 5: "证书不符"})
+    html = client.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    form = html[html.index("/accept") :].split(">", 1)[0]
+    wrong = sorted(
+        db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == application.id)
+            .where(ApplicationItem.row_no.in_([2, 5]))
+        ),
+        key=lambda i: i.row_no,
+    )
+    expected = (
+        f"23 只正确，将予登记；2 只错误，将被排除：{wrong[0].product_no}、{wrong[1].product_no}"
+    )
+    assert f'data-confirm="{expected}。确认受理？"' in form
 
 
 def _void(client, application, reason="照片与实物不符", confirm="y", version=None):
@@ -293,6 +351,14 @@ def test_void_from_a_wrong_state_answers_409(client, acceptor, application):
     assert response.status_code == 409
     db.session.refresh(application)
     assert application.status is ApplicationStatus.ACCEPTED
+
+
+def test_double_submitted_void_says_it_was_done(client, acceptor, application):
+    version = application.version_id
+    assert _void(client, application, version=version).status_code == 302
+    again = _void(client, application, version=version)
+    assert again.status_code == 302
+    assert "重复提交，未再次办理" in client.get(again.headers["Location"]).get_data(as_text=True)
 
 
 def test_stale_void_answers_409(client, acceptor, application):

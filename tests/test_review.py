@@ -93,11 +93,18 @@ def test_separation_of_duties_can_be_switched_off(app, client, shadow_app, accep
     assert accepted.status is ApplicationStatus.REVIEWED
 
 
-def test_stale_review_answers_409(client, login_as, accepted):
+def test_double_submitted_review_says_done_and_another_reviewers_stale_page_409(
+    app, client, login_as, accepted
+):
     login_as(Role.REVIEWER, district_code="500112")
     version = accepted.version_id
     assert _post(client, accepted, "review", version).status_code == 302
-    assert _post(client, accepted, "review", version).status_code == 409
+    again = _post(client, accepted, "review", version)
+    assert again.status_code == 302
+    assert "重复提交，未再次办理" in client.get(again.headers["Location"]).get_data(as_text=True)
+    other = app.test_client()
+    login(other, factories.make_user(Role.REVIEWER, district_code="500112"))
+    assert _post(other, accepted, "review", version).status_code == 409
 
 
 def test_reviewer_voids_with_reason_and_frees_the_cylinders(client, login_as, accepted):

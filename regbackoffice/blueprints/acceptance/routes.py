@@ -48,6 +48,7 @@ def _items_query(application: Application):
 @roles_required(*BUREAU_READERS)
 def detail(application_id: int) -> str:
     application = get_or_404(Application, application_id)
+    step = workflow.step_for(current_user.role, application.status)
     items = db.paginate(_items_query(application), per_page=ITEMS_PER_PAGE, error_out=False)
     photos: dict[int, list[Attachment]] = {}
     if items.items:
@@ -65,7 +66,12 @@ def detail(application_id: int) -> str:
         action_labels=history.ACTION_LABELS,
         describe_event=history.describe_event,
         form=VersionedForm(version=application.version_id),
-        step=workflow.step_for(current_user.role, application.status),
+        step=step,
+        accept_summary=(
+            attachment_audit.acceptance_summary(application)
+            if step is not None and step.key == "accept" and application.audit_completed_at
+            else ""
+        ),
         certificate=certificates.certificate_for(application),
         retry_form=AuditPageForm(),
     )
@@ -165,6 +171,9 @@ def accept(application_id: int) -> Response:
             current_app.config["DECISION_LIMIT_WORKDAYS"],
         )
     except workflow.WorkflowError as exc:
+        if workflow.done_by(application, "accept", current_user):
+            flash(f"申请 {application.number} 已受理（重复提交，未再次办理）。", "info")
+            return redirect(url_for("inbox.index", task="accept"))
         return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(f"申请 {application.number} 已受理，已转审核。", "success")
     return redirect(url_for("inbox.index", task="accept"))
@@ -186,6 +195,9 @@ def void(application_id: int) -> Response | str:
                 sod=current_app.config["SEPARATION_OF_DUTIES"],
             )
         except workflow.WorkflowError as exc:
+            if application.voided_by_id == current_user.id:
+                flash(f"申请 {application.number} 已驳回（退件）（重复提交，未再次办理）。", "info")
+                return redirect(url_for("inbox.index"))
             return refuse(exc, url_for("acceptance.detail", application_id=application.id))
         flash(f"申请 {application.number} 已驳回（退件），该批次申请已作废。", "warning")
         return redirect(url_for("inbox.index"))

@@ -32,6 +32,10 @@ def generate(application_id: int) -> Response:
     try:
         certificate = certificates.generate(application, current_user, form.version.data)
     except workflow.WorkflowError as exc:
+        issued = certificates.certificate_for(application)
+        if issued is not None and issued.issued_by_id == current_user.id:
+            flash(f"已生成使用登记证 {issued.number}（重复提交，未再次生成）。", "info")
+            return redirect(url_for("acceptance.detail", application_id=application.id))
         return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(
         f"已生成使用登记证 {certificate.number}。证书文件的状态见下方，生成后即可打印。", "success"

@@ -15,7 +15,7 @@ from ..refusal import refuse
 from . import bp
 
 
-def _decide(application_id: int, transition, done: str) -> Response:
+def _decide(application_id: int, transition, step: str, done: str) -> Response:
     application = get_or_404(Application, application_id)
     form = VersionedForm()
     if not form.validate_on_submit():
@@ -28,6 +28,9 @@ def _decide(application_id: int, transition, done: str) -> Response:
             current_app.config["SEPARATION_OF_DUTIES"],
         )
     except workflow.WorkflowError as exc:
+        if workflow.done_by(application, step, current_user):
+            flash(f"申请 {application.number} {done}（重复提交，未再次办理）", "info")
+            return redirect(url_for("inbox.index"))
         return refuse(exc, url_for("acceptance.detail", application_id=application.id))
     flash(f"申请 {application.number} {done}", "success")
     return redirect(url_for("inbox.index"))
@@ -36,10 +39,10 @@ def _decide(application_id: int, transition, done: str) -> Response:
 @bp.route("/<int:application_id>/review", methods=["POST"])
 @roles_required(Role.REVIEWER)
 def review(application_id: int) -> Response:
-    return _decide(application_id, workflow.review, "审核通过，已转审批。")
+    return _decide(application_id, workflow.review, "review", "审核通过，已转审批。")
 
 
 @bp.route("/<int:application_id>/approve", methods=["POST"])
 @roles_required(Role.APPROVER)
 def approve(application_id: int) -> Response:
-    return _decide(application_id, workflow.approve, "审批通过，待受理人员生成证书。")
+    return _decide(application_id, workflow.approve, "approve", "审批通过，待受理人员生成证书。")
