@@ -273,6 +273,8 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     body = page.locator("body").inner_text()
     assert "附件审核已完成" in body and "已审核 5 / 5，错误 2" in body
     page.get_by_role("button", name="受理").click()
+    said = answer_confirmation(page)  # says what 受理 will do before it commits
+    assert "3 只正确，将予登记；2 只错误，将被排除" in said
     page.wait_for_url(re.compile(r"/inbox"))
     assert f"申请 {application_no} 已受理" in page.locator("body").inner_text()
     logout(page)

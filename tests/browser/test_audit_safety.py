@@ -1,0 +1,143 @@
+"""审核附件 never loses a verdict: two tabs, a timed-out session, leaving the page, Enter."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from .conftest import BROWSER_DATABASE_URL, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+DISTRICT = "500105"  # the journeys use 500112's demo data; these change 500105's
+
+
+def end_sessions(username: str) -> None:
+    """End the user's sessions on the server, as the idle timeout does."""
+    engine = sa.create_engine(BROWSER_DATABASE_URL, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE user_sessions SET ended_at = now(), end_reason = 'idle'"
+                " WHERE ended_at IS NULL"
+                " AND user_id = (SELECT id FROM users WHERE username = :u)"
+            ),
+            {"u": username},
+        )
+    engine.dispose()
+
+
+def open_pager(page, live_server) -> str:
+    """The acceptor's 审核附件 page of the district's demo application; returns its URL."""
+    page.goto(live_server("/inbox"))
+    page.get_by_role("link", name="详情").first.click()
+    page.get_by_role("link", name="审核附件").click()
+    page.wait_for_url(re.compile(r"/audit"))
+    return page.url
+
+
+def mark_wrong(page, index: int, note: str) -> None:
+    card = page.locator(".audit-card").nth(index)
+    card.locator("label.btn", has_text="错误").click()
+    card.locator("input.note").fill(note)
+
+
+def verdict_of(page, index: int) -> tuple[str, str]:
+    card = page.locator(".audit-card").nth(index)
+    checked = card.locator("input.verdict:checked").get_attribute("value")
+    return checked, card.locator("input.note").input_value()
+
+
+def test_leaving_the_page_with_unsaved_marks_asks_first(open_context, live_server):
+    context, _watch = open_context()
+    page = context.new_page()
+    login(page, live_server, f"accept-{DISTRICT}")
+    url = open_pager(page, live_server)
+    mark_wrong(page, 0, "钢印看不清")
+    asked: list[str] = []
+
+    def _stay(dialog) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.once("dialog", _stay)
+    page.get_by_role("link", name="返回受理页面").click()
+    page.wait_for_timeout(300)
+    assert asked == ["beforeunload"] and page.url == url
+    assert verdict_of(page, 0) == ("wrong", "钢印看不清")
+    # Saved marks leave without a question.
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+    page.get_by_role("link", name="返回受理页面").click()
+    page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
+    page.goto(url)
+    assert verdict_of(page, 0) == ("wrong", "钢印看不清")
+    page.locator(".audit-card").nth(0).locator("label.btn", has_text="正确").click()
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+
+
+def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_context, live_server):
+    context, _watch = open_context()
+    page = context.new_page()
+    login(page, live_server, f"accept-{DISTRICT}")
+    url = open_pager(page, live_server)
+    mark_wrong(page, 1, "监检证书编号不符")
+    end_sessions(f"accept-{DISTRICT}")  # idle too long: the server ended the session
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/login"))  # the save went to the login page
+    page.get_by_label("用户名").fill(f"accept-{DISTRICT}")
+    page.get_by_label("密码").fill(live_server.password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(lambda u: "/login" not in u)
+    page.goto(url)
+    banner = page.locator("#kept-marks")
+    banner.wait_for(state="visible")
+    assert "1 只气瓶的审核标记上次未能保存" in banner.inner_text()
+    assert verdict_of(page, 1)[0] == "correct"  # the server never got it
+    banner.get_by_role("button", name="恢复这些标记").click()
+    assert verdict_of(page, 1) == ("wrong", "监检证书编号不符")
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+    assert verdict_of(page, 1) == ("wrong", "监检证书编号不符")
+    assert not page.locator("#kept-marks").is_visible()
+    page.locator(".audit-card").nth(1).locator("label.btn", has_text="正确").click()
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+
+
+def test_enter_in_a_note_saves_and_goes_forward(open_context, live_server):
+    context, _watch = open_context()
+    page = context.new_page()
+    login(page, live_server, f"accept-{DISTRICT}")
+    url = open_pager(page, live_server)
+    page.goto(url.split("?")[0] + "?size=10")
+    mark_wrong(page, 1, "照片与实物不符")
+    page.locator(".audit-card").nth(1).locator("input.note").press("Enter")
+    # One page only: Enter means 完成, which saves first.
+    page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
+    page.goto(url)
+    assert verdict_of(page, 1) == ("wrong", "照片与实物不符")
+    page.locator(".audit-card").nth(1).locator("label.btn", has_text="正确").click()
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+
+
+def test_the_same_clerk_in_two_tabs_is_told_and_sees_the_newer_verdict(open_context, live_server):
+    context, _watch = open_context()
+    first = context.new_page()
+    login(first, live_server, f"accept-{DISTRICT}")
+    url = open_pager(first, live_server)
+    second = context.new_page()
+    second.goto(url)
+    mark_wrong(second, 0, "第二个窗口标记")
+    second.get_by_role("button", name="保存本页").click()
+    second.wait_for_url(re.compile(r"/audit"))
+    first.get_by_role("button", name="保存本页").click()  # still shows 正确 for it
+    first.wait_for_load_state()
+    assert "在本页打开后已被修改" in first.locator("body").inner_text()
+    assert verdict_of(first, 0) == ("wrong", "第二个窗口标记")
+    first.locator(".audit-card").nth(0).locator("label.btn", has_text="正确").click()
+    first.get_by_role("button", name="保存本页").click()
+    first.wait_for_url(re.compile(r"/audit"))
