@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "application_voided": "驳回（退件）",
     "certificate_generated": "证书生成",
     "certificate_voided": "注销使用登记证",
+    "application_deadline_recomputed": "期限按节假日安排重新计算",
 }
 
 
@@ -74,6 +75,7 @@ AUDIT_ACTION_LABELS = {
     "api_auth_throttled": "接口鉴权限流",
     "api_call": "接口调用",
     "tag_bound": "信息化标签绑定",
+    "work_calendar_entered": "录入节假日安排",
 }
 
 
@@ -98,6 +100,9 @@ DETAIL_LABELS = {
     "wrong": "错误",
     "certificate_no": "使用登记证编号",
     "cylinders": "气瓶数",
+    "step": "环节",
+    "old_due_on": "原期限",
+    "new_due_on": "新期限",
 }
 _KIND_LABELS = {k.value: k.label for k in AttachmentKind}
 
