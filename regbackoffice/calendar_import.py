@@ -122,7 +122,7 @@ def parse_schedule(text: str, year: int) -> list[ScheduleLine]:
         if not stripped or stripped.startswith("#"):
             continue
         line_errors: list[str] = []
-        fields = [part.strip() for part in next(csv.reader([stripped]))]
+        fields = [part.strip() for part in next(csv.reader([stripped]), [])]
         if len(fields) != 3:
             errors.append(
                 f"第{line_no}行：应为“日期,类型,名称”三项（英文逗号分隔），"
@@ -144,6 +144,8 @@ def parse_schedule(text: str, year: int) -> list[ScheduleLine]:
             line_errors.append("请填写名称（如 元旦、春节）")
         elif len(name) > MAX_NAME:
             line_errors.append(f"名称超过{MAX_NAME}个字")
+        elif not name.isprintable():
+            line_errors.append("名称含有控制字符，请只用文字")
         if day is not None:
             if day.year != year:
                 line_errors.append(f"日期 {day} 不在 {year} 年内；每个文件只录入一年的安排")

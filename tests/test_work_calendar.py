@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import chinese_calendar
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from regbackoffice import calendar_import, history, work_calendar, workflow
@@ -215,6 +217,7 @@ def test_another_process_entry_is_seen_from_the_next_app_context(app):
         ("2027-01-06,workday,元旦", "2027-01-06 是星期三，本来就是工作日"),
         ("2027-01-01,holiday,元旦", "日期 2027-01-01 与第2行重复"),
         ("2027-01-04,holiday,", "请填写名称"),
+        ("2027-01-04,holiday,元\x00旦", "名称含有控制字符"),
     ],
 )
 def test_a_malformed_line_is_refused_naming_the_line_and_the_problem(line, message):
@@ -371,3 +374,32 @@ def test_dates_are_continuous_across_the_year_boundary_with_no_gap():
         True,
         True,
     ]
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.builds(
+                lambda d, k, n: f"{d},{k},{n}",
+                st.dates().map(str),
+                st.sampled_from(["holiday", "workday", "HOLIDAY", "rest", ""]),
+                st.text(max_size=8),
+            ),
+        ),
+        max_size=8,
+    ).map("\n".join)
+)
+def test_any_text_gives_days_or_line_named_errors_never_a_crash(text):
+    try:
+        lines = calendar_import.parse_schedule(text, 2027)
+    except calendar_import.ScheduleError as refused:
+        assert refused.errors
+        assert all(e.startswith(("第", "文件中没有", "错误过多")) for e in refused.errors)
+    else:
+        assert all(line.day.year == 2027 for line in lines)

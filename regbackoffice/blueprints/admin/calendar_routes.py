@@ -14,7 +14,7 @@ from ...models import CalendarDay, CalendarYear, DayKind, Role
 from . import bp
 from .forms import CalendarImportForm
 
-MAX_FILE_BYTES = 200_000  # a year's schedule is about 40 lines
+MAX_FILE_BYTES = 20_000  # a year's schedule is about 40 lines (1 kB); the text box takes as much
 
 
 @bp.route("/calendar")
