@@ -72,6 +72,8 @@ class Preview:
     lines: list[ScheduleLine]
     replaces: CalendarYear | None
     warnings: list[str] = field(default_factory=list)
+    # The open deadlines entering the file would move (worked out, then rolled back).
+    moves: list[MovedDeadline] = field(default_factory=list)
 
     @property
     def holidays(self) -> int:
@@ -171,7 +173,10 @@ def parse_schedule(text: str, year: int) -> list[ScheduleLine]:
 
 
 def preview(year: int, text: str) -> Preview:
-    """Parse and compare with the statutory holidays; nothing is changed."""
+    """Parse, compare with the statutory holidays, and list the deadlines that would move.
+
+    Nothing is changed: the entry is tried inside a savepoint that is rolled back.
+    """
     lines = parse_schedule(text, year)
     listed = {line.day for line in lines if line.kind is DayKind.HOLIDAY}
     warnings = [
@@ -179,7 +184,14 @@ def preview(year: int, text: str) -> Preview:
         for day, name in work_calendar.statutory_holidays(year).items()
         if day not in listed
     ]
-    return Preview(year, lines, db.session.get(CalendarYear, year), warnings)
+    savepoint = db.session.begin_nested()
+    try:
+        moves = import_schedule(year, text, None).moved
+    finally:
+        savepoint.rollback()
+        work_calendar.invalidate()
+    replaces = db.session.get(CalendarYear, year)  # as it is, after the rollback
+    return Preview(year, lines, replaces, warnings, moves)
 
 
 def import_schedule(

@@ -229,6 +229,7 @@ def calendar_import_command(
     click.echo(f"{action} {year} 年节假日安排：{counts}")
     for warning in preview.warnings:
         click.echo(f"  注意：{warning}")
+    click.echo(f"将变动 {len(preview.moves)} 项未办结期限")
     if not yes and not click.confirm("确认录入并重新计算受影响的未办结期限？"):
         _fail("未录入")
     result = calendar_import.import_schedule(year, text, actor, document=document)

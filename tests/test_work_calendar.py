@@ -3,7 +3,9 @@ admin's entry of a new year (page and CLI), the deadlines it moves, and the warn
 
 from __future__ import annotations
 
+import html as html_lib
 import io
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import chinese_calendar
@@ -263,21 +265,44 @@ def test_upload_refuses_a_malformed_line_naming_it(admin_client):
     assert db.session.get(CalendarYear, 2027) is None
 
 
-def test_upload_previews_then_enters_the_year_and_lists_moved_deadlines(admin_client):
+def _confirmation_fields(html: str) -> dict[str, str]:
+    """The fields the preview page's 确认录入 form posts back."""
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)"[^>]*value="([^"]*)"', html))
+    fields.update(
+        re.findall(r'<input id="([^"]+)" name="[^"]+" type="hidden" value="([^"]*)"', html)
+    )
+    fields["text"] = html_lib.unescape(
+        re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', html, re.S).group(1)
+    )
+    return fields
+
+
+def test_upload_previews_the_moves_then_enters_the_year_and_lists_them(admin_client):
     application = factories.make_submitted_application(items=1, submitted_at=_china("2027-02-03"))
 
     preview = _post_import(admin_client, file=TEST_2027)
     html = preview.get_data(as_text=True)
     assert "确认录入 2027 年节假日安排" in html and "18 个放假日、1 个调休上班日" in html
-    assert db.session.get(CalendarYear, 2027) is None  # nothing entered before the confirmation
+    assert "将变动的期限（1 项）" in html and application.number in html
+    # Nothing entered, nothing moved, nothing audited before the confirmation.
+    assert db.session.get(CalendarYear, 2027) is None
+    db.session.refresh(application)
+    assert application.accept_due_on == D("2027-02-12")
+    assert not db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "application_deadline_recomputed")
+    ).all()
+    assert is_workday(D("2027-02-09"))
 
-    done = _post_import(admin_client, text=TEST_2027, confirm="1")
+    fields = _confirmation_fields(html)
+    assert fields["confirm"] == "1" and fields["year"] == "2027"
+    done = admin_client.post("/admin/calendar/import", data=fields)
     html = done.get_data(as_text=True)
     assert "已录入 2027 年节假日安排" in html and "有 1 项未办结期限变动" in html
     assert application.number in html and "2027-02-12" in html and "2027-02-17" in html
     db.session.refresh(application)
     assert application.accept_due_on == D("2027-02-17")
-    assert db.session.get(CalendarYear, 2027).source is ScheduleSource.ADMIN
+    entered = db.session.get(CalendarYear, 2027)
+    assert entered.source is ScheduleSource.ADMIN and entered.document == "测试"
 
     listing = admin_client.get("/admin/calendar").get_data(as_text=True)
     assert "管理员录入" in listing
