@@ -313,6 +313,7 @@ def test_upload_previews_the_moves_then_enters_the_year_and_lists_them(admin_cli
 def test_year_page_without_a_schedule_shows_the_statutory_estimate(admin_client):
     html = admin_client.get("/admin/calendar/2027").get_data(as_text=True)
     assert "尚未录入" in html and "2027-02-05" in html and "除夕" not in html
+    assert admin_client.get("/admin/calendar/12345").status_code == 404
 
 
 # ---- the warning ---------------------------------------------------------------------------
@@ -428,3 +429,47 @@ def test_any_text_gives_days_or_line_named_errors_never_a_crash(text):
         assert all(e.startswith(("第", "文件中没有", "错误过多")) for e in refused.errors)
     else:
         assert all(line.day.year == 2027 for line in lines)
+
+
+# ---- SQLite (scripts/run) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The demo's setup: a SQLite database migrated from empty, ordinary sessions."""
+    from flask_migrate import upgrade
+
+    from regbackoffice import create_app
+
+    bound = db.session
+    db.session = db._make_scoped_session({})
+    application = create_app(
+        {
+            "REGBO_ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "sqlite-test-key",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'calendar.db'}",
+            "STORAGE_DIR": str(tmp_path / "files"),
+            "REDIS_URL": None,
+        }
+    )
+    try:
+        with application.app_context():
+            upgrade()
+            yield application
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        db.session = bound
+
+
+def test_the_calendar_is_seeded_and_entered_on_sqlite_too(sqlite_app):
+    assert is_workday(D("2026-02-28"))  # seeded 调休 Saturday
+    assert not is_workday(D("2027-01-01"))  # statutory fallback
+    preview = calendar_import.preview(2027, TEST_2027)
+    assert db.session.get(CalendarYear, 2027) is None  # the preview's savepoint rolled back
+    assert preview.holidays == 18
+    calendar_import.import_schedule(2027, TEST_2027, None)
+    db.session.commit()
+    assert not is_workday(D("2027-02-09"))
+    assert db.session.get(CalendarYear, 2027).source is ScheduleSource.ADMIN

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import abort, render_template, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -45,6 +45,9 @@ def calendar_years() -> str:
 @bp.route("/calendar/<int:year>")
 @roles_required(Role.ADMIN)
 def calendar_year(year: int) -> str:
+    low, high = calendar_import.YEAR_RANGE
+    if not low <= year <= high:
+        abort(404)
     schedule = work_calendar.schedule(year)
     days = sorted(
         [(day, DayKind.HOLIDAY, name) for day, name in schedule.holidays.items()]
