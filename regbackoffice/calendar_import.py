@@ -18,6 +18,7 @@ configured limits, each change audited with the old and the new date, plus one s
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,6 +41,7 @@ from .models import (
 )
 from .workdays import ACCEPT_STEP, DECISION_STEP, add_workdays
 
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 KIND_WORDS = {"holiday": DayKind.HOLIDAY, "workday": DayKind.WORKDAY}
 MAX_ERRORS = 50
 MAX_NAME = 60
@@ -133,9 +135,9 @@ def parse_schedule(text: str, year: int) -> list[ScheduleLine]:
             continue
         raw_day, raw_kind, name = fields
         try:
-            day = date.fromisoformat(raw_day)
-            if len(raw_day) != 10:
+            if not ISO_DAY.fullmatch(raw_day):  # fromisoformat would take 20270101, 2027-W01-1
                 raise ValueError(raw_day)
+            day = date.fromisoformat(raw_day)
         except ValueError:
             day = None
             line_errors.append(f"日期“{raw_day}”不是 YYYY-MM-DD 格式的有效日期（如 {year}-01-01）")

@@ -64,7 +64,7 @@ def _navigation() -> list[NavItem]:
 
 
 def _calendar_warnings() -> list[str]:
-    """ "2027年节假日安排尚未录入…" for clerks and admins (one small query, shared per request)."""
+    """The banner "2027年节假日安排尚未录入…" for clerks and admins (one small query a request)."""
     if not current_user.is_authenticated or current_user.role not in CALENDAR_WARNING_ROLES:
         return []
     try:

@@ -213,6 +213,8 @@ def test_another_process_entry_is_seen_from_the_next_app_context(app):
     ("line", "message"),
     [
         ("2027-13-01,holiday,元旦", "日期“2027-13-01”不是 YYYY-MM-DD 格式的有效日期"),
+        ("2027-W01-1,holiday,元旦", "日期“2027-W01-1”不是 YYYY-MM-DD 格式的有效日期"),
+        ("20270104,holiday,元旦", "日期“20270104”不是 YYYY-MM-DD 格式的有效日期"),
         ("2027-01-04,rest,元旦", "类型“rest”无效，应为 holiday（放假）或 workday（调休上班）"),
         ("2027-01-04,holiday", "应为“日期,类型,名称”三项"),
         ("2026-12-31,holiday,元旦", "日期 2026-12-31 不在 2027 年内"),
