@@ -15,7 +15,7 @@ from . import accounts, api_clients, audit_retention, demo
 from .audit_retention import MIN_RETENTION_DAYS
 from .credit_code import normalize_credit_code
 from .extensions import db
-from .models import Role, Unit
+from .models import Role, Unit, User
 
 
 def _fail(message: str) -> None:
@@ -201,6 +201,68 @@ def refresh_stats_command() -> None:
     click.echo(f"dashboard statistics refreshed in {time.perf_counter() - started:.1f} s")
 
 
+@click.command("calendar-import")
+@click.option("--year", type=int, required=True, help="the year the file's schedule is for")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--document", default="", help="the notice, e.g. 国办发明电〔2026〕X号")
+@click.option("--entered-by", "username", help="the admin's username, for the audit log")
+@click.option("--yes", is_flag=True, help="enter without asking after the preview")
+@with_appcontext
+def calendar_import_command(
+    year: int, file: click.utils.LazyFile, document: str, username: str | None, yes: bool
+) -> None:
+    """Enter or replace a year's State Council holiday schedule (docs/calendar.md)."""
+    from . import calendar_import
+
+    text = file.read()
+    actor = None
+    if username:
+        actor = db.session.scalar(select(User).where(User.username == username))
+        if actor is None:
+            _fail(f"找不到用户 {username}")
+    try:
+        preview = calendar_import.preview(year, text)
+    except calendar_import.ScheduleError as exc:
+        _fail("文件未录入：\n" + "\n".join(exc.errors))
+    action = "替换" if preview.replaces else "录入"
+    counts = f"{preview.holidays} 个放假日、{preview.workdays} 个调休上班日"
+    click.echo(f"{action} {year} 年节假日安排：{counts}")
+    for warning in preview.warnings:
+        click.echo(f"  注意：{warning}")
+    click.echo(f"将变动 {len(preview.moves)} 项未办结期限")
+    if not yes and not click.confirm("确认录入并重新计算受影响的未办结期限？"):
+        _fail("未录入")
+    result = calendar_import.import_schedule(year, text, actor, document=document)
+    db.session.commit()
+    click.echo(f"已{action} {year} 年安排；{len(result.moved)} 项未办结期限变动")
+    for moved in result.moved:
+        old = moved.old.isoformat() if moved.old else "（无）"
+        click.echo(f"  {moved.number or moved.application_id} {moved.step} {old} → {moved.new}")
+
+
+@click.command("calendar-show")
+@click.option("--year", type=int, required=True)
+@with_appcontext
+def calendar_show_command(year: int) -> None:
+    """Print a year's days off and 调休 working days, and where they come from."""
+    from . import work_calendar
+    from .calendar_import import WEEKDAYS
+    from .models import CalendarYear
+
+    schedule = work_calendar.schedule(year)
+    row = db.session.get(CalendarYear, year)
+    if row is None:
+        rule = work_calendar.STATUTORY_RULE
+        click.echo(f"{year} 年：未录入，按{rule}估算（周末休息，不推测调休）")
+    else:
+        who = f"，{row.entered_by.username} 录入" if row.entered_by else ""
+        click.echo(f"{year} 年：已录入，{row.source.label} {row.document}{who}".rstrip())
+    days = [(d, "holiday", n) for d, n in schedule.holidays.items()]
+    days += [(d, "workday", n) for d, n in schedule.workdays.items()]
+    for day, kind, name in sorted(days):
+        click.echo(f"{day.isoformat()},{kind},{name}  # 星期{WEEKDAYS[day.weekday()]}")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
@@ -212,5 +274,7 @@ def init_app(app: Flask) -> None:
         partitions_ensure_command,
         prune_audit_command,
         refresh_stats_command,
+        calendar_import_command,
+        calendar_show_command,
     ):
         app.cli.add_command(command)

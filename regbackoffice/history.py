@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "application_voided": "驳回（退件）",
     "certificate_generated": "证书生成",
     "certificate_voided": "注销使用登记证",
+    "application_deadline_recomputed": "期限按节假日安排重新计算",
 }
 
 
@@ -78,6 +79,7 @@ AUDIT_ACTION_LABELS = {
     "audit_pruned": "清理过期审计日志",
     "cylinder_inspection_applied": "检验记录更新气瓶档案",
     "export": "导出数据",
+    "work_calendar_entered": "录入节假日安排",
 }
 
 
@@ -100,6 +102,9 @@ DETAIL_LABELS = {
     "wrong": "错误",
     "certificate_no": "使用登记证编号",
     "cylinders": "气瓶数",
+    "step": "环节",
+    "old_due_on": "原期限",
+    "new_due_on": "新期限",
 }
 
 # Further detail fields, shown on the audit log page (not in an application's 办理记录).
@@ -131,12 +136,20 @@ AUDIT_DETAIL_LABELS = {
     "tag_type": "信息化管理情况",
     "until": "锁定至",
     "username": "用户名",
+    "calendar_year": "年份",
+    "deadlines_moved": "期限变动（件）",
+    "document": "文号",
+    "holidays": "放假天数",
+    "replaced": "替换原安排",
+    "version": "版本",
+    "workdays": "调休上班天数",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).
 HIDDEN_DETAILS = frozenset({"sha256"})
 
 OBJECT_LABELS = {
     "api_client": "接口客户端",
+    "calendar_year": "节假日安排年份",
     "application": "申请",
     "audit_log": "审计日志",
     "certificate": "使用登记证",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, request, session, url_for
+from flask import Flask, current_app, request, session, url_for
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
-from . import accounts
+from . import accounts, work_calendar
 from .clock import format_china
 from .extensions import login_manager
 from .models import Role, User, utcnow
@@ -35,9 +36,13 @@ NAVIGATION: dict[Role, list[NavItem]] = {
         NavItem("单位管理", "admin.units_list"),
         NavItem("接口客户端", "admin.api_clients_list"),
         NavItem("代码表", "admin.reference"),
+        NavItem("节假日安排", "admin.calendar_years"),
         NavItem("审计日志", "admin.audit_log"),
     ],
 }
+
+# Who sees the missing-holiday-schedule banner: those whose work the deadlines measure.
+CALENDAR_WARNING_ROLES = frozenset({Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.ADMIN})
 
 
 def _load_user_from_session(_request: object) -> User | None:
@@ -51,12 +56,21 @@ def _load_user_from_session(_request: object) -> User | None:
 
 
 def _navigation() -> list[NavItem]:
-    from flask import current_app
-
     if not current_user.is_authenticated:
         return []
     endpoints = current_app.view_functions
     return [item for item in NAVIGATION.get(current_user.role, []) if item.endpoint in endpoints]
+
+
+def _calendar_warnings() -> list[str]:
+    """The banner "2027年节假日安排尚未录入…" for clerks and admins (one small query a request)."""
+    if not current_user.is_authenticated or current_user.role not in CALENDAR_WARNING_ROLES:
+        return []
+    try:
+        return work_calendar.missing_schedule_warnings()
+    except SQLAlchemyError:  # an error page while the database is away still renders
+        current_app.logger.warning("holiday schedule status unavailable", exc_info=True)
+        return []
 
 
 def init_app(app: Flask) -> None:
@@ -64,7 +78,14 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "warning"
-    app.context_processor(lambda: {"navigation": _navigation(), "Role": Role, "now_utc": utcnow})
+    app.context_processor(
+        lambda: {
+            "navigation": _navigation(),
+            "Role": Role,
+            "now_utc": utcnow,
+            "calendar_warnings": _calendar_warnings(),
+        }
+    )
     app.jinja_env.globals["page_url"] = _page_url  # globals reach imported macros too
     app.jinja_env.filters["local_dt"] = _local_datetime
 

@@ -1,7 +1,8 @@
 """Official working days (工作日) for the workflow's time limits.
 
-Holidays and 调休 working weekends come from the ``chinesecalendar`` package; for years it
-has no data for (it raises ``NotImplementedError``) every Monday–Friday is a working day.
+Which days are off comes from ``work_calendar``: the State Council's schedule kept in the
+database (holidays and 调休 working weekends), or for a year without one the statutory
+holidays of 《全国年节及纪念日放假办法》 with every weekend off (see that module).
 
 Definitions used throughout:
 
@@ -21,8 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import chinese_calendar
-
+from . import work_calendar
 from .clock import china_date, china_today
 
 ACCEPT_STEP = "受理"
@@ -30,18 +30,13 @@ DECISION_STEP = "审批"
 _DEFAULT_LIMITS = {"ACCEPT_LIMIT_WORKDAYS": 5, "DECISION_LIMIT_WORKDAYS": 15}
 
 
-@lru_cache(maxsize=8192)
 def is_workday(day: date) -> bool:
-    """True on official working days, including 调休 weekends; Mon–Fri without data."""
+    """True on official working days, including 调休 weekends (see ``work_calendar``)."""
     if isinstance(day, datetime):  # a datetime is a date subclass; be explicit about intent
         raise TypeError("is_workday takes a date; convert timestamps with china_date() first")
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return day.weekday() < 5
+    return work_calendar.schedule(day.year).is_workday(day)
 
 
-@lru_cache(maxsize=8192)
 def add_workdays(start: date, n: int) -> date:
     """The date of the n-th working day after ``start`` (``start`` itself does not count).
 
@@ -49,6 +44,18 @@ def add_workdays(start: date, n: int) -> date:
     """
     if n < 0:
         raise ValueError("add_workdays counts forwards only; n must be >= 0")
+    work_calendar.official_versions()  # drops the cache below if a year changed
+    return _add_workdays(start, n)
+
+
+def workdays_between(start: date, end: date) -> int:
+    """Working days in the half-open interval (start, end]; 0 when ``end <= start``."""
+    work_calendar.official_versions()
+    return _workdays_between(start, end)
+
+
+@lru_cache(maxsize=8192)
+def _add_workdays(start: date, n: int) -> date:
     day = start
     remaining = n
     while remaining:
@@ -59,8 +66,7 @@ def add_workdays(start: date, n: int) -> date:
 
 
 @lru_cache(maxsize=65536)
-def workdays_between(start: date, end: date) -> int:
-    """Working days in the half-open interval (start, end]; 0 when ``end <= start``."""
+def _workdays_between(start: date, end: date) -> int:
     count = 0
     day = start
     while day < end:
@@ -68,6 +74,10 @@ def workdays_between(start: date, end: date) -> int:
         if is_workday(day):
             count += 1
     return count
+
+
+work_calendar.on_change(_add_workdays.cache_clear)
+work_calendar.on_change(_workdays_between.cache_clear)
 
 
 def workdays_left(deadline: date, today: date) -> int:

@@ -115,6 +115,9 @@ ROLES = {
             "api_client_active",
             "api_client_rotate",
             "api_clients_list",
+            "calendar_import_page",
+            "calendar_year",
+            "calendar_years",
             "unit_edit",
             "units_list",
             "user_active",
@@ -215,6 +218,7 @@ def world(app):
             # 监管看板 URLs name a district and an export table, not an object.
             "code": "500112",
             "key": next(iter(tables.TABLE_KEYS)),
+            "year": 2026,  # 节假日安排 pages name a year
         },
         "api_client": api_client,
     }

@@ -32,11 +32,14 @@ def test_ordinary_weekends_are_not_working_days():
     assert is_workday(D("2025-11-17"))
 
 
-def test_years_without_calendar_data_count_monday_to_friday():
+def test_years_without_a_schedule_count_monday_to_friday_less_the_statutory_holidays():
     assert is_workday(D("2040-01-06"))  # Friday
     assert not is_workday(D("2040-01-07"))
-    assert not is_workday(D("2040-01-01"))  # New Year's Day, but a Sunday
-    assert is_workday(D("2040-10-01"))  # no holiday data: a plain Monday
+    assert not is_workday(D("2040-01-01"))  # New Year's Day, a Sunday: no 补休 is guessed
+    assert is_workday(D("2040-01-02"))
+    assert not is_workday(D("2040-10-01"))  # 国庆节 (a Monday), statutory
+    assert not is_workday(D("2040-10-03"))
+    assert is_workday(D("2040-10-04"))  # a Thursday: only the 3 statutory days are off
     assert add_workdays(D("2040-01-06"), 1) == D("2040-01-09")
     assert add_workdays(D("2040-01-06"), 5) == D("2040-01-13")
 
@@ -58,10 +61,10 @@ def test_the_start_day_never_counts_even_when_it_is_a_holiday():
     assert add_workdays(D("2025-11-15"), 1) == D("2025-11-17")  # Saturday start
 
 
-def test_add_workdays_crosses_from_calendar_data_into_a_year_without_it():
+def test_add_workdays_crosses_from_the_official_schedule_into_a_year_without_one():
     last_data_year = D("2026-12-31")  # Thursday
-    assert add_workdays(last_data_year, 1) == D("2027-01-01")  # plain Friday: no 2027 data
-    assert add_workdays(last_data_year, 2) == D("2027-01-04")
+    assert add_workdays(last_data_year, 1) == D("2027-01-04")  # 元旦 Friday, then a weekend
+    assert add_workdays(last_data_year, 2) == D("2027-01-05")
 
 
 def test_add_workdays_refuses_negative_counts():

@@ -12,6 +12,7 @@ from .applications import (
 )
 from .audit import AuditLog
 from .base import LabeledEnum, utcnow
+from .calendar import CalendarDay, CalendarYear, DayKind, ScheduleSource
 from .certificates import Certificate, CertificateCounter, RenderState
 from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
 from .imports import ImportJob, ImportStatus
@@ -37,10 +38,13 @@ __all__ = [
     "AttachmentKind",
     "AuditLog",
     "AuditVerdict",
+    "CalendarDay",
+    "CalendarYear",
     "Certificate",
     "CertificateCounter",
     "Cylinder",
     "CylinderStatus",
+    "DayKind",
     "District",
     "FillingRecord",
     "ImportJob",
@@ -51,6 +55,7 @@ __all__ = [
     "RegistrationStat",
     "RenderState",
     "Role",
+    "ScheduleSource",
     "StatRefresh",
     "StepDurationStat",
     "TagBinding",

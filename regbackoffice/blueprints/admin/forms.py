@@ -1,11 +1,15 @@
+from flask_wtf.file import FileField
 from wtforms import (
+    HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
     widgets,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ...models import API_SCOPES, Role, UnitKind
 from ..form_helpers import BaseForm, choices
@@ -65,3 +69,18 @@ class ApiClientForm(BaseForm):
         option_widget=widgets.CheckboxInput(),
     )
     description = StringField("说明（平台名称）", validators=[Optional(), Length(max=200)])
+
+
+class CalendarImportForm(BaseForm):
+    """A year's State Council schedule: an uploaded file or pasted text (docs/calendar.md)."""
+
+    year = IntegerField(
+        "年份",
+        validators=[DataRequired("请填写年份"), NumberRange(2000, 2100, "年份应在2000–2100之间")],
+    )
+    document = StringField(
+        "依据文件（如 国办发明电〔2026〕X号）", validators=[Optional(), Length(max=200)]
+    )
+    file = FileField("安排文件（.txt / .csv，UTF-8）")
+    text = TextAreaField("或粘贴内容", validators=[Optional(), Length(max=20000)])
+    confirm = HiddenField()
