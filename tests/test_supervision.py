@@ -350,3 +350,45 @@ def test_summaries_are_rebuilt_when_stale_and_the_page_says_when(client, supervi
     assert summaries.refreshed_at() > stamp - timedelta(hours=2)
     html = client.get("/supervision/").get_data(as_text=True)
     assert f"统计更新于 {format_china(summaries.refreshed_at())}" in html
+
+
+def test_every_number_of_a_seeded_period_equals_a_direct_count(client, supervisor):
+    """Certificates, registrations per month and per medium: the page against own SQL."""
+    for district, issued, items in (
+        ("500112", date(2026, 9, 30), 2),
+        ("500112", date(2026, 10, 1), 3),
+        ("500105", date(2026, 10, 31), 1),
+        ("500105", date(2026, 11, 1), 2),
+    ):
+        approved = factories.make_approved_application(factories.make_unit(district), items=items)
+        clerk = factories.make_user(Role.ACCEPTOR, district_code=district)
+        certificates.generate(approved, clerk, approved.version_id, today=issued)
+    summaries.rebuild_summaries()
+    html = client.get("/supervision/?start=2026-10&end=2026-10").get_data(as_text=True)
+
+    def sql(statement: str) -> list:
+        bounds = {"low": date(2026, 10, 1), "high": date(2026, 11, 1)}
+        return db.session.execute(sa.text(statement), bounds).all()
+
+    (certified,) = sql(
+        "SELECT count(*) FROM certificates WHERE issue_date >= :low AND issue_date < :high"
+    )[0]
+    (registered,) = sql(
+        "SELECT count(*) FROM cylinders"
+        " WHERE registration_date >= :low AND registration_date < :high"
+    )[0]
+    monthly = screen_table(html, "table-monthly")[1:]
+    assert monthly == [["2026-10", str(certified), str(registered)]] == [["2026-10", "2", "4"]]
+    per_medium = {
+        (medium, district): str(n)
+        for medium, district, n in sql(
+            "SELECT medium_code, district_code, count(*) FROM cylinders"
+            " WHERE registration_date >= :low AND registration_date < :high GROUP BY 1, 2"
+        )
+    }
+    media = screen_table(html, "table-media")
+    headers, rows = media[0], media[1:]
+    names = {"500112": "渝北区", "500105": "江北区"}
+    for (medium, district), count in per_medium.items():
+        row = next(r for r in rows if r[0].endswith(f"（{medium}）"))
+        assert row[headers.index(names[district])] == count
