@@ -152,32 +152,28 @@ def test_dashboard_counts_states_and_overdue_work_per_district(client, superviso
     assert overdue["全市"] == ["1", "1", "2"]
 
 
-def test_median_days_per_step_by_district(client, supervisor):
+def medians_after_accepting(client, district: str, days_to_accept: tuple[float, ...]) -> dict:
+    """受理 an hour ago after the given days; the dashboard's medians table by district."""
     now = datetime.now(UTC)
-    for days in (1, 2, 6):
-        application = factories.make_accepted_application(factories.make_unit("500112"), items=1)
+    for days in days_to_accept:
+        application = factories.make_accepted_application(factories.make_unit(district), items=1)
         application.submitted_at = now - timedelta(days=days, hours=1)
         application.accepted_at = now - timedelta(hours=1)
     db.session.flush()
     summaries.rebuild_summaries()
     html = client.get("/supervision/").get_data(as_text=True)
-    medians = {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
+    return {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
+
+
+def test_median_days_per_step_by_district(client, supervisor):
+    medians = medians_after_accepting(client, "500112", (1, 2, 6))
     assert medians["渝北区"] == ["2.0", "—", "—"]
     assert medians["全市"][0] == "2.0"
 
 
 def test_median_days_are_rounded_once_from_exact_durations(client, supervisor):
     """5.10 and 5.15 days: the median is 5.125, shown as 5.1 (not 5.2 from rounded buckets)."""
-    now = datetime.now(UTC)
-    for days in (5.10, 5.15):
-        application = factories.make_accepted_application(factories.make_unit("500105"), items=1)
-        application.submitted_at = now - timedelta(days=days, hours=1)
-        application.accepted_at = now - timedelta(hours=1)
-    db.session.flush()
-    summaries.rebuild_summaries()
-    html = client.get("/supervision/").get_data(as_text=True)
-    medians = {row[0]: row[1:] for row in screen_table(html, "table-medians")[1:]}
-    assert medians["江北区"][0] == "5.1"
+    assert medians_after_accepting(client, "500105", (5.10, 5.15))["江北区"][0] == "5.1"
 
 
 def report_violation(district: str):

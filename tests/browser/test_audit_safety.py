@@ -43,6 +43,17 @@ def mark_wrong(page, index: int, note: str) -> None:
     card.locator("input.note").fill(note)
 
 
+def save_back_to_correct(page, index: int) -> None:
+    """Leave the demo application as the next test expects it: every cylinder 正确."""
+    page.locator(".audit-card").nth(index).locator("label.btn", has_text="正确").click()
+    save_page(page)
+
+
+def save_page(page) -> None:
+    page.get_by_role("button", name="保存本页").click()
+    page.wait_for_url(re.compile(r"/audit"))
+
+
 def verdict_of(page, index: int) -> tuple[str, str]:
     card = page.locator(".audit-card").nth(index)
     checked = card.locator("input.verdict:checked").get_attribute("value")
@@ -67,15 +78,12 @@ def test_leaving_the_page_with_unsaved_marks_asks_first(open_context, live_serve
     assert asked == ["beforeunload"] and page.url == url
     assert verdict_of(page, 0) == ("wrong", "钢印看不清")
     # Saved marks leave without a question.
-    page.get_by_role("button", name="保存本页").click()
-    page.wait_for_url(re.compile(r"/audit"))
+    save_page(page)
     page.get_by_role("link", name="返回受理页面").click()
     page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
     page.goto(url)
     assert verdict_of(page, 0) == ("wrong", "钢印看不清")
-    page.locator(".audit-card").nth(0).locator("label.btn", has_text="正确").click()
-    page.get_by_role("button", name="保存本页").click()
-    page.wait_for_url(re.compile(r"/audit"))
+    save_back_to_correct(page, 0)
 
 
 def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_context, live_server):
@@ -87,10 +95,7 @@ def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_cont
     end_sessions(f"accept-{DISTRICT}")  # idle too long: the server ended the session
     page.get_by_role("button", name="保存本页").click()
     page.wait_for_url(re.compile(r"/login"))  # the save went to the login page
-    page.get_by_label("用户名").fill(f"accept-{DISTRICT}")
-    page.get_by_label("密码").fill(live_server.password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda u: "/login" not in u)
+    login(page, live_server, f"accept-{DISTRICT}")
     page.goto(url)
     banner = page.locator("#kept-marks")
     banner.wait_for(state="visible")
@@ -98,13 +103,10 @@ def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_cont
     assert verdict_of(page, 1)[0] == "correct"  # the server never got it
     banner.get_by_role("button", name="恢复这些标记").click()
     assert verdict_of(page, 1) == ("wrong", "监检证书编号不符")
-    page.get_by_role("button", name="保存本页").click()
-    page.wait_for_url(re.compile(r"/audit"))
+    save_page(page)
     assert verdict_of(page, 1) == ("wrong", "监检证书编号不符")
     assert not page.locator("#kept-marks").is_visible()
-    page.locator(".audit-card").nth(1).locator("label.btn", has_text="正确").click()
-    page.get_by_role("button", name="保存本页").click()
-    page.wait_for_url(re.compile(r"/audit"))
+    save_back_to_correct(page, 1)
 
 
 def test_enter_in_a_note_saves_and_goes_forward(open_context, live_server):
@@ -119,9 +121,7 @@ def test_enter_in_a_note_saves_and_goes_forward(open_context, live_server):
     page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
     page.goto(url)
     assert verdict_of(page, 1) == ("wrong", "照片与实物不符")
-    page.locator(".audit-card").nth(1).locator("label.btn", has_text="正确").click()
-    page.get_by_role("button", name="保存本页").click()
-    page.wait_for_url(re.compile(r"/audit"))
+    save_back_to_correct(page, 1)
 
 
 def test_the_same_clerk_in_two_tabs_is_told_and_sees_the_newer_verdict(open_context, live_server):
@@ -132,12 +132,9 @@ def test_the_same_clerk_in_two_tabs_is_told_and_sees_the_newer_verdict(open_cont
     second = context.new_page()
     second.goto(url)
     mark_wrong(second, 0, "第二个窗口标记")
-    second.get_by_role("button", name="保存本页").click()
-    second.wait_for_url(re.compile(r"/audit"))
+    save_page(second)
     first.get_by_role("button", name="保存本页").click()  # still shows 正确 for it
     first.wait_for_load_state()
     assert "在本页打开后已被修改" in first.locator("body").inner_text()
     assert verdict_of(first, 0) == ("wrong", "第二个窗口标记")
-    first.locator(".audit-card").nth(0).locator("label.btn", has_text="正确").click()
-    first.get_by_role("button", name="保存本页").click()
-    first.wait_for_url(re.compile(r"/audit"))
+    save_back_to_correct(first, 0)
