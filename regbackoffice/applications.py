@@ -18,15 +18,10 @@ from . import audit, storage
 from .archive import CYLINDER_FIELDS
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
-from .excel_import import (
-    CodeTables,
-    archived_identities,
-    claimed_identities,
-    item_values,
-    validate_row,
-)
-from .excel_template import COLUMNS
 from .extensions import db
+from .imports.persistence import archived_identities, claimed_identities, item_values
+from .imports.rules import CodeTables, validate_row
+from .imports.template import COLUMNS
 from .models import (
     Application,
     ApplicationItem,

@@ -36,7 +36,7 @@ def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
     """A template-layout file with mixed cell types; ``archive_hits`` rows are already
     registered (they must fail), the rest are new cylinders."""
     from regbackoffice.benchdata import BENCH_MANUFACTURER
-    from regbackoffice.excel_template import HEADERS
+    from regbackoffice.imports.template import HEADERS
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("气瓶信息")
@@ -83,9 +83,10 @@ def bare_openpyxl_parse(data: bytes) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from regbackoffice import create_app, excel_import, storage
+    from regbackoffice import create_app, storage
     from regbackoffice.benchdata import bench_unit, generate_cylinders
     from regbackoffice.extensions import db
+    from regbackoffice.imports.job import run_import_job
     from regbackoffice.models import Application, Cylinder, ImportJob, ImportStatus, Role, User
 
     url = os.environ.get("REGBO_BENCH_DATABASE_URL", DEFAULT_URL)
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
             job_id, application_id = job.id, application.id
             db.session.remove()
             started = time.perf_counter()
-            excel_import.run_import_job(job_id)
+            run_import_job(job_id)
             elapsed = time.perf_counter() - started
             job = db.session.get(ImportJob, job_id)
             assert job.status is ImportStatus.DONE, job.message

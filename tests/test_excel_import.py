@@ -8,9 +8,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice import excel_import, excel_template
-from regbackoffice.excel_import import ImportRejected, import_rows, parse_workbook
 from regbackoffice.extensions import db
+from regbackoffice.imports import ImportRejected
+from regbackoffice.imports import job as import_job
+from regbackoffice.imports import template as import_template
+from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import ApplicationItem, ApplicationStatus, Medium, TagType, Variety
 
 from . import factories
@@ -240,12 +243,12 @@ def test_error_file_round_trip_adds_the_fixed_rows():
     assert outcome.imported == 1 and len(outcome.failed) == 2
     varieties = db.session.scalars(select(Variety)).all()
     media = db.session.scalars(select(Medium)).all()
-    error_file = excel_template.build_error_file(outcome.failed, varieties, media)
+    error_file = import_template.build_error_file(outcome.failed, varieties, media)
 
     wb = load_workbook(io.BytesIO(error_file))
-    ws = wb[excel_template.SHEET_NAME]
-    assert ws.cell(1, len(excel_template.COLUMNS) + 1).value == "错误原因"
-    assert "容积(L)“abc”不是数字" in ws.cell(2, len(excel_template.COLUMNS) + 1).value
+    ws = wb[import_template.SHEET_NAME]
+    assert ws.cell(1, len(import_template.COLUMNS) + 1).value == "错误原因"
+    assert "容积(L)“abc”不是数字" in ws.cell(2, len(import_template.COLUMNS) + 1).value
     formula_cell = ws.cell(3, 10)
     assert formula_cell.value.startswith("=HYPERLINK")
     assert formula_cell.data_type == "s"  # text, never a formula
@@ -290,9 +293,10 @@ def test_template_itself_round_trips_its_example_row():
     """The example row, copied into the data sheet as a user would, imports cleanly."""
     varieties = db.session.scalars(select(Variety)).all()
     media = db.session.scalars(select(Medium)).all()
-    wb = load_workbook(io.BytesIO(excel_template.build_template(varieties, media)))
-    example = [c.value for c in wb[excel_template.EXAMPLE_SHEET][2][: len(excel_template.COLUMNS)]]
-    ws = wb[excel_template.SHEET_NAME]
+    wb = load_workbook(io.BytesIO(import_template.build_template(varieties, media)))
+    width = len(import_template.COLUMNS)
+    example = [c.value for c in wb[import_template.EXAMPLE_SHEET][2][:width]]
+    ws = wb[import_template.SHEET_NAME]
     for col, value in enumerate(example, start=1):
         ws.cell(2, col).value = value
     out = io.BytesIO()
@@ -300,4 +304,4 @@ def test_template_itself_round_trips_its_example_row():
     application = factories.make_application()
     outcome = import_rows(application, parse_workbook(out.getvalue()), today=TODAY)
     assert outcome.failed == [] and outcome.imported == 1
-    assert excel_import.BACKGROUND_THRESHOLD == 2000
+    assert import_job.BACKGROUND_THRESHOLD == 2000

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regbackoffice import api_records, api_validation, excel_import
+from regbackoffice import api_records, api_validation
+from regbackoffice.imports import ImportRejected, cells, reader, rules
 
 from .xlsx_helpers import good_row, workbook_bytes
 
@@ -52,13 +53,13 @@ json_values = st.recursive(
 
 @pytest.fixture
 def codes(db):
-    return excel_import.CodeTables.load()
+    return rules.CodeTables.load()
 
 
 @FUZZ
 @given(cells=rows)
 def test_any_excel_row_gives_data_or_reasons(codes, cells):
-    result = excel_import.validate_row(5, cells, codes, date(2026, 6, 1))
+    result = rules.validate_row(5, cells, codes, date(2026, 6, 1))
     assert (result.data is None) == bool(result.reasons)
     for reason in result.reasons:
         assert CHINESE.search(reason), reason
@@ -71,17 +72,17 @@ def test_a_good_row_with_one_cell_replaced_by_text_never_raises(codes, cells):
     for index, text in enumerate(cells[: len(base)]):
         row = list(base)
         row[index] = text
-        result = excel_import.validate_row(2, row, codes, date(2026, 6, 1))
+        result = rules.validate_row(2, row, codes, date(2026, 6, 1))
         assert result.data is not None or result.reasons
 
 
 @FUZZ
 @given(value=cell_values)
 def test_cell_parsers_return_a_value_or_none(value):
-    excel_import.cell_text(value)
-    excel_import.parse_month(value)
-    excel_import.parse_date(value)
-    excel_import.parse_decimal(value)
+    cells.cell_text(value)
+    cells.parse_month(value)
+    cells.parse_date(value)
+    cells.parse_decimal(value)
 
 
 def _record_strategy(spec: api_validation.RecordSpec):
@@ -141,8 +142,8 @@ def valid_xlsx() -> bytes:
 def _parse_cleanly(data: bytes) -> None:
     """The file is read, or refused with a Chinese message: nothing else may happen."""
     try:
-        excel_import.parse_workbook(data)
-    except excel_import.ImportRejected as exc:
+        reader.parse_workbook(data)
+    except ImportRejected as exc:
         assert CHINESE.search(str(exc)), str(exc)
 
 
@@ -205,4 +206,4 @@ def test_xlsx_with_altered_zip_entries_is_read_or_refused_cleanly(valid_xlsx, da
 
 
 def test_the_unmutated_fuzz_seed_is_a_valid_import(valid_xlsx):
-    assert len(excel_import.parse_workbook(valid_xlsx)) == 3
+    assert len(reader.parse_workbook(valid_xlsx)) == 3

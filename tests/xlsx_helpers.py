@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from openpyxl import Workbook
 
-from regbackoffice.excel_template import HEADERS
+from regbackoffice.imports.template import HEADERS
 
 
 def good_row(product_no: str, **overrides: Any) -> list[Any]:

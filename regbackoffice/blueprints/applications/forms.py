@@ -4,7 +4,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ...applications import UNIT_FIELDS
-from ...excel_template import COLUMNS
+from ...imports.template import COLUMNS
 from ...models import AttachmentKind
 from ..form_helpers import BaseForm
 

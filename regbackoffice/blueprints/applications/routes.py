@@ -23,9 +23,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import FileStorage
 from wtforms.fields.choices import SelectChoice
 
-from ... import access, applications, excel_import, excel_template, history, photos, storage
+from ... import access, applications, history, photos, storage
 from ...extensions import db
 from ...images import ImageRejected
+from ...imports import ImportRejected, safety
+from ...imports import job as import_job
+from ...imports import template as import_template
 from ...models import (
     Application,
     ApplicationItem,
@@ -230,7 +233,7 @@ def template() -> Response:
     varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
     media = db.session.scalars(select(Medium)).all()
     media = sorted(media, key=lambda m: int(m.code[1:]))
-    data = excel_template.build_template(varieties, media)
+    data = import_template.build_template(varieties, media)
     return send_file(
         io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="气瓶信息模板.xlsx"
     )
@@ -249,10 +252,10 @@ def import_file(application_id: int) -> Response | tuple[str, int]:
     if not filename.lower().endswith(".xlsx"):
         flash("只能导入.xlsx格式的Excel文件（旧版.xls请另存为.xlsx）。", "danger")
         return redirect(url_for(".show", application_id=application.id))
-    data = _read_upload(upload, excel_import.MAX_FILE_BYTES)
+    data = _read_upload(upload, safety.MAX_FILE_BYTES)
     try:
-        job = excel_import.start_import(application, data, filename=filename, actor=current_user)
-    except excel_import.ImportRejected as exc:
+        job = import_job.start_import(application, data, filename=filename, actor=current_user)
+    except ImportRejected as exc:
         flash(f"导入失败：{exc}", "danger")
         return redirect(url_for(".show", application_id=application.id))
     return redirect(url_for(".import_result", application_id=application.id, job_id=job.id))
@@ -267,7 +270,7 @@ def _import_job(application: Application, job_id: int) -> ImportJob:
 
 def _resend_if_lost(job: ImportJob) -> None:
     try:
-        excel_import.ensure_enqueued(job)
+        import_job.ensure_enqueued(job)
     except RedisError:  # Redis still down: the page shows "queued" and polling retries
         current_app.logger.warning("import job %s not re-sent: Redis unavailable", job.id)
 
@@ -282,7 +285,7 @@ def import_result(application_id: int, job_id: int) -> str:
         "applications/import_result.html",
         application=application,
         job=job,
-        progress=excel_import.read_progress(job),
+        progress=import_job.read_progress(job),
         running=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
     )
 
@@ -293,7 +296,7 @@ def import_status(application_id: int, job_id: int) -> Response:
     application = _application(application_id)
     job = _import_job(application, job_id)
     _resend_if_lost(job)
-    return jsonify(excel_import.read_progress(job))
+    return jsonify(import_job.read_progress(job))
 
 
 @bp.route("/<int:application_id>/imports/<int:job_id>/errors.xlsx")
@@ -305,7 +308,7 @@ def import_errors(application_id: int, job_id: int) -> Response:
         abort(404, description="本次导入没有失败的数据。")
     varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
     media = sorted(db.session.scalars(select(Medium)).all(), key=lambda m: int(m.code[1:]))
-    data = excel_template.build_error_file(job.failed_rows, varieties, media)
+    data = import_template.build_error_file(job.failed_rows, varieties, media)
     return send_file(
         io.BytesIO(data),
         mimetype=XLSX,

@@ -20,7 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .models import Medium, TagType, Variety
+from ..models import Medium, TagType, Variety
 
 SHEET_NAME = "气瓶信息"
 EXAMPLE_SHEET = "填写示例"

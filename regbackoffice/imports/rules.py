@@ -1,0 +1,355 @@
+"""Row rules: every rule of DESIGN sections 3 and 5 for one row, one function per rule.
+
+``validate_row`` runs the functions of ``RULES`` in order on a ``Row``; each reads the cells
+(and what earlier rules parsed), adds its reasons and records the value it accepted. A row
+gets all its reasons, not only the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from ..archive import CylinderData
+from ..extensions import db
+from ..identity import normalize_text, trace_code_year_error
+from ..models import Medium, TagType, Variety
+from .cells import add_months, cell_text, parse_date, parse_decimal, parse_month
+from .template import COLUMNS, NOTICE
+
+EARLIEST_MONTH = "1970-01"
+MAX_PRESSURE = Decimal("100")
+MAX_VOLUME = Decimal("3000")
+# Notice 五: cylinders that must carry a permanent electronic mark when made from 2021-01.
+ELECTRONIC_MARK_MEDIA = frozenset({"G4", "G11", "G13", "G14", "G18"})
+ELECTRONIC_MARK_FROM = "2021-01"
+
+
+@dataclass
+class CodeTables:
+    """Codes and names of the coded columns, for reading either."""
+
+    varieties: dict[str, str]  # normalised code or name → code
+    media: dict[str, str]
+
+    @classmethod
+    def load(cls) -> CodeTables:
+        varieties: dict[str, str] = {}
+        for variety in db.session.scalars(select(Variety)):
+            varieties[variety.code.upper()] = variety.code
+            varieties[normalize_text(variety.name)] = variety.code
+            varieties[normalize_text(variety.name).removesuffix("气瓶")] = variety.code
+        media: dict[str, str] = {}
+        names: dict[str, list[str]] = {}
+        for medium in db.session.scalars(select(Medium)):
+            media[medium.code.upper()] = medium.code
+            names.setdefault(normalize_text(medium.name), []).append(medium.code)
+        for name, codes in names.items():
+            if len(codes) == 1:  # "其他" is G19 and G20: only the code says which
+                media[name] = codes[0]
+        return cls(varieties, media)
+
+    @staticmethod
+    def _lookup(table: dict[str, str], text: str) -> str | None:
+        if not text:
+            return None
+        key = text.upper() if text.isascii() else text
+        if key in table:
+            return table[key]
+        # "2320 焊接气瓶" / "G13 液化石油气" as offered by the drop-down lists.
+        head, _, rest = text.partition(" ")
+        code = table.get(head.upper())
+        if code and (not rest or table.get(normalize_text(rest)) in (code, None)):
+            return code
+        return None
+
+    def variety(self, text: str) -> str | None:
+        return self._lookup(self.varieties, text)
+
+    def medium(self, text: str) -> str | None:
+        return self._lookup(self.media, text)
+
+
+_TAG_NAMES = {
+    "二维码": TagType.QR,
+    "QR": TagType.QR,
+    "QRCODE": TagType.QR,
+    "RFID": TagType.RFID,
+    "RFID标签": TagType.RFID,
+    "电子标签": TagType.RFID,
+}
+
+
+_KEYS = tuple(c.key for c in COLUMNS)
+HEADER_BY_KEY = {c.key: c.header for c in COLUMNS}
+
+
+@dataclass
+class RowResult:
+    row: int
+    values: list[str]
+    data: CylinderData | None = None
+    reasons: list[str] = field(default_factory=list)
+    key: str = ""  # the identity key, once the row's data is valid
+
+
+@dataclass
+class Row:
+    """One row under validation: its cells, the reasons so far and the values accepted."""
+
+    raw: dict[str, Any]
+    text: dict[str, str]
+    codes: CodeTables
+    today: date
+    reasons: list[str]
+    variety: str | None = None
+    medium: str | None = None
+    product_no: str = ""
+    manufacturer: str = ""
+    month: str | None = None
+    pressure: Decimal | None = None
+    volume: Decimal | None = None
+    last_date: date | None = None
+    next_month: str | None = None
+    internal_no: str | None = None
+    tag_type: TagType | None = None
+    qr_content: str | None = None
+    rfid_code: str | None = None
+
+    @property
+    def this_month(self) -> str:
+        return f"{self.today.year:04d}-{self.today.month:02d}"
+
+    def required(self, key: str) -> bool:
+        if not self.text[key]:
+            self.reasons.append(f"{HEADER_BY_KEY[key]}必填")
+            return False
+        return True
+
+    def check_length(self, header: str, text: str, limit: int) -> None:
+        if len(text) > limit:
+            self.reasons.append(f"{header}超过{limit}个字（现为{len(text)}个字）")
+
+
+Rule = Callable[[Row], None]
+
+
+def rule_variety(row: Row) -> None:
+    if row.required("variety"):
+        row.variety = row.codes.variety(row.text["variety"])
+        if row.variety is None:
+            row.reasons.append(f"设备品种“{row.text['variety']}”不在代码表中（2310/2320/23T0）")
+
+
+def rule_medium(row: Row) -> None:
+    if row.required("medium"):
+        row.medium = row.codes.medium(row.text["medium"])
+        if row.medium is None:
+            row.reasons.append(f"充装介质“{row.text['medium']}”不在代码表中（G1–G20）")
+
+
+def rule_product_no(row: Row) -> None:
+    row.product_no = row.text["product_no"]
+    if row.required("product_no"):
+        row.check_length(HEADER_BY_KEY["product_no"], row.product_no, 50)
+
+
+def rule_manufacturer(row: Row) -> None:
+    row.manufacturer = row.text["manufacturer"]
+    if row.required("manufacturer"):
+        row.check_length(HEADER_BY_KEY["manufacturer"], row.manufacturer, 100)
+
+
+def rule_manufacture_month(row: Row) -> None:
+    if not row.required("manufacture_month"):
+        return
+    month = parse_month(row.raw["manufacture_month"])
+    if month is None:
+        row.reasons.append(f"制造年月“{row.text['manufacture_month']}”不是有效的年月（如2021-05）")
+    elif month > row.this_month:
+        row.reasons.append(f"制造年月{month}晚于本月")
+    elif month < EARLIEST_MONTH:
+        row.reasons.append(f"制造年月{month}早于{EARLIEST_MONTH}，请核对")
+    else:
+        row.month = month
+
+
+def _number(row: Row, key: str, upper: Decimal) -> Decimal | None:
+    if not row.required(key):
+        return None
+    header, text = HEADER_BY_KEY[key], row.text[key]
+    parsed = parse_decimal(row.raw[key])
+    if parsed is None or not parsed.is_finite():
+        row.reasons.append(f"{header}“{text}”不是数字")
+        return None
+    if not (0 < parsed <= upper):
+        row.reasons.append(f"{header}{text}超出合理范围（大于0且不超过{upper}）")
+        return None
+    if parsed != parsed.quantize(Decimal("0.01")):
+        row.reasons.append(f"{header}{text}最多两位小数")
+        return None
+    return parsed.quantize(Decimal("0.01"))
+
+
+def rule_pressure(row: Row) -> None:
+    row.pressure = _number(row, "pressure", MAX_PRESSURE)
+
+
+def rule_volume(row: Row) -> None:
+    row.volume = _number(row, "volume", MAX_VOLUME)
+
+
+def rule_last_inspection(row: Row) -> None:
+    text = row.text["last_inspection_date"]
+    if not text:
+        return
+    last_date = parse_date(row.raw["last_inspection_date"])
+    if last_date is None:
+        row.reasons.append(f"最近一次检验日期“{text}”不是有效的日期（如2024-05-20）")
+        return
+    if last_date > row.today:
+        row.reasons.append(f"最近一次检验日期{last_date.isoformat()}晚于今天")
+        return
+    row.last_date = last_date
+    if row.month and last_date.isoformat()[:7] < row.month:
+        row.reasons.append(f"最近一次检验日期{last_date.isoformat()}早于制造年月{row.month}")
+
+
+def rule_next_inspection(row: Row) -> None:
+    if not row.required("next_inspection_month"):
+        return
+    next_month = parse_month(row.raw["next_inspection_month"])
+    if next_month is None:
+        row.reasons.append(
+            f"下次检验日期“{row.text['next_inspection_month']}”不是有效的年月（如2028-05）"
+        )
+        return
+    row.next_month = next_month
+    last_date, month, this_month = row.last_date, row.month, row.this_month
+    if last_date and next_month <= last_date.isoformat()[:7]:
+        row.reasons.append(f"下次检验日期{next_month}须晚于最近一次检验日期{last_date.isoformat()}")
+    elif month and next_month <= month:
+        row.reasons.append(f"下次检验日期{next_month}须晚于制造年月{month}")
+    if next_month < this_month:
+        row.reasons.append(
+            f"下次检验日期{next_month}已过，该气瓶已超期未检，须检验合格后再申请登记"
+        )
+    if next_month > add_months(this_month, 120):
+        row.reasons.append(f"下次检验日期{next_month}距今超过10年，请核对")
+
+
+def rule_internal_no(row: Row) -> None:
+    row.internal_no = row.text["internal_no"] or None
+    if row.internal_no:
+        row.check_length(HEADER_BY_KEY["internal_no"], row.internal_no, 50)
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
+def rule_tag(row: Row) -> None:
+    tag_value = row.text["tag_value"]
+    if row.text["tag_type"]:
+        row.tag_type = _TAG_NAMES.get(row.text["tag_type"].upper().replace(" ", ""))
+        if row.tag_type is None:
+            row.reasons.append(f"信息化管理情况“{row.text['tag_type']}”只能是 二维码 或 RFID标签")
+    elif tag_value:
+        row.reasons.append("填写了二维码（URL）或RFID编码，但未选择信息化管理情况")
+    if row.tag_type is TagType.QR:
+        if not tag_value:
+            row.reasons.append("信息化管理情况为二维码时，须填写二维码对应的URL")
+        elif len(tag_value) > 1000:
+            row.reasons.append(f"二维码URL超过1000个字（现为{len(tag_value)}个字）")
+        elif not _is_http_url(tag_value):
+            row.reasons.append(f"二维码“{tag_value[:60]}”不是http://或https://开头的网址")
+        else:
+            row.qr_content = tag_value
+    elif row.tag_type is TagType.RFID:
+        if not tag_value:
+            row.reasons.append("信息化管理情况为RFID标签时，须填写RFID编码")
+        else:
+            row.check_length("RFID编码", tag_value, 50)
+            row.rfid_code = tag_value
+
+
+def rule_electronic_mark(row: Row) -> None:
+    if (
+        row.medium in ELECTRONIC_MARK_MEDIA
+        and row.month is not None
+        and row.month >= ELECTRONIC_MARK_FROM
+        and row.tag_type is None
+    ):
+        row.reasons.append(
+            f"按{NOTICE}，2021年1月起制造的该介质（{row.medium}）气瓶须设置永久性电子识读标志，"
+            "请填写信息化管理情况及二维码URL或RFID编码"
+        )
+
+
+def rule_trace_code_year(row: Row) -> None:
+    if row.product_no and row.month:
+        year_error = trace_code_year_error(row.product_no, row.month)
+        if year_error:
+            row.reasons.append(year_error)
+
+
+# In this order: a row's reasons read left to right like its columns.
+RULES: tuple[Rule, ...] = (
+    rule_variety,
+    rule_medium,
+    rule_product_no,
+    rule_manufacturer,
+    rule_manufacture_month,
+    rule_pressure,
+    rule_volume,
+    rule_last_inspection,
+    rule_next_inspection,
+    rule_internal_no,
+    rule_tag,
+    rule_electronic_mark,
+    rule_trace_code_year,
+)
+
+
+def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: date) -> RowResult:
+    """Every rule of DESIGN 3 and 5 for one row; all reasons, not only the first."""
+    cells = list(cells[: len(COLUMNS)]) + [None] * (len(COLUMNS) - len(cells[: len(COLUMNS)]))
+    values = [cell_text(v) for v in cells]
+    result = RowResult(row=row_no, values=values)
+    row = Row(
+        raw=dict(zip(_KEYS, cells, strict=True)),
+        text=dict(zip(_KEYS, values, strict=True)),
+        codes=codes,
+        today=today,
+        reasons=result.reasons,
+    )
+    for rule in RULES:
+        rule(row)
+    if not result.reasons:
+        result.data = data = CylinderData(
+            variety_code=row.variety or "",
+            product_no=row.product_no,
+            medium_code=row.medium or "",
+            manufacturer=row.manufacturer,
+            manufacture_month=row.month or "",
+            nominal_pressure_mpa=row.pressure or Decimal(0),
+            volume_l=row.volume or Decimal(0),
+            last_inspection_date=row.last_date,
+            next_inspection_month=row.next_month,
+            internal_no=row.internal_no,
+            tag_type=row.tag_type,
+            qr_content=row.qr_content,
+            rfid_code=row.rfid_code,
+        )
+        result.key = data.identity_key
+    return result
