@@ -11,6 +11,7 @@ import random
 import re
 import zipfile
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 # What a spreadsheet cell can hold once read (calamine gives str/int/float/bool/date/...).
 cell_values = st.one_of(
@@ -79,10 +81,22 @@ def test_a_good_row_with_one_cell_replaced_by_text_never_raises(codes, cells):
 @FUZZ
 @given(value=cell_values)
 def test_cell_parsers_return_a_value_or_none(value):
-    cells.cell_text(value)
-    cells.parse_month(value)
-    cells.parse_date(value)
-    cells.parse_decimal(value)
+    text = cells.cell_text(value)
+    assert isinstance(text, str) and text == text.strip()
+    month = cells.parse_month(value)
+    assert month is None or MONTH.match(month), month
+    day = cells.parse_date(value)
+    assert day is None or type(day) is date
+    if day is not None:
+        # A date read from a cell is read the same from its ISO text.
+        assert cells.parse_date(day.isoformat()) == day
+        if not isinstance(value, int | float):  # 20240520 is a date, not a month
+            assert month == day.isoformat()[:7]
+    number = cells.parse_decimal(value)
+    assert number is None or isinstance(number, Decimal)
+    if number is not None and number.is_finite():
+        # The text shown for the cell (messages, the error file) is the number imported.
+        assert cells.parse_decimal(text) == number
 
 
 def _record_strategy(spec: api_validation.RecordSpec):
