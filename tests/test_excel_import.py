@@ -40,7 +40,7 @@ BROKEN = [
     ("product_no missing", {"product_no": None}, "产品编号（镂空码）必填"),
     ("product_no too long", {"product_no": "X" * 51}, "产品编号（镂空码）超过50个字"),
     ("medium unknown", {"medium": "G99"}, "充装介质“G99”不在代码表中"),
-    ("medium ambiguous name", {"medium": "其他"}, "充装介质“其他”不在代码表中"),
+    ("medium ambiguous name", {"medium": "其他"}, "G19和G20都是“其他”，请填写代码G19或G20"),
     ("manufacturer missing", {"manufacturer": "  "}, "制造单位必填"),
     ("manufacturer too long", {"manufacturer": "厂" * 101}, "制造单位超过100个字"),
     ("month unreadable", {"manufacture_month": "去年五月"}, "制造年月“去年五月”不是有效的年月"),
@@ -92,6 +92,16 @@ BROKEN = [
         {"tag_type": None, "tag_value": None, "medium": "G18"},
         "（G18）气瓶须设置永久性电子识读标志",
     ),
+    ("decimal comma", {"pressure": "2,1"}, "公称工作压力(MPa)“2,1”含有逗号：小数点请用“.”"),
+    ("full-width decimal comma", {"volume": "40，5"}, "容积(L)“40,5”含有逗号"),
+    ("thousands separator", {"volume": "1,000"}, "不要用逗号或千位分隔符"),
+    ("product_no in scientific text", {"product_no": "1.23457E+11"}, "是科学计数法"),
+    ("product_no over 15 digits", {"product_no": 1234567890123456789}, "（超过15位）"),
+    ("product_no with a fraction", {"product_no": 12345.5}, "（“12345.5”带小数）"),
+    ("internal_no as a lost number", {"internal_no": "1.2E+5"}, "单位内编号被Excel存成了数字"),
+    ("bidi override", {"manufacturer": "测试\u202e厂"}, "U+202E 双向文字控制符"),
+    ("line break inside a cell", {"internal_no": "NB\n1"}, "U+000A 换行"),
+    ("bom inside a cell", {"tag_value": "https://x.example.com/\ufeff1"}, "U+FEFF BOM"),
     (
         "trace code year disagrees",
         {"product_no": "123210000001", "manufacture_month": "2022-05"},
@@ -167,6 +177,9 @@ CELL_TYPES = [
     ("short variety name", {"variety": "焊接"}),
     ("trace code as a number", {"product_no": 123220000001}),
     ("rfid tag", {"tag_type": "RFID", "tag_value": "E2000017221101441890"}),
+    ("iso text with time", {"manufacture_month": "2022-05-01 00:00:00"}),
+    ("sheetjs iso text", {"manufacture_month": "2022-05-01T00:00:00.000Z"}),
+    ("fifteen-digit number", {"product_no": 123456789012345}),
 ]
 
 

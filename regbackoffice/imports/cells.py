@@ -9,10 +9,31 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
+class CellProblem:
+    """A cell whose value cannot be taken as typed: an Excel error value, a formula without
+    a computed result, a cell inside a merged range. ``shown`` is what the cell shows."""
+
+    __slots__ = ("counts", "message", "shown")
+
+    def __init__(self, message: str, shown: Any = "", *, counts: bool = True) -> None:
+        self.message = message
+        self.shown = shown
+        self.counts = counts  # does it make its row a data row (an empty merged cell: no)
+
+    def __repr__(self) -> str:
+        return f"CellProblem({self.message!r}, {self.shown!r})"
+
+
+class ScientificNumber(float):
+    """A number cell formatted to show scientific notation (such as 1.23E+11)."""
+
+
 def cell_text(value: Any) -> str:
     """A cell as the text a person would read in it (for messages and the error file)."""
     if value is None:
         return ""
+    if isinstance(value, CellProblem):
+        return cell_text(value.shown)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float):
@@ -33,6 +54,11 @@ _MONTH_TEXT = re.compile(
     r"(?:\s*[-/.]?\s*(\d{1,2})\s*日?)?$"  # an optional day
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})?$")
+# ISO date-times as other tools write them: SheetJS ``t="d"`` cells (2021-05-01T00:00:00.000Z),
+# CSV exports (2021-05-01 00:00:00). The date part is the date the cell shows.
+_ISO_DATETIME = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
+)
 # Excel serial day numbers between 1950 and 2099.
 _SERIAL_RANGE = (18264, 73051)
 _EXCEL_EPOCH = date(1899, 12, 30)
@@ -58,7 +84,7 @@ def parse_month(value: Any) -> str | None:
             return f"{day.year:04d}-{day.month:02d}" if day else None
     else:
         text = cell_text(value)
-    match = _MONTH_TEXT.match(text) or _COMPACT.match(text)
+    match = _MONTH_TEXT.match(text) or _COMPACT.match(text) or _ISO_DATETIME.match(text)
     if not match:
         return None
     year, month = int(match.group(1)), int(match.group(2))
@@ -86,7 +112,7 @@ def parse_date(value: Any) -> date | None:
         else:
             return _serial_to_date(number)
     text = cell_text(value)
-    match = _MONTH_TEXT.match(text) or _COMPACT.match(text)
+    match = _MONTH_TEXT.match(text) or _COMPACT.match(text) or _ISO_DATETIME.match(text)
     if not match or not match.group(3):
         return None
     try:
@@ -102,13 +128,22 @@ def parse_decimal(value: Any) -> Decimal | None:
         return Decimal(value)
     if isinstance(value, float):
         return Decimal(repr(value))
-    text = cell_text(value).replace(",", "")
+    # A comma is refused, never dropped: "2,1" is 2.1 written the European way, not 21.
+    text = cell_text(value)
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
         return None
     try:
         return Decimal(text)
     except InvalidOperation:
         return None
+
+
+def has_decimal_comma(value: Any) -> bool:
+    """A number typed with a comma (2,1 / 40，5 / 1,000): refused, as the comma is ambiguous."""
+    return isinstance(value, str) and bool(re.fullmatch(r"[+-]?[\d.]*,[\d.,]*", cell_text(value)))
+
+
+SCIENTIFIC_TEXT = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 
 
 def add_months(month: str, months: int) -> str:

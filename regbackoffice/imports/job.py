@@ -26,11 +26,12 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
 
     if application.status is not ApplicationStatus.DRAFT:
         raise ImportRejected("申请已提交，不能再导入气瓶")
-    rows = parse_workbook(data)
+    rows = parse_workbook(data, filename)
     job = ImportJob(
         application_id=application.id,
         original_name=filename[:255],
         total_rows=len(rows),
+        hidden_rows=rows.hidden,
         created_by_id=actor.id,
         failed_rows=[],
     )
@@ -40,7 +41,8 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
         outcome = import_rows(application, rows)
         _finish(job, outcome)
         return job
-    job.file_key = storage.new_key("imports", ".xlsx")
+    # The stored file keeps a .csv suffix, so the job reads it as CSV again.
+    job.file_key = storage.new_key("imports", f".{rows.kind}")
     storage.save_in_transaction(job.file_key, data)
     audit.record(
         "application_import_queued",
@@ -126,6 +128,7 @@ def read_progress(job: ImportJob) -> dict[str, Any]:
         "processed": processed,
         "imported": job.imported_count,
         "failed": job.failed_count,
+        "hidden": job.hidden_rows,
         "message": job.message,
     }
 
@@ -149,7 +152,7 @@ def run_import_job(job_id: int) -> None:
 
     application = db.session.get(Application, job.application_id)
     try:
-        rows = parse_workbook(storage.read(job.file_key or ""))
+        rows = parse_workbook(storage.read(job.file_key or ""), job.file_key or "")
         outcome = import_rows(application, rows, progress=progress)
     except ImportRejected as exc:
         job.status = ImportStatus.FAILED

@@ -13,7 +13,15 @@ from ..archive import CylinderData
 from ..clock import china_today
 from ..extensions import db
 from ..identity import normalize_text
-from ..models import Application, ApplicationItem, ApplicationStatus, Cylinder, TagType
+from ..models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Cylinder,
+    TagBinding,
+    TagType,
+)
+from ..tag_binding import tag_digest
 from . import ImportRejected
 from .rules import CodeTables, RowResult, validate_row
 
@@ -106,6 +114,78 @@ def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
     return inserted
 
 
+TAG_LABELS = {TagType.QR: "二维码", TagType.RFID: "RFID编码"}
+
+
+def tags_in_use(
+    tags: list[tuple[TagType, str]], *, application_id: int | None = None
+) -> dict[tuple[TagType, str], list[tuple[str, str]]]:
+    """Where each QR URL or RFID code is already used: in the archive (on a cylinder or a
+    bound tag) or on a live application item. Values: (that cylinder's identity key, where)."""
+    found: dict[tuple[TagType, str], list[tuple[str, str]]] = {}
+
+    def add(tag: tuple[TagType, str], key: str | None, where: str) -> None:
+        found.setdefault(tag, []).append((key or "", where))
+
+    def archive_place(certificate_no: str | None) -> str:
+        return "已登记气瓶的档案" + (f"（使用登记证{certificate_no}）" if certificate_no else "")
+
+    columns = {
+        TagType.QR: (Cylinder.qr_content, ApplicationItem.qr_content),
+        TagType.RFID: (Cylinder.rfid_code, ApplicationItem.rfid_code),
+    }
+    for tag_type, (archive_column, item_column) in columns.items():
+        values = sorted({value for kind, value in tags if kind is tag_type})
+        for chunk in _chunks(values):
+            archived = select(archive_column, Cylinder.identity_key, Cylinder.certificate_no)
+            for value, key, number in db.session.execute(archived.where(archive_column.in_(chunk))):
+                add((tag_type, value), key, archive_place(number))
+            live = (
+                select(
+                    item_column,
+                    ApplicationItem.live_identity_key,
+                    ApplicationItem.row_no,
+                    Application.id,
+                    Application.number,
+                )
+                .join(Application, Application.id == ApplicationItem.application_id)
+                .where(ApplicationItem.live_identity_key.is_not(None), item_column.in_(chunk))
+            )
+            for value, key, row_no, app_id, number in db.session.execute(live):
+                where = (
+                    f"本申请第{row_no}行" if app_id == application_id else f"申请{number or app_id}"
+                )
+                add((tag_type, value), key, where)
+    # Tags bound through the API (信息化标签绑定) are known by their digest.
+    digests = {tag_digest(kind, value): (kind, value) for kind, value in tags}
+    for chunk in _chunks(sorted(digests)):
+        bound = (
+            select(TagBinding.tag_sha256, Cylinder.identity_key, Cylinder.certificate_no)
+            .join(Cylinder, Cylinder.id == TagBinding.cylinder_id)
+            .where(TagBinding.tag_sha256.in_(chunk))
+        )
+        for digest, key, number in db.session.execute(bound):
+            add(digests[digest], key, archive_place(number))
+    return found
+
+
+def tag_reasons(
+    tag: tuple[TagType, str],
+    keys: set[str],
+    used: dict[tuple[TagType, str], list[tuple[str, str]]],
+) -> list[str]:
+    """一瓶一码: the refusal when the tag is used by another cylinder (whose identity key
+    is not among ``keys``, the keys of this very cylinder)."""
+    label = TAG_LABELS[tag[0]]
+    places = sorted({where for other, where in used.get(tag, []) if other not in keys})
+    if not places:
+        return []
+    return [
+        f"{label}“{tag[1][:60]}”已用于{'、'.join(places[:3])}中的另一只气瓶："
+        f"一瓶一码，同一{label}不能用于两只气瓶，请核对后填写本气瓶自己的{label}"
+    ]
+
+
 def import_rows(
     application: Application,
     rows: Iterable[tuple[int, list[Any]]],
@@ -122,25 +202,36 @@ def import_rows(
     codes = CodeTables.load()
     results: list[RowResult] = []
     first_row_of: dict[str, int] = {}
+    first_row_with_tag: dict[tuple[TagType, str], int] = {}
     for done, (row_no, cells) in enumerate(rows, start=1):
         result = validate_row(row_no, cells, codes, today)
-        if result.data is not None:
-            key = result.key
-            if key in first_row_of:
+        if result.key:
+            if result.key in first_row_of:
                 result.reasons.append(
-                    f"与第{first_row_of[key]}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
+                    f"与第{first_row_of[result.key]}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
                 )
             else:
-                first_row_of[key] = row_no
+                first_row_of[result.key] = row_no
+        if result.tag:
+            if result.tag in first_row_with_tag:
+                label = TAG_LABELS[result.tag[0]]
+                result.reasons.append(
+                    f"{label}与第{first_row_with_tag[result.tag]}行相同：一瓶一码，"
+                    f"同一{label}不能用于两只气瓶"
+                )
+            else:
+                first_row_with_tag[result.tag] = row_no
         results.append(result)
         if progress and done % 500 == 0:
             progress(done, total)
 
-    candidates = [r for r in results if r.data is not None and not r.reasons]
-    keys = [r.key for r in candidates]
+    # The archive and other-application checks run on every row whose identity is known,
+    # so that a row's result lists all its reasons at once.
+    keyed = [r for r in results if r.key]
+    keys = [r.key for r in keyed]
     archived = archived_identities(keys)
     claimed = claimed_identities(keys)
-    for result in candidates:
+    for result in keyed:
         key = result.key
         if key in archived:
             number = archived[key]
@@ -151,6 +242,11 @@ def import_rows(
             app_id, number = claimed[key]
             where = "本申请" if app_id == application.id else f"申请{number or app_id}"
             result.reasons.append(f"该气瓶已在{where}中，不能重复申请")
+    tagged = [r for r in results if r.tag]
+    used = tags_in_use([r.tag for r in tagged if r.tag], application_id=application.id)
+    for result in tagged:
+        if result.tag:
+            result.reasons.extend(tag_reasons(result.tag, {result.key}, used))
 
     next_row = (
         db.session.scalar(
@@ -176,7 +272,14 @@ def import_rows(
     if progress:
         progress(total, total)
     failed = [
-        {"row": r.row, "values": r.values, "reasons": r.reasons} for r in results if r.reasons
+        # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
+        {
+            "row": r.row,
+            "values": [v.replace("\x00", "") for v in r.values],
+            "reasons": [reason.replace("\x00", "") for reason in r.reasons],
+        }
+        for r in results
+        if r.reasons
     ]
     return ImportOutcome(total=total, imported=len(inserted), failed=failed)
 

@@ -18,9 +18,25 @@ from sqlalchemy import select
 
 from ..archive import CylinderData
 from ..extensions import db
-from ..identity import normalize_text, trace_code_year_error
+from ..identity import (
+    identity_key,
+    invisible_characters_message,
+    is_trace_code,
+    normalize_text,
+    trace_code_year_error,
+)
 from ..models import Medium, TagType, Variety
-from .cells import add_months, cell_text, parse_date, parse_decimal, parse_month
+from .cells import (
+    SCIENTIFIC_TEXT,
+    CellProblem,
+    ScientificNumber,
+    add_months,
+    cell_text,
+    has_decimal_comma,
+    parse_date,
+    parse_decimal,
+    parse_month,
+)
 from .template import COLUMNS, NOTICE
 
 EARLIEST_MONTH = "1970-01"
@@ -29,6 +45,11 @@ MAX_VOLUME = Decimal("3000")
 # Notice 五: cylinders that must carry a permanent electronic mark when made from 2021-01.
 ELECTRONIC_MARK_MEDIA = frozenset({"G4", "G11", "G13", "G14", "G18"})
 ELECTRONIC_MARK_FROM = "2021-01"
+# A 12-digit 产品编号 is read as a 镂空码 (its year digits must agree with 制造年月), unless
+# 单位内编号 starts with this mark: then it is a manufacturer's number that merely has 12 digits.
+NOT_TRACE_CODE_MARK = "非镂空码"
+# Excel keeps 15 significant digits of a number; more are lost when the cell is typed.
+MAX_NUMBER_DIGITS = 15
 
 
 @dataclass
@@ -96,7 +117,8 @@ class RowResult:
     values: list[str]
     data: CylinderData | None = None
     reasons: list[str] = field(default_factory=list)
-    key: str = ""  # the identity key, once the row's data is valid
+    key: str = ""  # the identity key, once 制造单位, 产品编号 and 制造年月 are valid
+    tag: tuple[TagType, str] | None = None  # the QR URL or RFID code, once valid
 
 
 @dataclass
@@ -108,6 +130,9 @@ class Row:
     codes: CodeTables
     today: date
     reasons: list[str]
+    # Cells already refused as a whole (an Excel error, invisible characters): no other rule
+    # reads them, so they are not also reported as 必填 or unreadable.
+    skip: set[str] = field(default_factory=set)
     variety: str | None = None
     medium: str | None = None
     product_no: str = ""
@@ -126,7 +151,12 @@ class Row:
     def this_month(self) -> str:
         return f"{self.today.year:04d}-{self.today.month:02d}"
 
+    def given(self, key: str) -> bool:
+        return bool(self.text[key]) and key not in self.skip
+
     def required(self, key: str) -> bool:
+        if key in self.skip:
+            return False
         if not self.text[key]:
             self.reasons.append(f"{HEADER_BY_KEY[key]}必填")
             return False
@@ -140,6 +170,24 @@ class Row:
 Rule = Callable[[Row], None]
 
 
+def rule_cell_problems(row: Row) -> None:
+    for key, value in row.raw.items():
+        if isinstance(value, CellProblem):
+            row.reasons.append(f"{HEADER_BY_KEY[key]}：{value.message}")
+            row.skip.add(key)
+
+
+def rule_invisible_characters(row: Row) -> None:
+    """A look-alike must never register one cylinder twice: refused, never cleaned."""
+    for key, text in row.text.items():
+        if key in row.skip:
+            continue
+        message = invisible_characters_message(HEADER_BY_KEY[key], text)
+        if message:
+            row.reasons.append(message)
+            row.skip.add(key)
+
+
 def rule_variety(row: Row) -> None:
     if row.required("variety"):
         row.variety = row.codes.variety(row.text["variety"])
@@ -150,20 +198,57 @@ def rule_variety(row: Row) -> None:
 def rule_medium(row: Row) -> None:
     if row.required("medium"):
         row.medium = row.codes.medium(row.text["medium"])
-        if row.medium is None:
+        if row.medium is None and normalize_text(row.text["medium"]) == "其他":
+            row.reasons.append("充装介质“其他”对应两个代码：G19和G20都是“其他”，请填写代码G19或G20")
+        elif row.medium is None:
             row.reasons.append(f"充装介质“{row.text['medium']}”不在代码表中（G1–G20）")
 
 
+def _lost_digits(row: Row, key: str) -> bool:
+    """An identifier typed into a number cell that lost digits (refused, with the fix)."""
+    value, text = row.raw[key], row.text[key]
+    lost = ""
+    if isinstance(value, str):
+        if SCIENTIFIC_TEXT.match(text):
+            lost = f"（“{text}”是科学计数法）"
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        digits = text.lstrip("-")
+        if isinstance(value, ScientificNumber):
+            lost = "（单元格显示为科学计数法）"
+        elif isinstance(value, float) and not value.is_integer():
+            lost = f"（“{text}”带小数）"
+        elif abs(value) >= 10**MAX_NUMBER_DIGITS:
+            lost = f"（超过{MAX_NUMBER_DIGITS}位）"
+        elif len(digits) == 11 and _is_trace_code_for(row, "0" + digits):
+            lost = f"（开头的0已丢失：“{text}”应为“0{text}”）"
+    if lost:
+        row.reasons.append(
+            f"{HEADER_BY_KEY[key]}被Excel存成了数字，已丢失位数{lost}：请把该列设为文本后重新填写"
+        )
+    return bool(lost)
+
+
+def _is_trace_code_for(row: Row, code: str) -> bool:
+    """Would ``code`` be a valid 镂空码 of this row (its year digits agree with 制造年月)?"""
+    month = parse_month(row.raw["manufacture_month"])
+    return is_trace_code(code) and (month is None or code[3:5] == month[2:4])
+
+
 def rule_product_no(row: Row) -> None:
-    row.product_no = row.text["product_no"]
-    if row.required("product_no"):
-        row.check_length(HEADER_BY_KEY["product_no"], row.product_no, 50)
+    if not row.required("product_no") or _lost_digits(row, "product_no"):
+        return
+    text = row.text["product_no"]
+    row.check_length(HEADER_BY_KEY["product_no"], text, 50)
+    if len(text) <= 50:
+        row.product_no = text
 
 
 def rule_manufacturer(row: Row) -> None:
-    row.manufacturer = row.text["manufacturer"]
     if row.required("manufacturer"):
-        row.check_length(HEADER_BY_KEY["manufacturer"], row.manufacturer, 100)
+        text = row.text["manufacturer"]
+        row.check_length(HEADER_BY_KEY["manufacturer"], text, 100)
+        if len(text) <= 100:
+            row.manufacturer = text
 
 
 def rule_manufacture_month(row: Row) -> None:
@@ -184,6 +269,11 @@ def _number(row: Row, key: str, upper: Decimal) -> Decimal | None:
     if not row.required(key):
         return None
     header, text = HEADER_BY_KEY[key], row.text[key]
+    if has_decimal_comma(row.raw[key]):
+        row.reasons.append(
+            f"{header}“{text}”含有逗号：小数点请用“.”（如2.1），不要用逗号或千位分隔符"
+        )
+        return None
     parsed = parse_decimal(row.raw[key])
     if parsed is None or not parsed.is_finite():
         row.reasons.append(f"{header}“{text}”不是数字")
@@ -207,7 +297,7 @@ def rule_volume(row: Row) -> None:
 
 def rule_last_inspection(row: Row) -> None:
     text = row.text["last_inspection_date"]
-    if not text:
+    if not row.given("last_inspection_date"):
         return
     last_date = parse_date(row.raw["last_inspection_date"])
     if last_date is None:
@@ -245,9 +335,10 @@ def rule_next_inspection(row: Row) -> None:
 
 
 def rule_internal_no(row: Row) -> None:
-    row.internal_no = row.text["internal_no"] or None
-    if row.internal_no:
-        row.check_length(HEADER_BY_KEY["internal_no"], row.internal_no, 50)
+    if not row.given("internal_no") or _lost_digits(row, "internal_no"):
+        return
+    row.internal_no = row.text["internal_no"]
+    row.check_length(HEADER_BY_KEY["internal_no"], row.internal_no, 50)
 
 
 def _is_http_url(text: str) -> bool:
@@ -259,6 +350,8 @@ def _is_http_url(text: str) -> bool:
 
 
 def rule_tag(row: Row) -> None:
+    if {"tag_type", "tag_value"} & row.skip:
+        return
     tag_value = row.text["tag_value"]
     if row.text["tag_type"]:
         row.tag_type = _TAG_NAMES.get(row.text["tag_type"].upper().replace(" ", ""))
@@ -297,14 +390,23 @@ def rule_electronic_mark(row: Row) -> None:
 
 
 def rule_trace_code_year(row: Row) -> None:
-    if row.product_no and row.month:
-        year_error = trace_code_year_error(row.product_no, row.month)
-        if year_error:
-            row.reasons.append(year_error)
+    if not (row.product_no and row.month):
+        return
+    if (row.internal_no or "").startswith(NOT_TRACE_CODE_MARK):
+        return  # the applicant says: a manufacturer's number that merely has 12 digits
+    year_error = trace_code_year_error(row.product_no, row.month)
+    if year_error:
+        row.reasons.append(
+            f"{year_error}。如该编号不是镂空码，而是恰好为12位数字的出厂编号，"
+            f"请在单位内编号一栏以“{NOT_TRACE_CODE_MARK}”开头填写（如“{NOT_TRACE_CODE_MARK}”"
+            f"或“{NOT_TRACE_CODE_MARK} NB-0001”），该行将不按镂空码核对年份"
+        )
 
 
 # In this order: a row's reasons read left to right like its columns.
 RULES: tuple[Rule, ...] = (
+    rule_cell_problems,
+    rule_invisible_characters,
     rule_variety,
     rule_medium,
     rule_product_no,
@@ -336,7 +438,7 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
     for rule in RULES:
         rule(row)
     if not result.reasons:
-        result.data = data = CylinderData(
+        result.data = CylinderData(
             variety_code=row.variety or "",
             product_no=row.product_no,
             medium_code=row.medium or "",
@@ -351,5 +453,12 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
             qr_content=row.qr_content,
             rfid_code=row.rfid_code,
         )
-        result.key = data.identity_key
+    if row.product_no and row.manufacturer and row.month:
+        # Known even when other cells are wrong, so the archive and other-application checks
+        # run on every row and its result lists all its reasons.
+        result.key = identity_key(row.manufacturer, row.product_no, row.month)
+    if row.qr_content:
+        result.tag = (TagType.QR, row.qr_content)
+    elif row.rfid_code and len(row.rfid_code) <= 50:
+        result.tag = (TagType.RFID, row.rfid_code)
     return result

@@ -245,12 +245,16 @@ def import_file(application_id: int) -> Response | tuple[str, int]:
     application = _application(application_id)
     form = ImportForm()
     if not form.validate_on_submit():
-        flash("请选择要导入的.xlsx文件。", "danger")
+        flash(f"请选择要导入的文件（{safety.ACCEPTED_TYPES}）。", "danger")
         return redirect(url_for(".show", application_id=application.id))
     upload = form.file.data
     filename = upload.filename or ""
-    if not filename.lower().endswith(".xlsx"):
-        flash("只能导入.xlsx格式的Excel文件（旧版.xls请另存为.xlsx）。", "danger")
+    if not filename.lower().endswith(safety.ACCEPTED_SUFFIXES):
+        flash(
+            f"只能导入{safety.ACCEPTED_TYPES}格式的文件（“{filename[-60:]}”不是）："
+            "请用模板填写，或在Excel/WPS中另存为其中一种格式。",
+            "danger",
+        )
         return redirect(url_for(".show", application_id=application.id))
     data = _read_upload(upload, safety.MAX_FILE_BYTES)
     try:
