@@ -59,6 +59,8 @@ _INVISIBLE_NAMES = {
 
 def invisible_characters(text: str) -> list[str]:
     """The invisible characters in ``text``, each once, as "U+200B 零宽空格"."""
+    if text.isprintable():  # the usual case, at C speed (printable excludes every category)
+        return []
     found: list[str] = []
     for char in text:
         if unicodedata.category(char) not in _INVISIBLE_CATEGORIES:

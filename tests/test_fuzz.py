@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from regbackoffice import api_records, api_validation
 from regbackoffice.imports import ImportRejected, cells, reader, rules
 
-from .xlsx_helpers import good_row, workbook_bytes
+from .xlsx_helpers import csv_bytes, good_row, ods_bytes, workbook_bytes, xls_bytes
 
 FUZZ = settings(
     max_examples=150,
@@ -153,10 +153,10 @@ def valid_xlsx() -> bytes:
     return workbook_bytes([good_row(f"CQFZ{n:05d}") for n in range(3)])
 
 
-def _parse_cleanly(data: bytes) -> None:
+def _parse_cleanly(data: bytes, name: str = "") -> None:
     """The file is read, or refused with a Chinese message: nothing else may happen."""
     try:
-        reader.parse_workbook(data)
+        reader.parse_workbook(data, name)
     except ImportRejected as exc:
         assert CHINESE.search(str(exc)), str(exc)
 
@@ -221,3 +221,30 @@ def test_xlsx_with_altered_zip_entries_is_read_or_refused_cleanly(valid_xlsx, da
 
 def test_the_unmutated_fuzz_seed_is_a_valid_import(valid_xlsx):
     assert len(reader.parse_workbook(valid_xlsx)) == 3
+
+
+OTHER_FORMATS = {
+    "xls": lambda: (xls_bytes([good_row(f"CQFX{n:05d}") for n in range(3)]), "list.xls"),
+    "ods": lambda: (ods_bytes([good_row(f"CQFO{n:05d}") for n in range(3)]), "list.ods"),
+    "csv": lambda: (csv_bytes([good_row(f"CQFC{n:05d}") for n in range(3)]), "list.csv"),
+}
+
+
+@pytest.mark.parametrize("kind", list(OTHER_FORMATS))
+def test_xls_ods_csv_with_flipped_bytes_or_truncated_are_read_or_refused_cleanly(kind):
+    valid, name = OTHER_FORMATS[kind]()
+    assert len(reader.parse_workbook(valid, name)) == 3
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def check(data):
+        blob = bytearray(valid)
+        if data.draw(st.booleans(), label="truncate"):
+            blob = blob[: data.draw(st.integers(0, len(blob)), label="length")]
+        flips = data.draw(st.lists(st.integers(0, max(len(blob) - 1, 0)), max_size=12))
+        for position in flips:
+            if blob:
+                blob[position] ^= data.draw(st.integers(1, 255), label="mask")
+        _parse_cleanly(bytes(blob), name)
+
+    check()

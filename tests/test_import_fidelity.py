@@ -57,6 +57,37 @@ def _upload(client, application, data: bytes, name: str = "list.xlsx"):
     return location, client.get(location).get_data(as_text=True)
 
 
+def _refused(client, application, data: bytes, name: str = "list.xlsx") -> str:
+    """POST a file refused as a whole; the page with the flashed message."""
+    return post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), name)},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    ).get_data(as_text=True)
+
+
+def _item_form(product_no: str, **overrides: str) -> dict[str, str]:
+    """The item edit form of a valid cylinder, with ``overrides``."""
+    form = {
+        "variety": "2320",
+        "product_no": product_no,
+        "medium": "G13",
+        "manufacturer": "测试气瓶制造厂",
+        "manufacture_month": "2022-05",
+        "pressure": "2.1",
+        "volume": "35.5",
+        "last_inspection_date": "",
+        "next_inspection_month": "2028-05",
+        "internal_no": "",
+        "tag_type": "",
+        "tag_value": "",
+    }
+    return {**form, **overrides}
+
+
 def _import(application, data: bytes, name: str = "list.xlsx"):
     return import_rows(application, parse_workbook(data, name), today=TODAY)
 
@@ -127,20 +158,7 @@ def test_decimal_comma_is_refused_in_the_item_edit_form(client, login_as):
     application = factories.make_application(applicant.unit, created_by=applicant)
     item = factories.make_item(application, product_no="COMMA-1")
     url = f"/applications/{application.id}/items/{item.id}/edit"
-    form = {
-        "variety": "2320",
-        "product_no": "COMMA-1",
-        "medium": "G13",
-        "manufacturer": "测试气瓶制造厂",
-        "manufacture_month": "2022-05",
-        "pressure": "2,1",
-        "volume": "40，5",
-        "last_inspection_date": "",
-        "next_inspection_month": "2028-05",
-        "internal_no": "",
-        "tag_type": "",
-        "tag_value": "",
-    }
+    form = _item_form("COMMA-1", pressure="2,1", volume="40，5")
     page = post_form(client, url, form, page=url)
     text = page.get_data(as_text=True)
     assert page.status_code == 400
@@ -234,29 +252,14 @@ def test_the_example_sheet_is_never_read():
 def test_header_message_names_the_first_column_that_differs(client, draft):
     header = list(HEADERS)
     header[2] = "介质"
-    data = workbook_bytes([good_row("HD-1")], header=header)
-    page = post_form(
-        client,
-        f"/applications/{draft.id}/import",
-        {"file": (io.BytesIO(data), "list.xlsx")},
-        page=f"/applications/{draft.id}",
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = _refused(client, draft, workbook_bytes([good_row("HD-1")], header=header))
     assert "第3列应为“充装介质”，实为“介质”" in page
 
 
 def test_password_protected_file_says_so(client, draft):
     encrypted = io.BytesIO()
     OOXMLFile(io.BytesIO(workbook_bytes([good_row("PW-1")]))).encrypt("secret", encrypted)
-    page = post_form(
-        client,
-        f"/applications/{draft.id}/import",
-        {"file": (io.BytesIO(encrypted.getvalue()), "list.xlsx")},
-        page=f"/applications/{draft.id}",
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    page = _refused(client, draft, encrypted.getvalue())
     assert "文件设置了打开密码" in page and "取消密码" in page
 
 
@@ -356,21 +359,7 @@ def test_web_forms_refuse_bidi_overrides_and_zero_width_characters(client, login
 
     item = factories.make_item(application, product_no="VIS-1")
     item_url = f"/applications/{application.id}/items/{item.id}/edit"
-    item_form = {
-        "variety": "2320",
-        "product_no": "VIS\u200b-1",
-        "medium": "G13",
-        "manufacturer": "测试气瓶制造厂",
-        "manufacture_month": "2022-05",
-        "pressure": "2.1",
-        "volume": "35.5",
-        "last_inspection_date": "",
-        "next_inspection_month": "2028-05",
-        "internal_no": "",
-        "tag_type": "",
-        "tag_value": "",
-    }
-    response = post_form(client, item_url, item_form, page=item_url)
+    response = post_form(client, item_url, _item_form("VIS\u200b-1"), page=item_url)
     assert response.status_code == 400
     assert "含有不可见字符（U+200B 零宽空格）" in response.get_data(as_text=True)
     db.session.refresh(item)
