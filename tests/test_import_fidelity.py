@@ -14,13 +14,21 @@ from msoffcrypto.format.ooxml import OOXMLFile
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from regbackoffice import create_app
+from regbackoffice import applications, create_app
 from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import template as import_template
 from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
-from regbackoffice.models import Application, ApplicationItem, Medium, Role, TagType, Variety
+from regbackoffice.models import (
+    ApplicationItem,
+    ImportStatus,
+    Medium,
+    Role,
+    TagType,
+    User,
+    Variety,
+)
 
 from . import factories
 from .conftest import make_test_config, post_form
@@ -452,7 +460,7 @@ def test_sqlite_enforces_foreign_keys_and_never_reuses_application_ids(tmp_path_
         first_id = first.id
         db.session.commit()
         # Deleting the draft takes its cylinders with it (ON DELETE CASCADE is enforced) …
-        db.session.execute(sa.delete(Application).where(Application.id == first_id))
+        applications.delete_application(first, db.session.get(User, first.created_by_id))
         db.session.commit()
         assert db.session.scalar(select(sa.func.count()).select_from(ApplicationItem)) == 0
         # … and the next draft gets a new id, never the deleted one.
@@ -470,3 +478,19 @@ def test_tag_type_is_kept_for_rfid_rows():
     _import(application, workbook_bytes(rows))
     item = db.session.scalar(select(ApplicationItem).where(ApplicationItem.product_no == "RF-1"))
     assert item.tag_type is TagType.RFID and item.rfid_code == "E2000017221101441890"
+
+
+def test_a_large_csv_is_stored_and_read_again_as_csv_by_the_job(monkeypatch):
+    from regbackoffice.imports import job as import_job
+
+    monkeypatch.setattr(import_job, "BACKGROUND_THRESHOLD", 1)  # every file goes to the job
+    application = factories.make_application()
+    applicant = db.session.get(User, application.created_by_id)
+    data = csv_bytes([good_row("JOB-1"), good_row("JOB-2", volume="2,5")], encoding="gbk")
+    job = import_job.start_import(application, data, filename="list.csv", actor=applicant)
+    assert job.status is ImportStatus.QUEUED and job.file_key.endswith(".csv")
+    db.session.commit()
+    import_job.run_import_job(job.id)
+    db.session.expire_all()
+    assert (job.status, job.imported_count, job.failed_count) == (ImportStatus.DONE, 1, 1)
+    assert "容积(L)“2,5”含有逗号" in job.failed_rows[0]["reasons"][0]
