@@ -19,15 +19,17 @@ from .archive import CYLINDER_FIELDS
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
 from .domain_errors import DomainError
-from .excel_import import (
-    CodeTables,
+from .extensions import db
+from .identity import invisible_characters_message
+from .imports.persistence import (
     archived_identities,
     claimed_identities,
     item_values,
-    validate_row,
+    tag_reasons,
+    tags_in_use,
 )
-from .excel_template import COLUMNS
-from .extensions import db
+from .imports.rules import CodeTables, validate_row
+from .imports.template import COLUMNS
 from .models import (
     Application,
     ApplicationItem,
@@ -98,6 +100,8 @@ def unit_info_problems(info: UnitInfo) -> list[str]:
             problems.append(f"{label}未填写")
         elif len(value) > limit:
             problems.append(f"{label}超过{limit}个字")
+        elif message := invisible_characters_message(label, value):
+            problems.append(message)
     if info.credit_code.strip():
         error = credit_code_error(info.credit_code)
         if error:
@@ -309,6 +313,11 @@ def update_item(
     if result.reasons or result.data is None:
         return result.reasons
     key = result.data.identity_key
+    if result.tag:  # 一瓶一码, as in the import
+        used = tags_in_use([result.tag], application_id=application.id)
+        refused = tag_reasons(result.tag, {key, item.identity_key}, used)
+        if refused:
+            return refused
     if key != item.identity_key:
         if key in archived_identities([key]):
             return ["该气瓶已登记，不能重复申请"]

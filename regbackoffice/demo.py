@@ -19,7 +19,6 @@ from . import (
     archive,
     attachment_audit,
     certificates,
-    excel_import,
     photos,
     workflow,
 )
@@ -27,6 +26,8 @@ from .clock import CHINA_TZ, china_date, china_today
 from .credit_code import make_credit_code
 from .extensions import db
 from .identity import identity_key
+from .imports.persistence import import_rows
+from .imports.reader import parse_workbook
 from .models import (
     ApiClient,
     Application,
@@ -226,7 +227,7 @@ def _ensure_demo_application(
     """
     from openpyxl import Workbook
 
-    from .excel_template import HEADERS
+    from .imports.template import HEADERS
 
     rows = _demo_rows(district, today, series)
     key = identity_key(DEMO_MANUFACTURER, rows[0][1], "2023-06")
@@ -243,7 +244,7 @@ def _ensure_demo_application(
         sheet.append(row)
     data = io.BytesIO()
     workbook.save(data)
-    excel_import.import_rows(application, excel_import.parse_workbook(data.getvalue()), today=today)
+    import_rows(application, parse_workbook(data.getvalue()), today=today)
     for item in db.session.scalars(
         select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     ):
@@ -389,7 +390,7 @@ def _months_ago(today: date, months: int, day: int) -> date:
 def _history_workbook(rows: list[list[Any]]) -> bytes:
     from openpyxl import Workbook
 
-    from .excel_template import HEADERS
+    from .imports.template import HEADERS
 
     workbook = Workbook()
     sheet = workbook.active
@@ -429,9 +430,7 @@ def _history_application(
         for n, product_no in enumerate(product_nos, start=1)
     ]
     application = applications.create_application(unit, applicant)
-    excel_import.import_rows(
-        application, excel_import.parse_workbook(_history_workbook(rows)), today=today
-    )
+    import_rows(application, parse_workbook(_history_workbook(rows)), today=today)
     for item in db.session.scalars(
         select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     ):

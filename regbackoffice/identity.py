@@ -39,3 +39,45 @@ def trace_code_year_error(product_no: str, manufacture_month: str) -> str | None
             f"的年份末两位“{manufacture_month[2:4]}”不一致"
         )
     return None
+
+
+# Characters nobody sees, or that reorder what one sees: control characters (line breaks,
+# NUL), format characters (zero-width spaces and joiners, BOM, bidi overrides), separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+_INVISIBLE_NAMES = {
+    "\x00": "空字符NUL",
+    "\n": "换行",
+    "\r": "回车",
+    "\t": "制表符",
+    "\u200b": "零宽空格",
+    "\u200c": "零宽非连接符",
+    "\u200d": "零宽连接符",
+    "\u2060": "零宽不换行空格",
+    "\ufeff": "BOM（零宽不换行空格）",
+}
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The invisible characters in ``text``, each once, as "U+200B 零宽空格"."""
+    if text.isprintable():  # the usual case, at C speed (printable excludes every category)
+        return []
+    found: list[str] = []
+    for char in text:
+        if unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
+            continue
+        name = _INVISIBLE_NAMES.get(char)
+        if name is None:
+            bidi = 0x202A <= ord(char) <= 0x202E or 0x2066 <= ord(char) <= 0x2069
+            name = "双向文字控制符" if bidi else "控制字符"
+        label = f"U+{ord(char):04X} {name}"
+        if label not in found:
+            found.append(label)
+    return found
+
+
+def invisible_characters_message(label: str, text: str) -> str | None:
+    """The refusal for a value with invisible characters, or None when it has none."""
+    found = invisible_characters(text)
+    if not found:
+        return None
+    return f"{label}含有不可见字符（{'、'.join(found[:3])}）：请删除后重新填写"

@@ -27,7 +27,7 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 # knows every name.
 JOB_MODULES = (
     "regbackoffice.certificates",
-    "regbackoffice.excel_import",
+    "regbackoffice.imports.job",
     "regbackoffice.maintenance",
     "regbackoffice.stats.summaries",
 )

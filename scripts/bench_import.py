@@ -8,8 +8,9 @@ missing and filled with synthetic archive cylinders (``flask bench-data``) up to
 Each run imports a fresh file through the background job path (``run_import_job``: read
 from storage, check, parse, validate every row, look up the archive and the live
 applications, insert, commit), then removes what it added. Also times a bare openpyxl
-``read_only`` parse of the same file. Prints a JSON summary with the median, and the peak
-RSS of this process (which includes Flask, SQLAlchemy and the test file itself).
+``read_only`` parse and a bare calamine read of the same file. Prints a JSON summary with
+the median, and the peak RSS of this process (which includes Flask, SQLAlchemy and the
+test file itself).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
     """A template-layout file with mixed cell types; ``archive_hits`` rows are already
     registered (they must fail), the rest are new cylinders."""
     from regbackoffice.benchdata import BENCH_MANUFACTURER
-    from regbackoffice.excel_template import HEADERS
+    from regbackoffice.imports.template import HEADERS
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("气瓶信息")
@@ -82,10 +83,20 @@ def bare_openpyxl_parse(data: bytes) -> float:
     return time.perf_counter() - started
 
 
+def bare_calamine_parse(data: bytes) -> float:
+    """The read the import itself starts from: calamine, every cell of the first sheet."""
+    from python_calamine import CalamineWorkbook
+
+    started = time.perf_counter()
+    CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    return time.perf_counter() - started
+
+
 def run(args: argparse.Namespace) -> dict:
-    from regbackoffice import create_app, excel_import, storage
+    from regbackoffice import create_app, storage
     from regbackoffice.benchdata import bench_unit, generate_cylinders
     from regbackoffice.extensions import db
+    from regbackoffice.imports.job import run_import_job
     from regbackoffice.models import Application, Cylinder, ImportJob, ImportStatus, Role, User
 
     url = os.environ.get("REGBO_BENCH_DATABASE_URL", DEFAULT_URL)
@@ -121,9 +132,10 @@ def run(args: argparse.Namespace) -> dict:
         unit_id, user_id = unit.id, user.id
         archive_rows = db.session.scalar(sa.select(sa.func.count()).select_from(Cylinder))
 
-        def timed_import(rows: int, run_no: int) -> tuple[float, float, dict]:
+        def timed_import(rows: int, run_no: int) -> tuple[float, float, float, dict]:
             data = build_file(rows, f"R{run_no}X", archive_hits=rows // 100)
             bare = bare_openpyxl_parse(data)
+            calamine = bare_calamine_parse(data)
             from regbackoffice import applications
             from regbackoffice.models import Unit
 
@@ -144,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
             job_id, application_id = job.id, application.id
             db.session.remove()
             started = time.perf_counter()
-            excel_import.run_import_job(job_id)
+            run_import_job(job_id)
             elapsed = time.perf_counter() - started
             job = db.session.get(ImportJob, job_id)
             assert job.status is ImportStatus.DONE, job.message
@@ -152,16 +164,18 @@ def run(args: argparse.Namespace) -> dict:
             # Clean up, so every run meets the same database.
             db.session.delete(db.session.get(Application, application_id))
             db.session.commit()
-            return elapsed, bare, result
+            return elapsed, bare, calamine, result
 
-        import_times, bare_times, results = [], [], []
+        import_times, bare_times, calamine_times, results = [], [], [], []
         for run_no in range(args.runs):
-            elapsed, bare, result = timed_import(args.rows, run_no)
+            elapsed, bare, calamine, result = timed_import(args.rows, run_no)
             import_times.append(elapsed)
             bare_times.append(bare)
+            calamine_times.append(calamine)
             results.append(result)
             print(
-                f"run {run_no + 1}: import {elapsed:.2f} s, bare openpyxl {bare:.2f} s",
+                f"run {run_no + 1}: import {elapsed:.2f} s, bare openpyxl {bare:.2f} s,"
+                f" bare calamine {calamine:.2f} s",
                 file=sys.stderr,
             )
         summary = {
@@ -171,16 +185,18 @@ def run(args: argparse.Namespace) -> dict:
             "import_seconds": [round(t, 3) for t in import_times],
             "import_median_seconds": round(statistics.median(import_times), 3),
             "bare_openpyxl_read_only_median_seconds": round(statistics.median(bare_times), 3),
+            "bare_calamine_median_seconds": round(statistics.median(calamine_times), 3),
             "result": results[0],
             # Peak RSS of the whole process so far (Flask, SQLAlchemy, the file, the import).
             "peak_rss_mb": _peak_rss_mb(),
         }
         if args.also_rows:
-            elapsed, bare, result = timed_import(args.also_rows, 99)
+            elapsed, bare, calamine, result = timed_import(args.also_rows, 99)
             summary["also"] = {
                 "rows": args.also_rows,
                 "import_seconds": round(elapsed, 3),
                 "bare_openpyxl_read_only_seconds": round(bare, 3),
+                "bare_calamine_seconds": round(calamine, 3),
                 "result": result,
                 "peak_rss_mb": _peak_rss_mb(),
             }

@@ -3,8 +3,8 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice.excel_template import HEADERS
 from regbackoffice.extensions import db
+from regbackoffice.imports.template import HEADERS
 from regbackoffice.models import Application, ApplicationItem, ApplicationStatus, Role
 
 from . import factories

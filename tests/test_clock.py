@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from regbackoffice import clock
-from regbackoffice.excel_import import import_rows, parse_workbook
+from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.reader import parse_workbook
 
 from . import factories
 from .xlsx_helpers import good_row, workbook_bytes

@@ -8,9 +8,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice import excel_import, excel_template
-from regbackoffice.excel_import import ImportRejected, import_rows, parse_workbook
 from regbackoffice.extensions import db
+from regbackoffice.imports import ImportRejected
+from regbackoffice.imports import job as import_job
+from regbackoffice.imports import template as import_template
+from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import ApplicationItem, ApplicationStatus, Medium, TagType, Variety
 
 from . import factories
@@ -37,7 +40,7 @@ BROKEN = [
     ("product_no missing", {"product_no": None}, "产品编号（镂空码）必填"),
     ("product_no too long", {"product_no": "X" * 51}, "产品编号（镂空码）超过50个字"),
     ("medium unknown", {"medium": "G99"}, "充装介质“G99”不在代码表中"),
-    ("medium ambiguous name", {"medium": "其他"}, "充装介质“其他”不在代码表中"),
+    ("medium ambiguous name", {"medium": "其他"}, "G19和G20都是“其他”，请填写代码G19或G20"),
     ("manufacturer missing", {"manufacturer": "  "}, "制造单位必填"),
     ("manufacturer too long", {"manufacturer": "厂" * 101}, "制造单位超过100个字"),
     ("month unreadable", {"manufacture_month": "去年五月"}, "制造年月“去年五月”不是有效的年月"),
@@ -89,6 +92,16 @@ BROKEN = [
         {"tag_type": None, "tag_value": None, "medium": "G18"},
         "（G18）气瓶须设置永久性电子识读标志",
     ),
+    ("decimal comma", {"pressure": "2,1"}, "公称工作压力(MPa)“2,1”含有逗号：小数点请用“.”"),
+    ("full-width decimal comma", {"volume": "40，5"}, "容积(L)“40,5”含有逗号"),
+    ("thousands separator", {"volume": "1,000"}, "不要用逗号或千位分隔符"),
+    ("product_no in scientific text", {"product_no": "1.23457E+11"}, "是科学计数法"),
+    ("product_no over 15 digits", {"product_no": 1234567890123456789}, "（超过15位）"),
+    ("product_no with a fraction", {"product_no": 12345.5}, "（“12345.5”带小数）"),
+    ("internal_no as a lost number", {"internal_no": "1.2E+5"}, "单位内编号被Excel存成了数字"),
+    ("bidi override", {"manufacturer": "测试\u202e厂"}, "U+202E 双向文字控制符"),
+    ("line break inside a cell", {"internal_no": "NB\n1"}, "U+000A 换行"),
+    ("bom inside a cell", {"tag_value": "https://x.example.com/\ufeff1"}, "U+FEFF BOM"),
     (
         "trace code year disagrees",
         {"product_no": "123210000001", "manufacture_month": "2022-05"},
@@ -164,6 +177,9 @@ CELL_TYPES = [
     ("short variety name", {"variety": "焊接"}),
     ("trace code as a number", {"product_no": 123220000001}),
     ("rfid tag", {"tag_type": "RFID", "tag_value": "E2000017221101441890"}),
+    ("iso text with time", {"manufacture_month": "2022-05-01 00:00:00"}),
+    ("sheetjs iso text", {"manufacture_month": "2022-05-01T00:00:00.000Z"}),
+    ("fifteen-digit number", {"product_no": 123456789012345}),
 ]
 
 
@@ -240,12 +256,12 @@ def test_error_file_round_trip_adds_the_fixed_rows():
     assert outcome.imported == 1 and len(outcome.failed) == 2
     varieties = db.session.scalars(select(Variety)).all()
     media = db.session.scalars(select(Medium)).all()
-    error_file = excel_template.build_error_file(outcome.failed, varieties, media)
+    error_file = import_template.build_error_file(outcome.failed, varieties, media)
 
     wb = load_workbook(io.BytesIO(error_file))
-    ws = wb[excel_template.SHEET_NAME]
-    assert ws.cell(1, len(excel_template.COLUMNS) + 1).value == "错误原因"
-    assert "容积(L)“abc”不是数字" in ws.cell(2, len(excel_template.COLUMNS) + 1).value
+    ws = wb[import_template.SHEET_NAME]
+    assert ws.cell(1, len(import_template.COLUMNS) + 1).value == "错误原因"
+    assert "容积(L)“abc”不是数字" in ws.cell(2, len(import_template.COLUMNS) + 1).value
     formula_cell = ws.cell(3, 10)
     assert formula_cell.value.startswith("=HYPERLINK")
     assert formula_cell.data_type == "s"  # text, never a formula
@@ -290,9 +306,10 @@ def test_template_itself_round_trips_its_example_row():
     """The example row, copied into the data sheet as a user would, imports cleanly."""
     varieties = db.session.scalars(select(Variety)).all()
     media = db.session.scalars(select(Medium)).all()
-    wb = load_workbook(io.BytesIO(excel_template.build_template(varieties, media)))
-    example = [c.value for c in wb[excel_template.EXAMPLE_SHEET][2][: len(excel_template.COLUMNS)]]
-    ws = wb[excel_template.SHEET_NAME]
+    wb = load_workbook(io.BytesIO(import_template.build_template(varieties, media)))
+    width = len(import_template.COLUMNS)
+    example = [c.value for c in wb[import_template.EXAMPLE_SHEET][2][:width]]
+    ws = wb[import_template.SHEET_NAME]
     for col, value in enumerate(example, start=1):
         ws.cell(2, col).value = value
     out = io.BytesIO()
@@ -300,4 +317,4 @@ def test_template_itself_round_trips_its_example_row():
     application = factories.make_application()
     outcome = import_rows(application, parse_workbook(out.getvalue()), today=TODAY)
     assert outcome.failed == [] and outcome.imported == 1
-    assert excel_import.BACKGROUND_THRESHOLD == 2000
+    assert import_job.BACKGROUND_THRESHOLD == 2000

@@ -11,14 +11,16 @@ import random
 import re
 import zipfile
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regbackoffice import api_records, api_validation, excel_import
+from regbackoffice import api_records, api_validation
+from regbackoffice.imports import ImportRejected, cells, reader, rules
 
-from .xlsx_helpers import good_row, workbook_bytes
+from .xlsx_helpers import csv_bytes, good_row, ods_bytes, workbook_bytes, xls_bytes
 
 FUZZ = settings(
     max_examples=150,
@@ -26,6 +28,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 # What a spreadsheet cell can hold once read (calamine gives str/int/float/bool/date/...).
 cell_values = st.one_of(
@@ -52,13 +55,13 @@ json_values = st.recursive(
 
 @pytest.fixture
 def codes(db):
-    return excel_import.CodeTables.load()
+    return rules.CodeTables.load()
 
 
 @FUZZ
 @given(cells=rows)
 def test_any_excel_row_gives_data_or_reasons(codes, cells):
-    result = excel_import.validate_row(5, cells, codes, date(2026, 6, 1))
+    result = rules.validate_row(5, cells, codes, date(2026, 6, 1))
     assert (result.data is None) == bool(result.reasons)
     for reason in result.reasons:
         assert CHINESE.search(reason), reason
@@ -71,17 +74,29 @@ def test_a_good_row_with_one_cell_replaced_by_text_never_raises(codes, cells):
     for index, text in enumerate(cells[: len(base)]):
         row = list(base)
         row[index] = text
-        result = excel_import.validate_row(2, row, codes, date(2026, 6, 1))
+        result = rules.validate_row(2, row, codes, date(2026, 6, 1))
         assert result.data is not None or result.reasons
 
 
 @FUZZ
 @given(value=cell_values)
 def test_cell_parsers_return_a_value_or_none(value):
-    excel_import.cell_text(value)
-    excel_import.parse_month(value)
-    excel_import.parse_date(value)
-    excel_import.parse_decimal(value)
+    text = cells.cell_text(value)
+    assert isinstance(text, str) and text == text.strip()
+    month = cells.parse_month(value)
+    assert month is None or MONTH.match(month), month
+    day = cells.parse_date(value)
+    assert day is None or type(day) is date
+    if day is not None:
+        # A date read from a cell is read the same from its ISO text.
+        assert cells.parse_date(day.isoformat()) == day
+        if not isinstance(value, int | float):  # 20240520 is a date, not a month
+            assert month == day.isoformat()[:7]
+    number = cells.parse_decimal(value)
+    assert number is None or isinstance(number, Decimal)
+    if number is not None and number.is_finite():
+        # The text shown for the cell (messages, the error file) is the number imported.
+        assert cells.parse_decimal(text) == number
 
 
 def _record_strategy(spec: api_validation.RecordSpec):
@@ -138,11 +153,11 @@ def valid_xlsx() -> bytes:
     return workbook_bytes([good_row(f"CQFZ{n:05d}") for n in range(3)])
 
 
-def _parse_cleanly(data: bytes) -> None:
+def _parse_cleanly(data: bytes, name: str = "") -> None:
     """The file is read, or refused with a Chinese message: nothing else may happen."""
     try:
-        excel_import.parse_workbook(data)
-    except excel_import.ImportRejected as exc:
+        reader.parse_workbook(data, name)
+    except ImportRejected as exc:
         assert CHINESE.search(str(exc)), str(exc)
 
 
@@ -205,4 +220,31 @@ def test_xlsx_with_altered_zip_entries_is_read_or_refused_cleanly(valid_xlsx, da
 
 
 def test_the_unmutated_fuzz_seed_is_a_valid_import(valid_xlsx):
-    assert len(excel_import.parse_workbook(valid_xlsx)) == 3
+    assert len(reader.parse_workbook(valid_xlsx)) == 3
+
+
+OTHER_FORMATS = {
+    "xls": lambda: (xls_bytes([good_row(f"CQFX{n:05d}") for n in range(3)]), "list.xls"),
+    "ods": lambda: (ods_bytes([good_row(f"CQFO{n:05d}") for n in range(3)]), "list.ods"),
+    "csv": lambda: (csv_bytes([good_row(f"CQFC{n:05d}") for n in range(3)]), "list.csv"),
+}
+
+
+@pytest.mark.parametrize("kind", list(OTHER_FORMATS))
+def test_xls_ods_csv_with_flipped_bytes_or_truncated_are_read_or_refused_cleanly(kind):
+    valid, name = OTHER_FORMATS[kind]()
+    assert len(reader.parse_workbook(valid, name)) == 3
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def check(data):
+        blob = bytearray(valid)
+        if data.draw(st.booleans(), label="truncate"):
+            blob = blob[: data.draw(st.integers(0, len(blob)), label="length")]
+        flips = data.draw(st.lists(st.integers(0, max(len(blob) - 1, 0)), max_size=12))
+        for position in flips:
+            if blob:
+                blob[position] ^= data.draw(st.integers(1, 255), label="mask")
+        _parse_cleanly(bytes(blob), name)
+
+    check()

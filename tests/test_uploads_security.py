@@ -113,7 +113,7 @@ EXCEL_ATTACKS = {
         "XML实体声明（DOCTYPE/ENTITY）",
     ),
     "oversize": (lambda: b"PK\x03\x04" + b"\0" * (20 * 1024 * 1024 + 10), "不能超过20MB"),
-    "not xlsx": (lambda: b"<html>not excel</html>", "只能导入.xlsx格式"),
+    "not xlsx": (lambda: b"<html>not excel</html>", "只能导入.xlsx、.xls、.ods或.csv格式的文件"),
     "too many parts": (
         lambda: _rewrite(
             workbook_bytes([good_row("M-1")]), add={f"xl/x{i}.xml": b"<a/>" for i in range(600)}
@@ -133,9 +133,9 @@ def test_hostile_excel_is_refused_and_nothing_stored(app, client, draft, attack)
     assert _stored_files(app) == before
 
 
-def test_xls_extension_is_refused(client, draft):
-    page = _upload_import(client, draft, workbook_bytes([good_row("X-1")]), name="list.xls")
-    assert "只能导入.xlsx格式" in page.get_data(as_text=True)
+def test_other_file_types_are_refused_listing_the_accepted_ones(client, draft):
+    page = _upload_import(client, draft, workbook_bytes([good_row("X-1")]), name="list.pdf")
+    assert "只能导入.xlsx、.xls、.ods或.csv格式的文件" in page.get_data(as_text=True)
     _nothing_imported(draft)
 
 

@@ -5,14 +5,14 @@ again). The table is a summary: it is recreated empty and the dashboard's refres
 removed, so the worker's sweep (or ``flask refresh-stats``) rebuilds it at once.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

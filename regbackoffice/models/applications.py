@@ -84,6 +84,8 @@ class Application(db.Model):
         # The inbox lists a district's tasks by deadline.
         Index("ix_applications_inbox_accept", "district_code", "status", "accept_due_on"),
         Index("ix_applications_inbox_decision", "district_code", "status", "decision_due_on"),
+        # SQLite (the demo) would otherwise reuse a deleted draft's id for the next one.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -151,6 +153,9 @@ class ApplicationItem(db.Model):
         CheckConstraint("NOT excluded OR audit_verdict = 'wrong'", name="excluded_was_wrong"),
         Index("ix_application_items_app_row", "application_id", "row_no"),
         Index("ix_application_items_app_product", "application_id", "product_no"),
+        # 一瓶一码: an import looks up every QR URL and RFID code among the live items.
+        Index("ix_application_items_qr_content", "qr_content", postgresql_using="hash"),
+        Index("ix_application_items_rfid_code", "rfid_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -33,6 +33,7 @@ class Cylinder(db.Model):
         # Lookups by the QR URL (API query, tag binding). Hash: a 1000-character URL can
         # exceed a btree entry's size limit.
         Index("ix_cylinders_qr_content", "qr_content", postgresql_using="hash"),
+        Index("ix_cylinders_rfid_code", "rfid_code"),
     )
 
     # ID（气瓶档案ID）: assigned at registration, stable, the key enterprise systems use.

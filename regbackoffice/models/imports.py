@@ -43,6 +43,8 @@ class ImportJob(db.Model):
     total_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     imported_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Rows hidden or filtered out in Excel: imported like the others, counted for the result.
+    hidden_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     failed_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     message: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)

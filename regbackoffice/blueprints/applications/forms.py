@@ -1,12 +1,20 @@
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, StringField
+from wtforms import Field, Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ...applications import UNIT_FIELDS
-from ...excel_template import COLUMNS
+from ...identity import invisible_characters_message
+from ...imports.template import COLUMNS
 from ...models import AttachmentKind
 from ..form_helpers import BaseForm
+
+
+def visible_text(form: Form, field: Field) -> None:
+    """Zero-width characters and bidi overrides are refused, as by the API."""
+    message = invisible_characters_message(str(field.label.text), field.data or "")
+    if message:
+        raise ValidationError(message)
 
 
 def _unit_field(name: str) -> StringField:
@@ -16,6 +24,7 @@ def _unit_field(name: str) -> StringField:
         validators=[
             DataRequired(f"请填写{label}"),
             Length(max=limit, message=f"{label}最多{limit}个字"),
+            visible_text,
         ],
     )
 
@@ -36,7 +45,8 @@ class ConfirmForm(BaseForm):
 
 class ImportForm(BaseForm):
     file = FileField(
-        "气瓶信息Excel文件（.xlsx）", validators=[FileRequired("请选择要导入的.xlsx文件")]
+        "气瓶信息文件（.xlsx、.xls、.ods或.csv）",
+        validators=[FileRequired("请选择要导入的文件（.xlsx、.xls、.ods或.csv）")],
     )
 
 
@@ -65,5 +75,6 @@ for _column in COLUMNS:
     setattr(
         ItemForm,
         _column.key,
+        # The import's row rules (applications.update_item) refuse invisible characters here.
         StringField(_column.header, validators=[Optional(), Length(max=1000)]),
     )

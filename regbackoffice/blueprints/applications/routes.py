@@ -22,10 +22,13 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from wtforms.fields.choices import SelectChoice
 
-from ... import access, applications, excel_import, excel_template, history, photos, workflow
+from ... import access, applications, history, photos, workflow
 from ...domain_errors import DomainError
 from ...extensions import db
 from ...images import ImageRejected
+from ...imports import ImportRejected, safety
+from ...imports import job as import_job
+from ...imports import template as import_template
 from ...models import (
     Application,
     ApplicationItem,
@@ -222,7 +225,7 @@ def template() -> Response:
     varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
     media = db.session.scalars(select(Medium)).all()
     media = sorted(media, key=lambda m: int(m.code[1:]))
-    data = excel_template.build_template(varieties, media)
+    data = import_template.build_template(varieties, media)
     return send_file(
         io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name="气瓶信息模板.xlsx"
     )
@@ -234,17 +237,21 @@ def import_file(application_id: int) -> Response | tuple[str, int]:
     application = _application(application_id)
     form = ImportForm()
     if not form.validate_on_submit():
-        flash("请选择要导入的.xlsx文件。", "danger")
+        flash(f"请选择要导入的文件（{safety.ACCEPTED_TYPES}）。", "danger")
         return redirect(url_for(".show", application_id=application.id))
     upload = form.file.data
     filename = upload.filename or ""
-    if not filename.lower().endswith(".xlsx"):
-        flash("只能导入.xlsx格式的Excel文件（旧版.xls请另存为.xlsx）。", "danger")
+    if not filename.lower().endswith(safety.ACCEPTED_SUFFIXES):
+        flash(
+            f"只能导入{safety.ACCEPTED_TYPES}格式的文件（“{filename[-60:]}”不是）："
+            "请用模板填写，或在Excel/WPS中另存为其中一种格式。",
+            "danger",
+        )
         return redirect(url_for(".show", application_id=application.id))
-    data = _read_upload(upload, excel_import.MAX_FILE_BYTES)
+    data = _read_upload(upload, safety.MAX_FILE_BYTES)
     try:
-        job = excel_import.start_import(application, data, filename=filename, actor=current_user)
-    except excel_import.ImportRejected as exc:
+        job = import_job.start_import(application, data, filename=filename, actor=current_user)
+    except ImportRejected as exc:
         flash(f"导入失败：{exc}", "danger")
         return redirect(url_for(".show", application_id=application.id))
     return redirect(url_for(".import_result", application_id=application.id, job_id=job.id))
@@ -259,7 +266,7 @@ def _import_job(application: Application, job_id: int) -> ImportJob:
 
 def _resend_if_lost(job: ImportJob) -> None:
     try:
-        excel_import.ensure_enqueued(job)
+        import_job.ensure_enqueued(job)
     except RedisError:  # Redis still down: the page shows "queued" and polling retries
         current_app.logger.warning("import job %s not re-sent: Redis unavailable", job.id)
 
@@ -274,7 +281,7 @@ def import_result(application_id: int, job_id: int) -> str:
         "applications/import_result.html",
         application=application,
         job=job,
-        progress=excel_import.read_progress(job),
+        progress=import_job.read_progress(job),
         running=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
     )
 
@@ -285,7 +292,7 @@ def import_status(application_id: int, job_id: int) -> Response:
     application = _application(application_id)
     job = _import_job(application, job_id)
     _resend_if_lost(job)
-    return jsonify(excel_import.read_progress(job))
+    return jsonify(import_job.read_progress(job))
 
 
 @bp.route("/<int:application_id>/imports/<int:job_id>/errors.xlsx")
@@ -297,7 +304,7 @@ def import_errors(application_id: int, job_id: int) -> Response:
         abort(404, description="本次导入没有失败的数据。")
     varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
     media = sorted(db.session.scalars(select(Medium)).all(), key=lambda m: int(m.code[1:]))
-    data = excel_template.build_error_file(job.failed_rows, varieties, media)
+    data = import_template.build_error_file(job.failed_rows, varieties, media)
     return send_file(
         io.BytesIO(data),
         mimetype=XLSX,

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from .models import Medium, TagType, Variety
+from ..models import Medium, TagType, Variety
 
 SHEET_NAME = "气瓶信息"
 EXAMPLE_SHEET = "填写示例"
@@ -45,8 +45,9 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "product_no",
         "产品编号（镂空码）",
-        "必填，最多50字。有镂空码的优先填写12位镂空码（3位制造单位代码+2位年份+7位序号），"
-        "其年份须与制造年月一致。",
+        "必填，最多50字，本列为文本格式（数字不会丢位）。有镂空码的优先填写12位镂空码"
+        "（3位制造单位代码+2位年份+7位序号），其年份须与制造年月一致；恰好12位数字的出厂编号"
+        "不是镂空码时，在单位内编号一栏以“非镂空码”开头填写。",
         22,
         "@",
     ),
@@ -75,7 +76,13 @@ COLUMNS: tuple[Column, ...] = (
         14,
         "yyyy-mm",
     ),
-    Column("internal_no", "单位内编号", "选填，最多50字。", 14, "@"),
+    Column(
+        "internal_no",
+        "单位内编号",
+        "选填，最多50字。产品编号是恰好12位数字的出厂编号而非镂空码时，以“非镂空码”开头填写。",
+        14,
+        "@",
+    ),
     Column(
         "tag_type",
         "信息化管理情况",
@@ -177,13 +184,16 @@ def _formats(ws, last_row: int) -> None:
     for index, column in enumerate(COLUMNS, start=1):
         if column.number_format == "General":
             continue
+        # The whole column (rows typed below the prepared ones too) and each prepared cell.
+        ws.column_dimensions[get_column_letter(index)].number_format = column.number_format
         for row in range(2, last_row + 1):
             ws.cell(row=row, column=index).number_format = column.number_format
 
 
 def _text_cell(cell: Cell, value: object) -> None:
     """Write ``value`` as a string cell: never a formula, whatever it starts with."""
-    cell.value = "" if value is None else str(value)
+    # Control characters cannot be stored in .xlsx; the row's 错误原因 already names them.
+    cell.value = "" if value is None else ILLEGAL_CHARACTERS_RE.sub("", str(value))
     cell.data_type = "s"
 
 

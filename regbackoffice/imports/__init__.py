@@ -1,0 +1,24 @@
+"""Importing the cylinder list (导入气瓶信息) into a draft application.
+
+One module per job, in the order a file goes through them:
+
+- ``safety``: the file is checked before any parser sees it (size, zip entry count,
+  expansion ratio, DOCTYPE/ENTITY declarations in any XML part);
+- ``reader``: the sheet is read with calamine (values come typed) and its header checked;
+- ``cells``: one cell's value as text, month, date or number;
+- ``rules``: every rule of DESIGN sections 3 and 5, one function per rule, run in order;
+- ``persistence``: archive and claim look-ups, and the insert that claims each cylinder
+  (``INSERT … ON CONFLICT (live_identity_key) DO NOTHING``: of two concurrent imports of one
+  cylinder exactly one keeps it);
+- ``job``: small files are imported in the request, large ones by the rq job with progress
+  in Redis;
+- ``template``: the Excel template and the error file (下载错误数据) in its layout.
+"""
+
+from __future__ import annotations
+
+from ..domain_errors import DomainError
+
+
+class ImportRejected(DomainError):
+    """The whole file is refused; the message (Chinese) says why. Nothing is stored."""

@@ -1,0 +1,312 @@
+"""Persistence: archive and claim look-ups, and the insert that claims each cylinder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..archive import CylinderData
+from ..clock import china_today
+from ..extensions import db
+from ..identity import normalize_text
+from ..models import (
+    Application,
+    ApplicationItem,
+    ApplicationStatus,
+    Cylinder,
+    TagBinding,
+    TagType,
+)
+from ..tag_binding import tag_digest
+from . import ImportRejected
+from .rules import CodeTables, RowResult, validate_row
+
+
+@dataclass
+class ImportOutcome:
+    total: int
+    imported: int
+    failed: list[dict[str, Any]]
+
+
+Progress = Callable[[int, int], None]
+
+
+def _chunks(items: list[str], size: int = 2000) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def archived_identities(keys: list[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(keys):
+        stmt = select(Cylinder.identity_key, Cylinder.certificate_no).where(
+            Cylinder.identity_key.in_(chunk)
+        )
+        found.update(dict(db.session.execute(stmt).tuples().all()))
+    return found
+
+
+def claimed_identities(keys: list[str]) -> dict[str, tuple[int, str | None]]:
+    found: dict[str, tuple[int, str | None]] = {}
+    for chunk in _chunks(keys):
+        stmt = (
+            select(ApplicationItem.live_identity_key, Application.id, Application.number)
+            .join(Application, Application.id == ApplicationItem.application_id)
+            .where(ApplicationItem.live_identity_key.in_(chunk))
+        )
+        for key, app_id, number in db.session.execute(stmt):
+            found[key] = (app_id, number)
+    return found
+
+
+def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
+    """Insert items, skipping any whose cylinder another live item claims (now or
+    concurrently: the unique index decides); returns the keys that were inserted."""
+    if not rows:
+        return set()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _copy_insert_claiming(rows)
+    from sqlalchemy.dialects.sqlite import insert
+
+    table = ApplicationItem.__table__
+    inserted: set[str] = set()
+    # Sorted by key, so two concurrent imports lock keys in one order (no deadlock).
+    rows = sorted(rows, key=lambda r: r["live_identity_key"])
+    for start in range(0, len(rows), 1000):
+        stmt = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["live_identity_key"])
+            .returning(table.c.live_identity_key)
+        )
+        result = db.session.execute(stmt, rows[start : start + 1000])
+        inserted.update(result.scalars().all())
+    return inserted
+
+
+def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: COPY the rows into a temp table, then one INSERT … SELECT … ON CONFLICT
+    DO NOTHING RETURNING (a multi-row VALUES statement is far slower to build and send)."""
+    columns = list(rows[0])
+    column_sql = ", ".join(columns)
+    connection = db.session.connection().connection.driver_connection
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE import_items_incoming AS SELECT {column_sql}"
+            " FROM application_items WITH NO DATA"
+        )
+        with cursor.copy(f"COPY import_items_incoming ({column_sql}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([v.value if isinstance(v, TagType) else v for v in row.values()])
+        # Ordered by key, so two concurrent imports lock keys in one order (no deadlock).
+        cursor.execute(
+            f"INSERT INTO application_items ({column_sql})"
+            f" SELECT {column_sql} FROM import_items_incoming ORDER BY live_identity_key"
+            " ON CONFLICT (live_identity_key) DO NOTHING RETURNING live_identity_key"
+        )
+        inserted = {key for (key,) in cursor.fetchall()}
+        cursor.execute("DROP TABLE import_items_incoming")
+    return inserted
+
+
+TAG_LABELS = {TagType.QR: "二维码", TagType.RFID: "RFID编码"}
+
+
+def tags_in_use(
+    tags: list[tuple[TagType, str]], *, application_id: int | None = None
+) -> dict[tuple[TagType, str], list[tuple[str, str]]]:
+    """Where each QR URL or RFID code is already used: in the archive (on a cylinder or a
+    bound tag) or on a live application item. Values: (that cylinder's identity key, where)."""
+    found: dict[tuple[TagType, str], list[tuple[str, str]]] = {}
+
+    def add(tag: tuple[TagType, str], key: str | None, where: str) -> None:
+        found.setdefault(tag, []).append((key or "", where))
+
+    def archive_place(certificate_no: str | None) -> str:
+        return "已登记气瓶的档案" + (f"（使用登记证{certificate_no}）" if certificate_no else "")
+
+    columns = {
+        TagType.QR: (Cylinder.qr_content, ApplicationItem.qr_content),
+        TagType.RFID: (Cylinder.rfid_code, ApplicationItem.rfid_code),
+    }
+    for tag_type, (archive_column, item_column) in columns.items():
+        values = sorted({value for kind, value in tags if kind is tag_type})
+        for chunk in _chunks(values):
+            archived = select(archive_column, Cylinder.identity_key, Cylinder.certificate_no)
+            for value, key, number in db.session.execute(archived.where(archive_column.in_(chunk))):
+                add((tag_type, value), key, archive_place(number))
+            live = (
+                select(
+                    item_column,
+                    ApplicationItem.live_identity_key,
+                    ApplicationItem.row_no,
+                    Application.id,
+                    Application.number,
+                )
+                .join(Application, Application.id == ApplicationItem.application_id)
+                .where(ApplicationItem.live_identity_key.is_not(None), item_column.in_(chunk))
+            )
+            for value, key, row_no, app_id, number in db.session.execute(live):
+                where = (
+                    f"本申请第{row_no}行" if app_id == application_id else f"申请{number or app_id}"
+                )
+                add((tag_type, value), key, where)
+    # Tags bound through the API (信息化标签绑定) are known by their digest.
+    digests = {tag_digest(kind, value): (kind, value) for kind, value in tags}
+    for chunk in _chunks(sorted(digests)):
+        bound = (
+            select(TagBinding.tag_sha256, Cylinder.identity_key, Cylinder.certificate_no)
+            .join(Cylinder, Cylinder.id == TagBinding.cylinder_id)
+            .where(TagBinding.tag_sha256.in_(chunk))
+        )
+        for digest, key, number in db.session.execute(bound):
+            add(digests[digest], key, archive_place(number))
+    return found
+
+
+def tag_reasons(
+    tag: tuple[TagType, str],
+    keys: set[str],
+    used: dict[tuple[TagType, str], list[tuple[str, str]]],
+) -> list[str]:
+    """一瓶一码: the refusal when the tag is used by another cylinder (whose identity key
+    is not among ``keys``, the keys of this very cylinder)."""
+    label = TAG_LABELS[tag[0]]
+    places = sorted({where for other, where in used.get(tag, []) if other not in keys})
+    if not places:
+        return []
+    return [
+        f"{label}“{tag[1][:60]}”已用于{'、'.join(places[:3])}中的另一只气瓶："
+        f"一瓶一码，同一{label}不能用于两只气瓶，请核对后填写本气瓶自己的{label}"
+    ]
+
+
+def import_rows(
+    application: Application,
+    rows: Iterable[tuple[int, list[Any]]],
+    *,
+    today: date | None = None,
+    progress: Progress | None = None,
+) -> ImportOutcome:
+    """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit)."""
+    if application.status is not ApplicationStatus.DRAFT:
+        raise ImportRejected("申请已提交，不能再导入气瓶")
+    today = today or china_today()
+    rows = list(rows)
+    total = len(rows)
+    codes = CodeTables.load()
+    results: list[RowResult] = []
+    first_row_of: dict[str, int] = {}
+    first_row_with_tag: dict[tuple[TagType, str], int] = {}
+    for done, (row_no, cells) in enumerate(rows, start=1):
+        result = validate_row(row_no, cells, codes, today)
+        if result.key:
+            if result.key in first_row_of:
+                result.reasons.append(
+                    f"与第{first_row_of[result.key]}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
+                )
+            else:
+                first_row_of[result.key] = row_no
+        if result.tag:
+            if result.tag in first_row_with_tag:
+                label = TAG_LABELS[result.tag[0]]
+                result.reasons.append(
+                    f"{label}与第{first_row_with_tag[result.tag]}行相同：一瓶一码，"
+                    f"同一{label}不能用于两只气瓶"
+                )
+            else:
+                first_row_with_tag[result.tag] = row_no
+        results.append(result)
+        if progress and done % 500 == 0:
+            progress(done, total)
+
+    # The archive and other-application checks run on every row whose identity is known,
+    # so that a row's result lists all its reasons at once.
+    keyed = [r for r in results if r.key]
+    keys = [r.key for r in keyed]
+    archived = archived_identities(keys)
+    claimed = claimed_identities(keys)
+    for result in keyed:
+        key = result.key
+        if key in archived:
+            number = archived[key]
+            result.reasons.append(
+                "该气瓶已登记" + (f"（使用登记证{number}）" if number else "") + "，不能重复申请"
+            )
+        elif key in claimed:
+            app_id, number = claimed[key]
+            where = "本申请" if app_id == application.id else f"申请{number or app_id}"
+            result.reasons.append(f"该气瓶已在{where}中，不能重复申请")
+    tagged = [r for r in results if r.tag]
+    used = tags_in_use([r.tag for r in tagged if r.tag], application_id=application.id)
+    for result in tagged:
+        if result.tag:
+            result.reasons.extend(tag_reasons(result.tag, {result.key}, used))
+
+    next_row = (
+        db.session.scalar(
+            select(func.max(ApplicationItem.row_no)).where(
+                ApplicationItem.application_id == application.id
+            )
+        )
+        or 0
+    )
+    to_insert: dict[str, tuple[RowResult, dict[str, Any]]] = {}
+    for result in results:
+        if result.reasons or result.data is None:
+            continue
+        next_row += 1
+        values = item_values(application.id, next_row, result.data, result.key)
+        to_insert[result.key] = (result, values)
+    inserted = _insert_claiming([values for _, values in to_insert.values()])
+    for key, (result, _) in to_insert.items():
+        if key not in inserted:
+            result.reasons.append("该气瓶已在其他申请中（同时导入冲突），不能重复申请")
+    application.item_count += len(inserted)
+    db.session.flush()
+    if progress:
+        progress(total, total)
+    failed = [
+        # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
+        {
+            "row": r.row,
+            "values": [v.replace("\x00", "") for v in r.values],
+            "reasons": [reason.replace("\x00", "") for reason in r.reasons],
+        }
+        for r in results
+        if r.reasons
+    ]
+    return ImportOutcome(total=total, imported=len(inserted), failed=failed)
+
+
+def item_values(
+    application_id: int, row_no: int, data: CylinderData, key: str | None = None
+) -> dict[str, Any]:
+    key = key or data.identity_key
+    return {
+        "application_id": application_id,
+        "row_no": row_no,
+        "variety_code": data.variety_code,
+        "product_no": normalize_text(data.product_no),
+        "medium_code": data.medium_code,
+        "manufacturer": normalize_text(data.manufacturer),
+        "manufacture_month": data.manufacture_month,
+        "nominal_pressure_mpa": data.nominal_pressure_mpa,
+        "volume_l": data.volume_l,
+        "last_inspection_date": data.last_inspection_date,
+        "next_inspection_month": data.next_inspection_month,
+        "internal_no": data.internal_no,
+        "tag_type": data.tag_type,
+        "qr_content": data.qr_content,
+        "rfid_code": data.rfid_code,
+        "identity_key": key,
+        "live_identity_key": key,
+        "audit_verdict": "pending",
+        "excluded": False,
+        "attachment_count": 0,
+    }

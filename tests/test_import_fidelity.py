@@ -1,0 +1,496 @@
+"""Import fidelity (issue 13): a value is imported exactly as the applicant meant it, or its
+row is refused naming the cell, the problem and the fix. Through the web import where the
+behaviour shows there."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.orm
+from msoffcrypto.format.ooxml import OOXMLFile
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+
+from regbackoffice import applications, create_app
+from regbackoffice.extensions import db
+from regbackoffice.imports import ImportRejected
+from regbackoffice.imports import template as import_template
+from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.reader import parse_workbook
+from regbackoffice.models import (
+    ApplicationItem,
+    ImportStatus,
+    Medium,
+    Role,
+    TagType,
+    User,
+    Variety,
+)
+
+from . import factories
+from .conftest import make_test_config, post_form
+from .xlsx_helpers import (
+    HEADERS,
+    csv_bytes,
+    good_row,
+    ods_bytes,
+    set_cell_xml,
+    workbook_bytes,
+    xls_bytes,
+)
+
+TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture
+def draft(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    return factories.make_application(applicant.unit, created_by=applicant)
+
+
+def _upload(client, application, data: bytes, name: str = "list.xlsx"):
+    """POST the file to the import page; the page the applicant then sees."""
+    response = post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), name)},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    return location, client.get(location).get_data(as_text=True)
+
+
+def _refused(client, application, data: bytes, name: str = "list.xlsx") -> str:
+    """POST a file refused as a whole; the page with the flashed message."""
+    return post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), name)},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    ).get_data(as_text=True)
+
+
+def _item_form(product_no: str, **overrides: str) -> dict[str, str]:
+    """The item edit form of a valid cylinder, with ``overrides``."""
+    form = {
+        "variety": "2320",
+        "product_no": product_no,
+        "medium": "G13",
+        "manufacturer": "测试气瓶制造厂",
+        "manufacture_month": "2022-05",
+        "pressure": "2.1",
+        "volume": "35.5",
+        "last_inspection_date": "",
+        "next_inspection_month": "2028-05",
+        "internal_no": "",
+        "tag_type": "",
+        "tag_value": "",
+    }
+    return {**form, **overrides}
+
+
+def _import(application, data: bytes, name: str = "list.xlsx"):
+    return import_rows(application, parse_workbook(data, name), today=TODAY)
+
+
+def _products(application) -> list[str]:
+    return db.session.scalars(
+        select(ApplicationItem.product_no)
+        .where(ApplicationItem.application_id == application.id)
+        .order_by(ApplicationItem.row_no)
+    ).all()
+
+
+def _reasons(outcome, row: int) -> list[str]:
+    return next(f["reasons"] for f in outcome.failed if f["row"] == row)
+
+
+def _sheet(rows, *, title="气瓶信息", decorate=None) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    ws.append(list(HEADERS))
+    for row in rows:
+        ws.append(row)
+    if decorate:
+        decorate(wb, ws)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def test_product_number_cell_shown_in_scientific_notation_is_refused(client, draft):
+    def scientific(_wb, ws):
+        ws["B2"].number_format = "0.00E+00"
+
+    data = _sheet([good_row(123220000001), good_row("SCI-OK")], decorate=scientific)
+    _url, page = _upload(client, draft, data)
+    assert "产品编号（镂空码）被Excel存成了数字，已丢失位数（单元格显示为科学计数法）" in page
+    assert "请把该列设为文本后重新填写" in page
+    assert _products(draft) == ["SCI-OK"]
+
+
+def test_eleven_digit_number_that_lost_the_leading_zero_of_a_trace_code_is_refused():
+    application = factories.make_application()
+    rows = [
+        good_row(12210000001, manufacture_month="2021-05"),  # 012210000001 is a 镂空码
+        good_row(12345678901),  # 012345678901: year "23" ≠ 2022, an ordinary number
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    assert "开头的0已丢失：“12210000001”应为“012210000001”" in _reasons(outcome, 2)[0]
+    assert _products(application) == ["12345678901"]
+
+
+def test_template_formats_identifier_columns_as_text_for_the_whole_column():
+    varieties = db.session.scalars(select(Variety)).all()
+    media = db.session.scalars(select(Medium)).all()
+    wb = load_workbook(io.BytesIO(import_template.build_template(varieties, media)))
+    ws = wb[import_template.SHEET_NAME]
+    assert ws.column_dimensions["B"].number_format == "@"  # 产品编号
+    assert ws.column_dimensions["J"].number_format == "@"  # 单位内编号
+    assert ws.column_dimensions["L"].number_format == "@"  # 二维码/RFID
+
+
+def test_decimal_comma_is_refused_in_the_item_edit_form(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="COMMA-1")
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    form = _item_form("COMMA-1", pressure="2,1", volume="40，5")
+    page = post_form(client, url, form, page=url)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "公称工作压力(MPa)“2,1”含有逗号" in text and "容积(L)“40,5”含有逗号" in text
+    db.session.refresh(item)
+    assert item.nominal_pressure_mpa == factories.cylinder_data().nominal_pressure_mpa
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+def test_sheetjs_date_cells_and_iso_date_texts_are_read_as_dates(client, draft):
+    data = workbook_bytes([good_row("ISO-1")])
+    data = set_cell_xml(data, "E2", '<c r="E2" t="d"><v>2022-05-01T00:00:00.000Z</v></c>')
+    data = set_cell_xml(data, "I2", '<c r="I2" t="d"><v>2028-05-01T00:00:00Z</v></c>')
+    data = set_cell_xml(
+        data, "H2", '<c r="H2" t="inlineStr"><is><t>2024-05-20 00:00:00</t></is></c>'
+    )
+    _url, page = _upload(client, draft, data)
+    assert "成功导入 <strong>1</strong> 行，失败 <strong>0</strong> 行" in page
+    item = db.session.scalar(select(ApplicationItem).where(ApplicationItem.product_no == "ISO-1"))
+    assert item.manufacture_month == "2022-05" and item.next_inspection_month == "2028-05"
+    assert item.last_inspection_date == date(2024, 5, 20)
+
+
+# ----------------------------------------------------------------------------- cell kinds
+
+
+def test_formula_without_a_cached_value_is_refused_never_read_as_zero(client, draft):
+    data = workbook_bytes([good_row("F-1"), good_row("F-2")])
+    data = set_cell_xml(data, "G2", '<c r="G2"><f>35+0.5</f><v>35.5</v></c>')  # computed
+    data = set_cell_xml(data, "G3", '<c r="G3"><f>35+0.5</f></c>')  # written by a script
+    _url, page = _upload(client, draft, data)
+    assert "容积(L)：公式没有计算结果" in page and "容积(L)必填" not in page
+    assert _products(draft) == ["F-1"]
+
+
+def test_excel_error_cells_are_named_not_reported_as_required():
+    application = factories.make_application()
+    data = set_cell_xml(
+        workbook_bytes([good_row("ERR-1")]), "D2", '<c r="D2" t="e"><v>#N/A</v></c>'
+    )
+    outcome = _import(application, data)
+    assert _reasons(outcome, 2) == ["制造单位：单元格是Excel错误值#N/A，请改正"]
+
+
+def test_cells_inside_a_merged_range_are_named():
+    application = factories.make_application()
+
+    def merge(_wb, ws):
+        ws.merge_cells("D2:D3")  # one 制造单位 for two cylinders
+
+    outcome = _import(application, _sheet([good_row("M-1"), good_row("M-2")], decorate=merge))
+    assert outcome.imported == 0
+    for row in (2, 3):
+        assert any("在合并单元格D2:D3中" in r for r in _reasons(outcome, row))
+        assert not any("制造单位必填" in r for r in _reasons(outcome, row))
+
+
+def test_hidden_and_filtered_rows_are_imported_and_counted(client, draft):
+    def hide(_wb, ws):
+        ws.row_dimensions[3].hidden = True
+
+    _url, page = _upload(client, draft, _sheet([good_row("H-1"), good_row("H-2")], decorate=hide))
+    assert "成功导入 <strong>2</strong> 行" in page
+    assert "其中<strong>1</strong>行在Excel中被隐藏" in page
+
+
+# ----------------------------------------------------------------------------- sheets, header
+
+
+def test_data_are_read_from_the_sheet_named_like_the_template_wherever_it_stands():
+    def add_sheets(wb, ws):
+        notes = wb.create_sheet("说明", 0)
+        notes.append(["这里是说明"])
+        example = wb.create_sheet(import_template.EXAMPLE_SHEET, 0)
+        example.append(list(HEADERS))
+        example.append(good_row("EXAMPLE-1"))
+
+    application = factories.make_application()
+    outcome = _import(application, _sheet([good_row("NAMED-1")], decorate=add_sheets))
+    assert outcome.imported == 1 and _products(application) == ["NAMED-1"]
+
+
+def test_the_example_sheet_is_never_read():
+    data = _sheet([good_row("EXAMPLE-1")], title=import_template.EXAMPLE_SHEET)
+    with pytest.raises(ImportRejected, match="没有名为“气瓶信息”的工作表"):
+        parse_workbook(data)
+
+
+def test_header_message_names_the_first_column_that_differs(client, draft):
+    header = list(HEADERS)
+    header[2] = "介质"
+    page = _refused(client, draft, workbook_bytes([good_row("HD-1")], header=header))
+    assert "第3列应为“充装介质”，实为“介质”" in page
+
+
+def test_password_protected_file_says_so(client, draft):
+    encrypted = io.BytesIO()
+    OOXMLFile(io.BytesIO(workbook_bytes([good_row("PW-1")]))).encrypt("secret", encrypted)
+    page = _refused(client, draft, encrypted.getvalue())
+    assert "文件设置了打开密码" in page and "取消密码" in page
+
+
+# ----------------------------------------------------------------------------- 一瓶一码
+
+
+def test_the_same_qr_url_on_two_rows_is_refused_on_the_second():
+    application = factories.make_application()
+    url = "https://trace.example.com/q/SAME"
+    rows = [good_row("Q-1", tag_value=url), good_row("Q-2", tag_value=f" {url} ")]
+    outcome = _import(application, workbook_bytes(rows))
+    assert _reasons(outcome, 3) == ["二维码与第2行相同：一瓶一码，同一二维码不能用于两只气瓶"]
+    assert _products(application) == ["Q-1"]
+
+
+def test_the_same_rfid_code_after_nfkc_is_refused():
+    application = factories.make_application()
+    rows = [
+        good_row("R-1", tag_type="RFID标签", tag_value="E200001722"),
+        good_row("R-2", tag_type="RFID标签", tag_value="Ｅ２００００１７２２"),  # full width
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    assert "RFID编码与第2行相同" in _reasons(outcome, 3)[0]
+
+
+def test_a_qr_url_in_the_archive_or_in_another_live_application_is_refused():
+    factories.make_cylinder(qr_content="https://trace.example.com/q/ARCHIVED")
+    other = factories.make_application()
+    factories.make_item(other, qr_content="https://trace.example.com/q/CLAIMED")
+    application = factories.make_application()
+    rows = [
+        good_row("T-1", tag_value="https://trace.example.com/q/ARCHIVED"),
+        good_row("T-2", tag_value="https://trace.example.com/q/CLAIMED"),
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    assert (
+        "已用于已登记气瓶的档案（使用登记证瓶渝11200001(26)）中的另一只气瓶"
+        in (_reasons(outcome, 2)[0])
+    )
+    assert f"已用于申请{other.number}中的另一只气瓶" in _reasons(outcome, 3)[0]
+    assert outcome.imported == 0
+
+
+def test_a_row_lists_all_its_reasons_including_the_archive():
+    factories.make_cylinder(
+        product_no="ALL-1", manufacturer="测试气瓶制造厂", manufacture_month="2022-05"
+    )
+    application = factories.make_application()
+    outcome = _import(application, workbook_bytes([good_row("ALL-1", volume="abc")]))
+    reasons = _reasons(outcome, 2)
+    assert any("容积(L)“abc”不是数字" in r for r in reasons)
+    assert any("该气瓶已登记" in r for r in reasons)
+
+
+# ----------------------------------------------------------------------------- invisible
+
+
+def test_look_alike_with_a_zero_width_space_cannot_register_a_cylinder_twice():
+    application = factories.make_application()
+    rows = [good_row("ZW-1"), good_row("ZW\u200b-1")]
+    outcome = _import(application, workbook_bytes(rows))
+    assert outcome.imported == 1
+    assert "产品编号（镂空码）含有不可见字符（U+200B 零宽空格）" in _reasons(outcome, 3)[0]
+
+
+def test_nul_in_a_cell_is_a_clear_refusal_and_the_error_file_downloads(client, draft):
+    data = set_cell_xml(
+        workbook_bytes([good_row("NUL-1")]),
+        "J2",
+        '<c r="J2" t="inlineStr"><is><t>NB_x0000_1</t></is></c>',
+    )
+    url, page = _upload(client, draft, data)
+    assert "单位内编号含有不可见字符（U+0000 空字符NUL）" in page
+    errors = client.get(f"{url}/errors.xlsx")
+    assert errors.status_code == 200
+    ws = load_workbook(io.BytesIO(errors.data))[import_template.SHEET_NAME]
+    assert ws.cell(2, 2).value == "NUL-1"
+
+
+def test_web_forms_refuse_bidi_overrides_and_zero_width_characters(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    url = f"/applications/{application.id}/edit"
+    unit_form = {
+        "unit_name": "某某燃气\u202e公司",
+        "safety_department": "安全科",
+        "contact_name": "张三",
+        "contact_phone": "023-12345678",
+        "credit_code": application.credit_code,
+        "address": "重庆市渝北区某路1号",
+        "district_code": application.district_code,
+    }
+    page = post_form(client, url, unit_form, page=url).get_data(as_text=True)
+    assert "使用单位含有不可见字符（U+202E 双向文字控制符）" in page
+    db.session.refresh(application)
+    assert "\u202e" not in application.unit_name
+
+    item = factories.make_item(application, product_no="VIS-1")
+    item_url = f"/applications/{application.id}/items/{item.id}/edit"
+    response = post_form(client, item_url, _item_form("VIS\u200b-1"), page=item_url)
+    assert response.status_code == 400
+    assert "含有不可见字符（U+200B 零宽空格）" in response.get_data(as_text=True)
+    db.session.refresh(item)
+    assert item.product_no == "VIS-1"
+
+
+# ----------------------------------------------------------------------------- 12 digits
+
+
+def test_a_twelve_digit_manufacturer_number_is_registered_with_the_documented_mark():
+    application = factories.make_application()
+    rows = [
+        good_row("123210000009", manufacture_month="2022-05"),  # year digits say 2021
+        good_row("123210000008", manufacture_month="2022-05", internal_no="非镂空码 NB-8"),
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    message = _reasons(outcome, 2)[0]
+    assert "镂空码第4-5位年份代码“21”" in message
+    assert "请在单位内编号一栏以“非镂空码”开头填写" in message
+    assert _products(application) == ["123210000008"]
+
+
+# ----------------------------------------------------------------------------- file types
+
+
+def _fixable(prefix: str) -> list[list]:
+    return [good_row(f"{prefix}-1"), good_row(f"{prefix}-2", volume="abc")]
+
+
+FILES = {
+    "xls": lambda rows: (xls_bytes(rows), "list.xls"),
+    "ods": lambda rows: (ods_bytes(rows), "list.ods"),
+    "csv utf-8": lambda rows: (csv_bytes(rows), "list.csv"),
+    "csv utf-8 bom": lambda rows: (csv_bytes(rows, encoding="utf-8-sig"), "list.csv"),
+    "csv gbk": lambda rows: (csv_bytes(rows, encoding="gbk"), "list.csv"),
+    "csv gb18030": lambda rows: (csv_bytes(rows, encoding="gb18030"), "list.csv"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FILES))
+def test_other_file_types_import_with_the_same_rules_and_error_file_round_trip(client, draft, kind):
+    data, name = FILES[kind](_fixable(kind[:3].upper()))
+    url, page = _upload(client, draft, data, name)
+    assert "成功导入 <strong>1</strong> 行，失败 <strong>1</strong> 行" in page
+    assert "容积(L)“abc”不是数字" in page
+    wb = load_workbook(io.BytesIO(client.get(f"{url}/errors.xlsx").data))
+    ws = wb[import_template.SHEET_NAME]
+    ws.cell(2, 7).value = "35.5"
+    fixed = io.BytesIO()
+    wb.save(fixed)
+    _url, again = _upload(client, draft, fixed.getvalue(), "错误数据.xlsx")
+    assert "成功导入 <strong>1</strong> 行，失败 <strong>0</strong> 行" in again
+    assert sorted(_products(draft)) == [f"{kind[:3].upper()}-1", f"{kind[:3].upper()}-2"]
+
+
+def test_csv_header_rule_is_the_same():
+    header = list(HEADERS)
+    header[0] = "品种"
+    with pytest.raises(ImportRejected, match="第1列应为“设备品种”，实为“品种”"):
+        parse_workbook(csv_bytes([good_row("CH-1")], header=header), "list.csv")
+
+
+def test_csv_in_an_unknown_encoding_or_utf16_is_refused_with_the_fix():
+    utf16 = csv_bytes([good_row("U16")], encoding="utf-16")
+    with pytest.raises(ImportRejected, match=r"UTF-16编码.*CSV UTF-8"):
+        parse_workbook(utf16, "list.csv")
+
+
+def test_damaged_xls_is_refused_by_its_ole2_check():
+    with pytest.raises(ImportRejected, match=r"不是有效的\.xls文件"):
+        parse_workbook(xls_bytes([good_row("D-1")])[:3000], "list.xls")
+
+
+# ----------------------------------------------------------------------------- SQLite demo
+
+
+def test_sqlite_enforces_foreign_keys_and_never_reuses_application_ids(tmp_path_factory):
+    from flask_migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.db'}"
+    app = create_app(make_test_config(tmp_path_factory, url))
+    test_session = db.session  # the PostgreSQL test transaction: set aside for this test
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=db.engine))
+        first = factories.make_application()
+        factories.make_item(first, product_no="SQ-1")
+        first_id = first.id
+        db.session.commit()
+        # Deleting the draft takes its cylinders with it (ON DELETE CASCADE is enforced) …
+        applications.delete_application(first, db.session.get(User, first.created_by_id))
+        db.session.commit()
+        assert db.session.scalar(select(sa.func.count()).select_from(ApplicationItem)) == 0
+        # … and the next draft gets a new id, never the deleted one.
+        second = factories.make_application()
+        assert second.id > first_id
+        db.session.rollback()
+        db.session.remove()
+        db.session = test_session
+        db.engine.dispose()
+
+
+def test_tag_type_is_kept_for_rfid_rows():
+    application = factories.make_application()
+    rows = [good_row("RF-1", tag_type="RFID标签", tag_value="E2000017221101441890")]
+    _import(application, workbook_bytes(rows))
+    item = db.session.scalar(select(ApplicationItem).where(ApplicationItem.product_no == "RF-1"))
+    assert item.tag_type is TagType.RFID and item.rfid_code == "E2000017221101441890"
+
+
+def test_a_large_csv_is_stored_and_read_again_as_csv_by_the_job(monkeypatch):
+    from regbackoffice.imports import job as import_job
+
+    monkeypatch.setattr(import_job, "BACKGROUND_THRESHOLD", 1)  # every file goes to the job
+    application = factories.make_application()
+    applicant = db.session.get(User, application.created_by_id)
+    data = csv_bytes([good_row("JOB-1"), good_row("JOB-2", volume="2,5")], encoding="gbk")
+    job = import_job.start_import(application, data, filename="list.csv", actor=applicant)
+    assert job.status is ImportStatus.QUEUED and job.file_key.endswith(".csv")
+    db.session.commit()
+    import_job.run_import_job(job.id)
+    db.session.expire_all()
+    assert (job.status, job.imported_count, job.failed_count) == (ImportStatus.DONE, 1, 1)
+    assert "容积(L)“2,5”含有逗号" in job.failed_rows[0]["reasons"][0]
