@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from ..extensions import Base, db
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    # A type checker cannot use the instance attribute ``db.Model`` as a base class; this is
+    # what it is at run time (Flask-SQLAlchemy's mixin over our declarative Base).
+    class Model(_FlaskModel, Base):
+        __abstract__ = True
+
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:
