@@ -68,10 +68,10 @@ def generate_cylinders(count: int, batch: int = 200_000) -> float:
     started = time.perf_counter()
     load_reference_data()
     unit = bench_unit()
-    district = db.session.get(District, unit.district_code)
-    already = db.session.scalar(
+    district = db.session.get_one(District, unit.district_code)
+    already = db.session.scalars(
         select(func.count()).select_from(Cylinder).where(Cylinder.use_unit_id == unit.id)
-    )
+    ).one()
     params = {
         "id_prefix": BENCH_ID_PREFIX,
         "unit_id": unit.id,
@@ -146,9 +146,9 @@ def generate_fillings(count: int, batch: int = 1_000_000) -> float:
     )
     if not cylinders:
         raise RuntimeError("no bench cylinders: run `flask bench-data` first")
-    already = db.session.scalar(
+    already = db.session.scalars(
         select(func.count()).select_from(FillingRecord).where(FillingRecord.client_id == client.id)
-    )
+    ).one()
     db.session.commit()
     days = (date.today() - date(2025, 1, 1)).days
     first, last = already + 1, already + count

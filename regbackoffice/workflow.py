@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, select, update
 
 from . import audit
 from .clock import china_date
@@ -220,7 +221,9 @@ def accept(
             select(ApplicationItem.audit_verdict, func.count())
             .where(ApplicationItem.application_id == application.id)
             .group_by(ApplicationItem.audit_verdict)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     if counts.get(AuditVerdict.PENDING):
         raise WorkflowError("仍有气瓶未审核，请在“审核附件”中完成审核后再受理。")
@@ -228,13 +231,17 @@ def accept(
         raise WorkflowError(
             "全部气瓶均被标记为“错误”，不能受理。如需作废该批次申请，请使用“驳回（退件）”。"
         )
-    excluded = db.session.execute(
-        update(ApplicationItem)
-        .where(
-            ApplicationItem.application_id == application.id,
-            ApplicationItem.audit_verdict == AuditVerdict.WRONG,
-        )
-        .values(excluded=True, live_identity_key=None)
+    # An UPDATE's result is a CursorResult at run time; Session.execute is typed as Result.
+    excluded = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(ApplicationItem)
+            .where(
+                ApplicationItem.application_id == application.id,
+                ApplicationItem.audit_verdict == AuditVerdict.WRONG,
+            )
+            .values(excluded=True, live_identity_key=None)
+        ),
     ).rowcount
     now = utcnow()
     application.status = ApplicationStatus.ACCEPTED

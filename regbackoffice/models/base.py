@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -53,16 +53,24 @@ class LabeledEnum(enum.StrEnum):
     ``Member = ("key", "中文")``: the key is stored (and CHECK-constrained), the label shown.
     """
 
+    _value_: str
     label: str
 
-    def __new__(cls, value: str, label: str) -> LabeledEnum:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
+    if TYPE_CHECKING:
+        # What a call does once the class is built: ``Role("city_admin")`` looks a member up
+        # by its key. The two-argument ``__new__`` below only runs while members are made.
+        def __new__(cls, value: str) -> Self: ...
+
+    else:
+
+        def __new__(cls, value: str, label: str) -> LabeledEnum:
+            member = str.__new__(cls, value)
+            member._value_ = value
+            member.label = label
+            return member
 
     @classmethod
-    def from_label(cls, label: str) -> LabeledEnum | None:
+    def from_label(cls, label: str) -> Self | None:
         for member in cls:
             if member.label == label:
                 return member
