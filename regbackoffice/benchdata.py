@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from .credit_code import make_credit_code
 from .extensions import db
-from .models import Cylinder, District, Unit, UnitKind
+from .models import ApiClient, Cylinder, District, Unit, UnitKind
 from .reference_data import load_reference_data
 
 BENCH_UNIT_PREFIX = "91500112MA5UBENCH"
@@ -111,10 +111,9 @@ FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 """
 
 
-def bench_api_client(secret: str = "bench-secret-not-for-production"):
+def bench_api_client(secret: str = "bench-secret-not-for-production") -> ApiClient:
     """The benchmark's API client (all scopes) on the bench unit; secret reset each run."""
     from . import api_clients
-    from .models import ApiClient
 
     unit = bench_unit()
     client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == BENCH_APP_ID))

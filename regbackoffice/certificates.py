@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 from flask import current_app
+from redis import Redis
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -243,7 +244,7 @@ def render_job(certificate_id: int) -> str:
     return "rendered"
 
 
-def _job_queued(certificate: Certificate, connection) -> bool:
+def _job_queued(certificate: Certificate, connection: Redis) -> bool:
     try:
         job = Job.fetch(_job_id(certificate), connection=connection)
     except NoSuchJobError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, select, update
@@ -92,7 +92,7 @@ def open_step(status: ApplicationStatus) -> Step | None:
     return next((s for s in TASKS if s.status is status), None)
 
 
-def overdue_clause(today, deadline_field: str | None = None) -> ColumnElement[bool]:
+def overdue_clause(today: date, deadline_field: str | None = None) -> ColumnElement[bool]:
     """Applications past their time limit as of ``today`` (optionally one deadline only)."""
     terms = [
         and_(Application.status == s.status, getattr(Application, s.deadline_field) < today)
@@ -102,7 +102,7 @@ def overdue_clause(today, deadline_field: str | None = None) -> ColumnElement[bo
     return or_(*terms) if terms else false()
 
 
-def is_overdue(application: Application, today) -> bool:
+def is_overdue(application: Application, today: date) -> bool:
     """The rule of ``overdue_clause`` for one loaded application."""
     step = open_step(application.status)
     due = getattr(application, step.deadline_field) if step and step.deadline_field else None
