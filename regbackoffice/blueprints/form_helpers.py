@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectChoice, StringField  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
+from wtforms import IntegerField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
 
