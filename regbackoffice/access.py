@@ -36,8 +36,9 @@ from .models import (
     Unit,
     User,
 )
+from .models.base import Model
 
-M = TypeVar("M")
+M = TypeVar("M", bound=Model)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -149,7 +150,7 @@ def visible(model: type[M], user: User | None = None) -> Select[tuple[M]]:
 def get_or_404(model: type[M], ident: object, user: User | None = None) -> M:
     """The row with primary key ``ident`` if the user may see it; 404 (audited) otherwise."""
     user = user or current_user._get_current_object()
-    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    pk = model.__mapper__.primary_key[0]
     row = db.session.scalar(visible(model, user).where(pk == ident))
     if row is None:
         audit.record_refusal(

@@ -354,7 +354,7 @@ def copy_voided_application(original: Application, actor: User) -> tuple[Applica
     """
     if original.status is not ApplicationStatus.VOIDED:
         raise ApplicationError("只有已作废的申请可以复制为新申请")
-    unit = db.session.get(Unit, original.unit_id)
+    unit = db.session.get_one(Unit, original.unit_id)
     copy = create_application(
         unit,
         actor,

@@ -71,11 +71,15 @@ class SaveResult:
 
 
 def progress(application: Application) -> Progress:
-    rows = db.session.execute(
-        select(ApplicationItem.audit_verdict, func.count())
-        .where(ApplicationItem.application_id == application.id)
-        .group_by(ApplicationItem.audit_verdict)
-    ).all()
+    rows = (
+        db.session.execute(
+            select(ApplicationItem.audit_verdict, func.count())
+            .where(ApplicationItem.application_id == application.id)
+            .group_by(ApplicationItem.audit_verdict)
+        )
+        .tuples()
+        .all()
+    )
     counts = dict(rows)
     total = sum(counts.values())
     return Progress(

@@ -9,8 +9,9 @@ transaction only, deletes rows older than the retention period (never less than
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, text
+from sqlalchemy import CursorResult, delete, text
 
 from . import audit
 from .domain_errors import DomainError
@@ -39,10 +40,14 @@ def prune(older_than_days: int) -> int:
     if postgres:
         db.session.execute(text("SELECT set_config('regbo.audit_prune', 'on', true)"))
     try:
-        result = db.session.execute(
-            delete(AuditLog)
-            .where(AuditLog.at < cutoff)
-            .execution_options(synchronize_session=False)
+        # A DELETE's result is a CursorResult at run time; Session.execute is typed as Result.
+        result = cast(
+            CursorResult[Any],
+            db.session.execute(
+                delete(AuditLog)
+                .where(AuditLog.at < cutoff)
+                .execution_options(synchronize_session=False)
+            ),
         )
     finally:
         if postgres:

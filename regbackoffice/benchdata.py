@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from .credit_code import make_credit_code
 from .extensions import db
-from .models import Cylinder, District, Unit, UnitKind
+from .models import ApiClient, Cylinder, District, Unit, UnitKind
 from .reference_data import load_reference_data
 
 BENCH_UNIT_PREFIX = "91500112MA5UBENCH"
@@ -68,10 +68,10 @@ def generate_cylinders(count: int, batch: int = 200_000) -> float:
     started = time.perf_counter()
     load_reference_data()
     unit = bench_unit()
-    district = db.session.get(District, unit.district_code)
-    already = db.session.scalar(
+    district = db.session.get_one(District, unit.district_code)
+    already = db.session.scalars(
         select(func.count()).select_from(Cylinder).where(Cylinder.use_unit_id == unit.id)
-    )
+    ).one()
     params = {
         "id_prefix": BENCH_ID_PREFIX,
         "unit_id": unit.id,
@@ -111,10 +111,9 @@ FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 """
 
 
-def bench_api_client(secret: str = "bench-secret-not-for-production"):
+def bench_api_client(secret: str = "bench-secret-not-for-production") -> ApiClient:
     """The benchmark's API client (all scopes) on the bench unit; secret reset each run."""
     from . import api_clients
-    from .models import ApiClient
 
     unit = bench_unit()
     client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == BENCH_APP_ID))
@@ -146,9 +145,9 @@ def generate_fillings(count: int, batch: int = 1_000_000) -> float:
     )
     if not cylinders:
         raise RuntimeError("no bench cylinders: run `flask bench-data` first")
-    already = db.session.scalar(
+    already = db.session.scalars(
         select(func.count()).select_from(FillingRecord).where(FillingRecord.client_id == client.id)
-    )
+    ).one()
     db.session.commit()
     days = (date.today() - date(2025, 1, 1)).days
     first, last = already + 1, already + count

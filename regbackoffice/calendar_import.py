@@ -290,10 +290,13 @@ def recompute_open_deadlines(
     ).all()
     moved: list[MovedDeadline] = []
     for application in candidates:
+        # The query selected only applications whose clock has started.
         if application.status in ACCEPT_PENDING:
+            assert application.submitted_at is not None
             step, attr = ACCEPT_STEP, "accept_due_on"
             new = add_workdays(china_date(application.submitted_at), accept_limit)
         else:
+            assert application.accepted_at is not None
             step, attr = DECISION_STEP, "decision_due_on"
             new = add_workdays(china_date(application.accepted_at), decision_limit)
         old = getattr(application, attr)

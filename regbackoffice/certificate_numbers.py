@@ -87,7 +87,7 @@ def allocate_serial(district_code: str, year: int, session: Session | None = Non
 
     Flushes only: the caller's transaction commits (or rolls back, returning the serial).
     """
-    session = session or db.session
+    session = session or db.session()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Create the row if missing without failing when a concurrent transaction races us;

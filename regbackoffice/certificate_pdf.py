@@ -31,7 +31,7 @@ from urllib.request import DataHandler, Request
 
 import segno
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from weasyprint import HTML
+from weasyprint import HTML, Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -209,12 +209,14 @@ def annex_html(doc: CertificateDocument) -> str:
     return _environment.get_template(ANNEX_TEMPLATE).render(doc=doc)
 
 
-def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration):
+def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration) -> Document:
     # base_url=None: a relative URL has nothing to resolve against and is never fetched.
     return HTML(string=html, base_url=None, url_fetcher=fetcher).render(font_config=fonts)
 
 
-def _documents(doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration):
+def _documents(
+    doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
+) -> Iterator[Document]:
     yield _render_pages(certificate_html(doc), fetcher, fonts)
     yield _render_pages(annex_html(doc), fetcher, fonts)
 

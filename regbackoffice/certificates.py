@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 from flask import current_app
+from redis import Redis
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -91,7 +92,7 @@ def _issue(application: Application, user: User, today: date | None) -> Certific
             "以下气瓶已在档案中登记，不能重复登记：" + "、".join(sorted(already)[:20])
         )
     today = today or china_today()
-    district = db.session.get(District, application.district_code)
+    district = db.session.get_one(District, application.district_code)
     allocated = allocate_certificate_number(district.code, today.year)
     certificate = Certificate(
         application_id=application.id,
@@ -151,9 +152,9 @@ def verify_url(number: str) -> str:
 
 def document_for(certificate: Certificate) -> CertificateDocument:
     """The plain values printed on the certificate (templates never see ORM objects)."""
-    application = db.session.get(Application, certificate.application_id)
-    varieties = dict(db.session.execute(select(Variety.code, Variety.name)).all())
-    media = dict(db.session.execute(select(Medium.code, Medium.name)).all())
+    application = db.session.get_one(Application, certificate.application_id)
+    varieties = dict(db.session.execute(select(Variety.code, Variety.name)).tuples().all())
+    media = dict(db.session.execute(select(Medium.code, Medium.name)).tuples().all())
     rows = db.session.execute(
         select(ApplicationItem, Cylinder.id)
         .join(Cylinder, Cylinder.id == ApplicationItem.cylinder_id)
@@ -203,7 +204,11 @@ def render_job(certificate_id: int) -> str:
     certificate = db.session.get(Certificate, certificate_id)
     if certificate is None:
         return "missing"  # the generating transaction rolled back
-    if certificate.render_state is RenderState.READY and storage.exists(certificate.pdf_key):
+    if (
+        certificate.render_state is RenderState.READY
+        and certificate.pdf_key is not None
+        and storage.exists(certificate.pdf_key)
+    ):
         return "already rendered"
     certificate.render_state = RenderState.RENDERING
     certificate.render_started_at = utcnow()
@@ -228,7 +233,7 @@ def render_job(certificate_id: int) -> str:
         db.session.commit()
     except BaseException as exc:  # JobTimeoutException included: never leave 生成中 behind
         db.session.rollback()
-        failed = db.session.get(Certificate, certificate_id)
+        failed = db.session.get_one(Certificate, certificate_id)  # committed as 生成中 above
         failed.render_state = RenderState.FAILED
         failed.render_error = f"{type(exc).__name__}: {exc}"[:500]
         audit.record(
@@ -243,7 +248,7 @@ def render_job(certificate_id: int) -> str:
     return "rendered"
 
 
-def _job_queued(certificate: Certificate, connection) -> bool:
+def _job_queued(certificate: Certificate, connection: Redis) -> bool:
     try:
         job = Job.fetch(_job_id(certificate), connection=connection)
     except NoSuchJobError:

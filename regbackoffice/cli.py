@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from typing import NoReturn, TextIO
 
 import click
 from flask import Flask
@@ -18,7 +19,7 @@ from .extensions import db
 from .models import Role, Unit, User
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"错误：{message}", err=True)
     sys.exit(1)
 
@@ -129,7 +130,9 @@ def worker_command(burst: bool, sweep_interval: float) -> None:
     q = queue()
     if q is None:
         _fail("REGBO_REDIS_URL 未设置：任务以内联方式运行，无需 worker")
-    run_worker(current_app._get_current_object(), q, burst=burst, sweep_interval=sweep_interval)
+    # Flask types current_app as Flask; it is a LocalProxy, and rq needs the real app.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run_worker(app, q, burst=burst, sweep_interval=sweep_interval)
 
 
 @click.command("bench-data")
@@ -209,7 +212,7 @@ def refresh_stats_command() -> None:
 @click.option("--yes", is_flag=True, help="enter without asking after the preview")
 @with_appcontext
 def calendar_import_command(
-    year: int, file: click.utils.LazyFile, document: str, username: str | None, yes: bool
+    year: int, file: TextIO, document: str, username: str | None, yes: bool
 ) -> None:
     """Enter or replace a year's State Council holiday schedule (docs/calendar.md)."""
     from . import calendar_import

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -20,8 +21,9 @@ def xlsx_bytes(title: str, headers: Sequence[str], rows: Sequence[Sequence[objec
     """
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook starts with one ordinary sheet
     sheet.title = title[:31]
-    for row_index, values in enumerate([list(headers), *map(list, rows)], start=1):
+    for row_index, values in enumerate([headers, *rows], start=1):
         for column_index, value in enumerate(values, start=1):
             cell = sheet.cell(row=row_index, column=column_index)
             cell.value = "" if value is None else str(value)

@@ -25,12 +25,16 @@ def task_counts(user: User) -> dict[str, int]:
     tasks = tasks_for(user)
     if not tasks:
         return {}
-    rows = db.session.execute(
-        visible(Application, user)
-        .with_only_columns(Application.status, func.count())
-        .where(Application.status.in_([t.status for t in tasks]))
-        .group_by(Application.status)
-    ).all()
+    rows = (
+        db.session.execute(
+            visible(Application, user)
+            .with_only_columns(Application.status, func.count())
+            .where(Application.status.in_([t.status for t in tasks]))
+            .group_by(Application.status)
+        )
+        .tuples()
+        .all()
+    )
     by_status = dict(rows)
     return {task.key: by_status.get(task.status, 0) for task in tasks}
 

@@ -66,7 +66,8 @@ def name_of(rq_job: Job) -> str:
     """The registered name of a queued rq job (its dotted path if queued before the registry)."""
     if rq_job.func_name == f"{__name__}.run" and rq_job.args:
         return str(rq_job.args[0])
-    return rq_job.func_name
+    # rq types func_name as optional; a job made from a function (all of ours) always has one.
+    return rq_job.func_name or ""
 
 
 def redis_connection() -> Redis | None:

@@ -71,9 +71,9 @@ def _store(image: NormalisedImage) -> tuple[str, str]:
 
 
 def _count(item: ApplicationItem) -> int:
-    return db.session.scalar(
+    return db.session.scalars(
         select(func.count()).select_from(Attachment).where(Attachment.item_id == item.id)
-    )
+    ).one()
 
 
 def add_photo(

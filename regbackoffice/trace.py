@@ -102,12 +102,14 @@ class TimelineLine:
 def inspection_overdue(cylinder: Cylinder, today: date) -> bool:
     """Past the month of the next inspection (that month itself still counts as in time)."""
     month = cylinder.next_inspection_month
-    return bool(month) and month < today.strftime("%Y-%m")
+    if not month:
+        return False
+    return month < today.strftime("%Y-%m")
 
 
 def view(cylinder: Cylinder, today: date) -> dict[str, Any]:
     """Everything the trace page shows, names already masked."""
-    media = dict(db.session.execute(select(Medium.code, Medium.name)).all())
+    media = dict(db.session.execute(select(Medium.code, Medium.name)).tuples().all())
     variety = db.session.get(Variety, cylinder.variety_code)
     fillings = db.session.scalars(
         select(FillingRecord)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from .extensions import db
@@ -59,7 +59,7 @@ def _committed(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _rolled_back(session: Session, previous_transaction) -> None:
+def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is not None:
         return  # a savepoint inside the transaction: the outer work may still commit
     session.info.pop(_AFTER_COMMIT, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, request, session, url_for
 from flask_login import current_user
@@ -92,7 +93,7 @@ def init_app(app: Flask) -> None:
 
 def _page_url(endpoint: str, number: int) -> str:
     """This page's URL (path and query) with another page number."""
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
     return url_for(endpoint, **(request.view_args or {}), **args, page=number)
 
 

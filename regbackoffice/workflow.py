@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, select, update
 
 from . import audit
 from .clock import china_date
@@ -91,7 +92,7 @@ def open_step(status: ApplicationStatus) -> Step | None:
     return next((s for s in TASKS if s.status is status), None)
 
 
-def overdue_clause(today, deadline_field: str | None = None) -> ColumnElement[bool]:
+def overdue_clause(today: date, deadline_field: str | None = None) -> ColumnElement[bool]:
     """Applications past their time limit as of ``today`` (optionally one deadline only)."""
     terms = [
         and_(Application.status == s.status, getattr(Application, s.deadline_field) < today)
@@ -101,7 +102,7 @@ def overdue_clause(today, deadline_field: str | None = None) -> ColumnElement[bo
     return or_(*terms) if terms else false()
 
 
-def is_overdue(application: Application, today) -> bool:
+def is_overdue(application: Application, today: date) -> bool:
     """The rule of ``overdue_clause`` for one loaded application."""
     step = open_step(application.status)
     due = getattr(application, step.deadline_field) if step and step.deadline_field else None
@@ -230,7 +231,9 @@ def accept(
             select(ApplicationItem.audit_verdict, func.count())
             .where(ApplicationItem.application_id == application.id)
             .group_by(ApplicationItem.audit_verdict)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     if counts.get(AuditVerdict.PENDING):
         raise WorkflowError("仍有气瓶未审核，请在“审核附件”中完成审核后再受理。")
@@ -238,13 +241,17 @@ def accept(
         raise WorkflowError(
             "全部气瓶均被标记为“错误”，不能受理。如需作废该批次申请，请使用“驳回（退件）”。"
         )
-    excluded = db.session.execute(
-        update(ApplicationItem)
-        .where(
-            ApplicationItem.application_id == application.id,
-            ApplicationItem.audit_verdict == AuditVerdict.WRONG,
-        )
-        .values(excluded=True, live_identity_key=None)
+    # An UPDATE's result is a CursorResult at run time; Session.execute is typed as Result.
+    excluded = cast(
+        CursorResult[Any],
+        db.session.execute(
+            update(ApplicationItem)
+            .where(
+                ApplicationItem.application_id == application.id,
+                ApplicationItem.audit_verdict == AuditVerdict.WRONG,
+            )
+            .values(excluded=True, live_identity_key=None)
+        ),
     ).rowcount
     now = utcnow()
     application.status = ApplicationStatus.ACCEPTED

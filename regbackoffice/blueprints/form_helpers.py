@@ -5,13 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectChoice
+from wtforms import IntegerField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import InputRequired
+from wtforms.widgets import HiddenInput
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
     """``(value, label)`` pairs as WTForms select choices."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def required_text(field: StringField) -> str:
+    """The value of a text field whose ``DataRequired`` validator has passed.
+
+    WTForms types ``data`` as optional (it is None before the form is processed); after
+    validation a required field always holds text, so None here is a bug in the view.
+    """
+    if field.data is None:
+        raise ValueError(f"field {field.name!r} read before the form was validated")
+    return field.data
 
 
 class BaseForm(FlaskForm):
@@ -24,4 +37,4 @@ class BaseForm(FlaskForm):
 class VersionedForm(BaseForm):
     """A transition form: carries the application version the user saw."""
 
-    version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])

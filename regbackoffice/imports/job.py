@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 
@@ -117,7 +117,7 @@ def read_progress(job: ImportJob) -> dict[str, Any]:
                 raw = connection.get(_progress_key(job.id))
             except RedisError:  # progress is cosmetic; the status comes from the database
                 raw = None
-            processed = int(raw) if raw else 0
+            processed = int(cast(bytes, raw)) if raw else 0
     return {
         "status": job.status.value,
         "status_label": job.status.label,
@@ -147,7 +147,7 @@ def run_import_job(job_id: int) -> None:
         if connection is not None:
             connection.set(_progress_key(job_id), done, ex=24 * 3600)
 
-    application = db.session.get(Application, job.application_id)
+    application = db.session.get_one(Application, job.application_id)
     try:
         rows = parse_workbook(storage.read(job.file_key or ""), job.file_key or "")
         outcome = import_rows(application, rows, progress=progress)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from ..archive import CylinderData
 from ..clock import china_today
@@ -74,7 +74,7 @@ def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
         return _copy_insert_claiming(rows)
     from sqlalchemy.dialects.sqlite import insert
 
-    table = ApplicationItem.__table__
+    table = cast(Table, ApplicationItem.__table__)
     inserted: set[str] = set()
     # Sorted by key, so two concurrent imports lock keys in one order (no deadlock).
     rows = sorted(rows, key=lambda r: r["live_identity_key"])
@@ -95,6 +95,7 @@ def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
     columns = list(rows[0])
     column_sql = ", ".join(columns)
     connection = db.session.connection().connection.driver_connection
+    assert connection is not None  # a live psycopg connection inside the transaction
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE import_items_incoming AS SELECT {column_sql}"

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
 from ..models import Medium, TagType, Variety
 
@@ -128,7 +129,7 @@ def medium_choices(media: Iterable[Medium]) -> list[str]:
     return [f"{m.code} {m.name}" for m in media]
 
 
-def _header(ws, *, with_notes: bool, extra: Sequence[str] = ()) -> None:
+def _header(ws: Worksheet, *, with_notes: bool, extra: Sequence[str] = ()) -> None:
     for index, column in enumerate(COLUMNS, start=1):
         cell = ws.cell(row=1, column=index, value=column.header)
         cell.font = Font(bold=True)
@@ -160,7 +161,7 @@ def _code_sheet(wb: Workbook, varieties: list[str], media: list[str]) -> dict[st
     return ranges
 
 
-def _validations(ws, ranges: dict[str, str], last_row: int) -> None:
+def _validations(ws: Worksheet, ranges: dict[str, str], last_row: int) -> None:
     for index, column in enumerate(COLUMNS, start=1):
         if column.key not in ranges:
             continue
@@ -180,7 +181,7 @@ def _validations(ws, ranges: dict[str, str], last_row: int) -> None:
         ws.add_data_validation(validation)
 
 
-def _formats(ws, last_row: int) -> None:
+def _formats(ws: Worksheet, last_row: int) -> None:
     for index, column in enumerate(COLUMNS, start=1):
         if column.number_format == "General":
             continue
@@ -190,16 +191,17 @@ def _formats(ws, last_row: int) -> None:
             ws.cell(row=row, column=index).number_format = column.number_format
 
 
-def _text_cell(cell: Cell, value: object) -> None:
+def _text_cell(cell: Cell | MergedCell, value: object) -> None:
     """Write ``value`` as a string cell: never a formula, whatever it starts with."""
     # Control characters cannot be stored in .xlsx; the row's 错误原因 already names them.
     cell.value = "" if value is None else ILLEGAL_CHARACTERS_RE.sub("", str(value))
     cell.data_type = "s"
 
 
-def _workbook() -> tuple[Workbook, object]:
+def _workbook() -> tuple[Workbook, Worksheet]:
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook's one sheet
     ws.title = SHEET_NAME
     return wb, ws
 

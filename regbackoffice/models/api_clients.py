@@ -8,14 +8,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import UTCDateTime, created_at_column
+from .base import Model, UTCDateTime, created_at_column
 from .units import Unit
 
 API_SCOPES = ("query", "bind", "filling", "inspection", "trace")
 
 
-class ApiClient(db.Model):
+class ApiClient(Model):
     __tablename__ = "api_clients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -37,7 +36,7 @@ class ApiClient(db.Model):
         return frozenset(s for s in self.scopes.split(",") if s)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -48,7 +47,7 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class ApiRecordKey(db.Model):
+class ApiRecordKey(Model):
     """One row per (client, kind, record_no) ever stored: the idempotency of batch records.
 
     Inserted before the record itself; a second insert of the same key (a retry, or a
@@ -64,7 +63,7 @@ class ApiRecordKey(db.Model):
     created_at: Mapped[datetime] = created_at_column()
 
 
-class ApiIdempotencyKey(db.Model):
+class ApiIdempotencyKey(Model):
     """A request sent with an ``Idempotency-Key`` header, its body hash and its answer."""
 
     __tablename__ = "api_idempotency_keys"

@@ -18,8 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type
 from .cylinders import TagType
 from .reference import District
 from .units import Unit
@@ -47,7 +46,7 @@ _S = ApplicationStatus
 _AFTER_ACCEPT = (_S.ACCEPTED, _S.REVIEWED, _S.APPROVED, _S.CERTIFIED)
 
 
-class Application(db.Model):
+class Application(Model):
     __tablename__ = "applications"
     __table_args__ = (
         CheckConstraint(
@@ -141,7 +140,7 @@ class AuditVerdict(LabeledEnum):
     WRONG = ("wrong", "错误")
 
 
-class ApplicationItem(db.Model):
+class ApplicationItem(Model):
     """One cylinder in an application, as imported from the Excel list."""
 
     __tablename__ = "application_items"
@@ -201,7 +200,7 @@ class AttachmentKind(LabeledEnum):
     SUPERVISION_CERTIFICATE = ("supervision_certificate", "监检证书")
 
 
-class Attachment(db.Model):
+class Attachment(Model):
     """A photo of one item, stored under a generated name and served only through views."""
 
     __tablename__ = "attachments"

@@ -8,12 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from .base import created_at_column
+from .base import Model, created_at_column
 from .records import BigId
 
 
-class AuditLog(db.Model):
+class AuditLog(Model):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_object", "object_type", "object_id"),

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from ..extensions import Base, db
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    # A type checker cannot use the instance attribute ``db.Model`` as a base class; this is
+    # what it is at run time (Flask-SQLAlchemy's mixin over our declarative Base).
+    class Model(_FlaskModel, Base):
+        __abstract__ = True
+
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:
@@ -40,16 +53,24 @@ class LabeledEnum(enum.StrEnum):
     ``Member = ("key", "中文")``: the key is stored (and CHECK-constrained), the label shown.
     """
 
+    _value_: str
     label: str
 
-    def __new__(cls, value: str, label: str) -> LabeledEnum:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
+    if TYPE_CHECKING:
+        # What a call does once the class is built: ``Role("city_admin")`` looks a member up
+        # by its key. The two-argument ``__new__`` below only runs while members are made.
+        def __new__(cls, value: str) -> Self: ...
+
+    else:
+
+        def __new__(cls, value: str, label: str) -> LabeledEnum:
+            member = str.__new__(cls, value)
+            member._value_ = value
+            member.label = label
+            return member
 
     @classmethod
-    def from_label(cls, label: str) -> LabeledEnum | None:
+    def from_label(cls, label: str) -> Self | None:
         for member in cls:
             if member.label == label:
                 return member

@@ -13,8 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import LabeledEnum, UTCDateTime, enum_type
+from .base import LabeledEnum, Model, UTCDateTime, enum_type
 from .users import User
 
 
@@ -30,7 +29,7 @@ class ScheduleSource(LabeledEnum):
     STATUTORY = ("statutory", "法定节日估算")
 
 
-class CalendarYear(db.Model):
+class CalendarYear(Model):
     """A year whose official schedule is present: where it came from, who entered it."""
 
     __tablename__ = "calendar_years"
@@ -49,7 +48,7 @@ class CalendarYear(db.Model):
     entered_by: Mapped[User | None] = relationship()
 
 
-class CalendarDay(db.Model):
+class CalendarDay(Model):
     """One 放假 day or one 调休 working day of an official schedule."""
 
     __tablename__ = "calendar_days"

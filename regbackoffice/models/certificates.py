@@ -15,9 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
 from .applications import Application
-from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type
 from .users import User
 
 
@@ -28,7 +27,7 @@ class RenderState(LabeledEnum):
     FAILED = ("failed", "失败")
 
 
-class CertificateCounter(db.Model):
+class CertificateCounter(Model):
     """Last serial issued per district and year; locked row by row to stay gap-free."""
 
     __tablename__ = "certificate_counters"
@@ -38,7 +37,7 @@ class CertificateCounter(db.Model):
     last_serial: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class Certificate(db.Model):
+class Certificate(Model):
     __tablename__ = "certificates"
     __table_args__ = (
         UniqueConstraint("district_code", "year", "serial", name="uq_certificates_serial"),

@@ -8,8 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type, utcnow
+from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type, utcnow
 
 
 class CylinderStatus(LabeledEnum):
@@ -23,7 +22,7 @@ class TagType(LabeledEnum):
     RFID = ("rfid", "RFID标签")
 
 
-class Cylinder(db.Model):
+class Cylinder(Model):
     __tablename__ = "cylinders"
     __table_args__ = (
         Index("ix_cylinders_district_status", "district_code", "status"),
@@ -74,7 +73,7 @@ class Cylinder(db.Model):
     __mapper_args__ = {"version_id_col": version_id}  # noqa: RUF012
 
 
-class TagBinding(db.Model):
+class TagBinding(Model):
     """信息化标签绑定: one physical tag (QR URL or RFID code) bound to one cylinder.
 
     ``tag_sha256`` is the sha256 of ``<tag_type>:<value>`` so that a 1000-character URL can

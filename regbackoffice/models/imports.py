@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
 from .applications import Application
-from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type
 
 
 class ImportStatus(LabeledEnum):
@@ -20,7 +19,7 @@ class ImportStatus(LabeledEnum):
     FAILED = ("failed", "失败")
 
 
-class ImportJob(db.Model):
+class ImportJob(Model):
     """One upload of the Excel list. Large files are imported by an rq job from storage.
 
     ``failed_rows`` keeps each refused row's cell texts and reasons, so the result page and

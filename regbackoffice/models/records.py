@@ -29,14 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from .base import UTCDateTime, created_at_column
+from .base import Model, UTCDateTime, created_at_column
 
 # BIGINT on PostgreSQL, INTEGER (so it autoincrements) on SQLite.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
-class FillingRecord(db.Model):
+class FillingRecord(Model):
     __tablename__ = "filling_records"
     __table_args__ = (
         Index("ix_filling_records_cylinder_date", "cylinder_id", "fill_date"),
@@ -57,7 +56,7 @@ class FillingRecord(db.Model):
     received_at: Mapped[datetime] = created_at_column()
 
 
-class InspectionRecord(db.Model):
+class InspectionRecord(Model):
     __tablename__ = "inspection_records"
     __table_args__ = (
         UniqueConstraint("client_id", "record_no", name="uq_inspection_records_client_record_no"),
@@ -76,7 +75,7 @@ class InspectionRecord(db.Model):
     received_at: Mapped[datetime] = created_at_column()
 
 
-class TraceEvent(db.Model):
+class TraceEvent(Model):
     __tablename__ = "trace_events"
     __table_args__ = (Index("ix_trace_events_cylinder_time", "cylinder_id", "event_time"),)
 

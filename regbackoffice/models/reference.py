@@ -9,10 +9,10 @@ from importlib import resources
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from .base import Model
 
 
-class District(db.Model):
+class District(Model):
     __tablename__ = "districts"
 
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
@@ -21,14 +21,14 @@ class District(db.Model):
     authority: Mapped[str] = mapped_column(String(200), nullable=False)
 
 
-class Medium(db.Model):
+class Medium(Model):
     __tablename__ = "media"
 
     code: Mapped[str] = mapped_column(String(3), primary_key=True)
     name: Mapped[str] = mapped_column(String(50), nullable=False)
 
 
-class Variety(db.Model):
+class Variety(Model):
     __tablename__ = "varieties"
 
     code: Mapped[str] = mapped_column(String(4), primary_key=True)

@@ -11,11 +11,10 @@ from datetime import datetime
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from .base import UTCDateTime
+from .base import Model, UTCDateTime
 
 
-class RegistrationStat(db.Model):
+class RegistrationStat(Model):
     """Cylinders registered per month (使用登记日期), district and filling medium."""
 
     __tablename__ = "stat_registrations"
@@ -26,7 +25,7 @@ class RegistrationStat(db.Model):
     cylinders: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-class ViolationStat(db.Model):
+class ViolationStat(Model):
     """违规充装 reported through the API per month, district and reason.
 
     ``district_code`` is the cylinder's district, else the sending unit's, else ''. The
@@ -42,7 +41,7 @@ class ViolationStat(db.Model):
     fillings: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-class StepDurationStat(db.Model):
+class StepDurationStat(Model):
     """How long one workflow step took, as a histogram of exact durations in seconds.
 
     Per month the step ended, district and step (``accept``/``approve``/``certify``); the
@@ -59,7 +58,7 @@ class StepDurationStat(db.Model):
     applications: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-class StatRefresh(db.Model):
+class StatRefresh(Model):
     """When each summary was last rebuilt (shown on the dashboard)."""
 
     __tablename__ = "stat_refreshes"

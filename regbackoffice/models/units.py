@@ -8,8 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from ..credit_code import credit_code_error, normalize_credit_code
-from ..extensions import db
-from .base import LabeledEnum, created_at_column, enum_type
+from .base import LabeledEnum, Model, created_at_column, enum_type
 
 
 class UnitKind(LabeledEnum):
@@ -17,7 +16,7 @@ class UnitKind(LabeledEnum):
     INSPECTION_BODY = ("inspection_body", "检验检测单位")
 
 
-class Unit(db.Model):
+class Unit(Model):
     __tablename__ = "units"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import LabeledEnum, UTCDateTime, created_at_column, enum_type
+from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type
 from .reference import District
 from .units import Unit
 
@@ -30,7 +29,7 @@ DISTRICT_ROLES = frozenset({Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER})
 CITY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     __table_args__ = (
         # The scope a role works in must be set, and only that one.
@@ -89,7 +88,7 @@ class User(db.Model):
         return "全市"
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One login. The cookie carries only the token; ending the row ends the session."""
 
     __tablename__ = "user_sessions"

@@ -270,7 +270,9 @@ def monthly_table(period: Period) -> Table:
             select(RegistrationStat.month, func.sum(RegistrationStat.cylinders))
             .where(RegistrationStat.month.between(period.first_month, period.last_month))
             .group_by(RegistrationStat.month)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     table = Table("monthly", "每月发证与登记气瓶", ["月份", "发证数（份）", "登记气瓶（只）"])
     for month in _months(period):
@@ -281,7 +283,7 @@ def monthly_table(period: Period) -> Table:
 
 
 def media_table(period: Period) -> Table:
-    names = dict(db.session.execute(select(Medium.code, Medium.name)).all())
+    names = dict(db.session.execute(select(Medium.code, Medium.name)).tuples().all())
     rows = db.session.execute(
         select(
             RegistrationStat.medium_code,

@@ -1,5 +1,6 @@
-from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import HiddenInput
 
 from ..form_helpers import BaseForm, VersionedForm
 
@@ -21,4 +22,4 @@ class VoidForm(VersionedForm):
 class AuditPageForm(BaseForm):
     """The verdict fields are dynamic, one set per cylinder; ``version`` is for 完成."""
 
-    version = IntegerField(widget=HiddenField.widget, validators=[Optional()])
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
 from ... import attachment_audit, certificates, history, workflow
@@ -19,7 +19,7 @@ from ...models import (
     Role,
 )
 from ...search import contains
-from ..form_helpers import VersionedForm
+from ..form_helpers import VersionedForm, required_text
 from ..refusal import refuse
 from . import bp
 from .forms import AuditPageForm, VoidForm
@@ -28,7 +28,7 @@ BUREAU_READERS = (Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
 ITEMS_PER_PAGE = 50
 
 
-def _items_query(application: Application):
+def _items_query(application: Application) -> Select[tuple[ApplicationItem]]:
     query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     verdict = request.args.get("verdict", "")
     if verdict in {v.value for v in AuditVerdict}:
@@ -190,7 +190,7 @@ def void(application_id: int) -> Response | str:
             workflow.void(
                 application,
                 current_user,
-                form.reason.data,
+                required_text(form.reason),
                 form.version.data,
                 sod=current_app.config["SEPARATION_OF_DUTIES"],
             )

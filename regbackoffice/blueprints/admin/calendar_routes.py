@@ -79,7 +79,7 @@ def _submitted_text(form: CalendarImportForm) -> str | None:
             return None
     if form.text.data and form.text.data.strip():
         return form.text.data
-    form.text.errors.append("请上传安排文件，或把内容粘贴到文本框中。")
+    form.text.errors = [*form.text.errors, "请上传安排文件，或把内容粘贴到文本框中。"]
     return None
 
 
@@ -92,6 +92,7 @@ def calendar_import_page() -> str:
     errors: list[str] = []
     if form.validate_on_submit() and (text := _submitted_text(form)) is not None:
         year = form.year.data
+        assert year is not None  # the form's validators require it
         try:
             if form.confirm.data == "1":
                 result = calendar_import.import_schedule(

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
-from wtforms import SelectChoice
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
 from ... import accounts, api_clients, history, units
 from ...access import get_or_404, roles_required, visible
@@ -27,7 +27,7 @@ from ...models import (
     Variety,
 )
 from ...search import contains
-from ..form_helpers import choices
+from ..form_helpers import choices, required_text
 from . import bp
 from .forms import (
     SCOPE_LABELS,
@@ -97,7 +97,7 @@ def user_new() -> Response | str:
         role, district_code, unit = scope
         try:
             user = accounts.create_user(
-                form.username.data.strip(),
+                required_text(form.username).strip(),
                 form.password.data or "",
                 role,
                 display_name=form.display_name.data,
@@ -123,7 +123,7 @@ def user_edit(user_id: int) -> Response | str:
         try:
             accounts.update_user(
                 user,
-                display_name=form.display_name.data,
+                display_name=required_text(form.display_name),
                 role=role,
                 district_code=district_code,
                 unit=unit,
@@ -150,7 +150,7 @@ def user_password(user_id: int) -> Response:
     if not form.validate_on_submit():
         abort(400)
     try:
-        accounts.set_password(user, form.password.data)
+        accounts.set_password(user, required_text(form.password))
     except accounts.AccountError as exc:
         flash(str(exc), "danger")
     else:
@@ -184,7 +184,7 @@ def units_list() -> str:
     if q:
         query = query.where(or_(contains(Unit.name, q), contains(Unit.credit_code, q.upper())))
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
-    districts = dict(db.session.execute(select(District.code, District.name)).all())
+    districts = dict(db.session.execute(select(District.code, District.name)).tuples().all())
     return render_template("admin/units.html", page=page, q=q, districts=districts)
 
 

@@ -1,6 +1,6 @@
 from flask_wtf.file import FileField, FileRequired
 from wtforms import Field, Form, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ...applications import UNIT_FIELDS

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
+from typing import Any
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -20,7 +21,8 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
-from wtforms.fields.choices import SelectChoice
+from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
 from ... import access, applications, history, photos, workflow
 from ...domain_errors import DomainError
@@ -111,7 +113,7 @@ def index() -> str:
 
 @bp.route("/new", methods=["GET", "POST"])
 @applicant_only
-def new() -> Response | str:
+def new() -> Response | tuple[str, int]:
     unit = access.get_or_404(Unit, current_user.unit_id)
     form = ApplicationForm()
     form.district_code.choices = _district_choices()
@@ -137,7 +139,7 @@ def new() -> Response | str:
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
 @applicant_only
-def edit(application_id: int) -> Response | str:
+def edit(application_id: int) -> Response | tuple[str, int]:
     application = _application(application_id)
     form = ApplicationForm(obj=application)
     form.district_code.choices = _district_choices()
@@ -559,14 +561,16 @@ def _steps(application: Application, certificate: Certificate | None = None) -> 
         return user.display_name if user else ""
 
     a = application
-    steps = [("创建申请", a.created_at, "已创建", a.created_by_id)]
+    steps: list[tuple[str, datetime | None, str, int | None]] = [
+        ("创建申请", a.created_at, "已创建", a.created_by_id)
+    ]
     for step, at in workflow.completed_steps(a):
         if step.done_by:
             by = getattr(a, step.done_by)
         else:  # 证书生成: who issued is on the certificate
             by = certificate.issued_by_id if certificate else None
         steps.append((step.label, at, step.outcome, by))
-    result = [
+    result: list[dict[str, Any]] = [
         {"name": step, "at": at, "outcome": outcome if at else "", "by": name(by) if at else ""}
         for step, at, outcome, by in steps
     ]

@@ -14,7 +14,7 @@ from ...access import get_or_404, roles_required, visible
 from ...extensions import db
 from ...models import Application, Certificate, Role
 from ...search import contains
-from ..form_helpers import BaseForm, VersionedForm
+from ..form_helpers import BaseForm, VersionedForm, required_text
 from ..refusal import refuse
 from . import bp
 from .forms import VoidCertificateForm
@@ -78,7 +78,9 @@ def void(certificate_id: int) -> Response | str:
     form = VoidCertificateForm()
     if form.validate_on_submit():
         try:
-            stopped = certificates.void_certificate(certificate, current_user, form.reason.data)
+            stopped = certificates.void_certificate(
+                certificate, current_user, required_text(form.reason)
+            )
         except workflow.WorkflowError as exc:
             abort(409, description=exc.message)
         flash(f"使用登记证 {certificate.number} 已注销，{stopped} 只气瓶已停用。", "warning")

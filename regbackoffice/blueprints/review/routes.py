@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ... import workflow
 from ...access import get_or_404, roles_required
-from ...models import Application, Role
+from ...models import Application, Role, User
 from ..form_helpers import VersionedForm
 from ..refusal import refuse
 from . import bp
 
 
-def _decide(application_id: int, transition, step: str, done: str) -> Response:
+def _decide(
+    application_id: int,
+    transition: Callable[[Application, User, int | None, bool], None],
+    step: str,
+    done: str,
+) -> Response:
     application = get_or_404(Application, application_id)
     form = VersionedForm()
     if not form.validate_on_submit():

@@ -8,6 +8,7 @@ from datetime import date
 
 from flask import abort, render_template, request, send_file
 from flask.typing import ResponseReturnValue
+from sqlalchemy import Select
 
 from ... import audit, workflow
 from ...access import roles_required, visible
@@ -149,7 +150,7 @@ def export(key: str) -> ResponseReturnValue:
 # --- drill-down: one district's applications ----------------------------------------
 
 
-def _district_query(code: str):
+def _district_query(code: str) -> Select[tuple[Application]]:
     """Applications of one district, filtered by ?status= and ?overdue=1 (bad values: 400)."""
     query = visible(Application).where(
         Application.district_code == code, Application.status != ApplicationStatus.DRAFT
