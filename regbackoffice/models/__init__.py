@@ -13,7 +13,14 @@ from .applications import (
 from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .certificates import Certificate, CertificateCounter, RenderState
-from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
+from .cylinders import (
+    Cylinder,
+    CylinderChangeCounter,
+    CylinderStatus,
+    CylinderStatusChange,
+    TagBinding,
+    TagType,
+)
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -40,7 +47,9 @@ __all__ = [
     "Certificate",
     "CertificateCounter",
     "Cylinder",
+    "CylinderChangeCounter",
     "CylinderStatus",
+    "CylinderStatusChange",
     "District",
     "FillingRecord",
     "ImportJob",
