@@ -38,10 +38,11 @@ DATETIME_PATTERN = (
     rf"^{YEAR_PATTERN}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]) "
     r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 )
-# Control characters (Unicode Cc) and lone surrogates are refused in every string.
-_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+# Control characters (Unicode Cc) are refused in every string, and lone surrogates (not
+# text; JSON can carry them as \ud800 escapes, a schema pattern cannot name them).
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f"
 TEXT_PATTERN = rf"^[^{_FORBIDDEN}]*[^\s{_FORBIDDEN}][^{_FORBIDDEN}]*$"
-_FORBIDDEN_RE = re.compile(rf"[{_FORBIDDEN}]")
+_FORBIDDEN_RE = re.compile(rf"[{_FORBIDDEN}\ud800-\udfff]")
 
 
 def today() -> date:
@@ -89,7 +90,7 @@ class Field:
             schema["minLength"] = 1
             if self.max_length:
                 schema["maxLength"] = self.max_length
-            schema["pattern"] = TEXT_PATTERN
+            schema["pattern"] = self.pattern or TEXT_PATTERN
         elif self.kind == "date":
             schema["format"] = "date"
             schema["pattern"] = DATE_PATTERN
@@ -131,7 +132,9 @@ def check_field(spec: Field, value: Any) -> tuple[Any, str | None]:
             return None, f"缺少{label}"
         return None, None
     if spec.kind == "int":
-        # bool is an int in Python, not in JSON.
+        # bool is an int in Python, not in JSON; 900.0 is an integer in JSON Schema.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             return None, f"{label}应为整数"
         if not (spec.minimum or 0) <= value <= (spec.maximum or value):
@@ -370,9 +373,10 @@ CHANGES_REQUEST = RecordSpec(
             "cursor",
             "游标",
             "str",
-            200,
+            30,
             required=False,
-            description="上次答复中的cursor；null或不传表示从头开始",
+            pattern=r"^c1\.[0-9]{1,18}$",
+            description="上次答复中的cursor，原样传回；null或不传表示从头开始",
         ),
         Field(
             "limit",

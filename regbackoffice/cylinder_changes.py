@@ -24,8 +24,7 @@ Writers must change cylinders through the ORM (the flush listener sees those); a
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -190,27 +189,27 @@ def statuses_as_of(
 
 # --- the changes feed --------------------------------------------------------------------
 
-CURSOR_PREFIX = "c1:"
+# "c1." + the last change number read. Opaque to terminals (they store and send it back,
+# never build one); the version prefix lets the format change later. Every string of
+# this form is a valid cursor, so the OpenAPI pattern says exactly what is accepted.
+CURSOR_PREFIX = "c1."
+CURSOR_PATTERN = r"^c1\.[0-9]{1,18}$"
+_CURSOR_RE = re.compile(r"c1\.([0-9]{1,18})", re.ASCII)
 
 
 class BadCursor(ValueError):
-    """The cursor was not one this server handed out."""
+    """The cursor was not one this server hands out."""
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+    return f"{CURSOR_PREFIX}{seq}"
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise BadCursor(cursor) from None
-    number = text.removeprefix(CURSOR_PREFIX)
-    if not text.startswith(CURSOR_PREFIX) or not number.isascii() or not number.isdigit():
+    match = _CURSOR_RE.fullmatch(cursor)
+    if match is None:
         raise BadCursor(cursor)
-    return int(number)
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -223,6 +222,12 @@ class ChangesPage:
 def changes_since(unit_id: int, cursor: str | None, limit: int) -> ChangesPage:
     """The unit's cylinders changed after ``cursor``, oldest change first."""
     after = 0 if cursor is None else decode_cursor(cursor)
+    # A cursor past the end (never handed out) is taken as the end, so that it cannot make
+    # a terminal skip changes still to come.
+    last_seq = db.session.scalar(
+        select(CylinderChangeCounter.last_seq).where(CylinderChangeCounter.id == COUNTER_ID)
+    )
+    after = min(after, last_seq or 0)
     rows = list(
         db.session.scalars(
             select(Cylinder)

@@ -216,7 +216,17 @@ OPERATIONS: list[dict[str, Any]] = [
             "10位十六进制，如CQQ500112A1B2C3D4E5。同一标签再次绑定同一气瓶返回原编码；"
             "标签已绑定其他气瓶返回409。需bind权限。"
         ),
-        "request": TAG_BIND.schema(),
+        "request": {
+            **TAG_BIND.schema(),
+            # The tag's value goes with its type.
+            "allOf": [
+                {
+                    "if": {"properties": {"tag_type": {"const": label}}, "required": ["tag_type"]},
+                    "then": {"required": [key], "properties": {key: {"type": "string"}}},
+                }
+                for label, key in (("二维码", "qr_content"), ("RFID标签", "rfid"))
+            ],
+        },
         "data": _obj({"id": _str("ID（气瓶档案ID）"), "info_code": _str("信息化编码")}),
         "errors": [400, 401, 403, 404, 409, 413, 415],
     },

@@ -158,6 +158,11 @@ def query(client: ApiClient, body: dict[str, Any]) -> Answer:
 @endpoint(scope="bind")
 def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(TAG_BIND, body)
+    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
+    named = {
+        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
+    }
+    cylinder = _lookup(named)
     tag_type = TagType.from_label(clean["tag_type"])
     value_key = "qr_content" if tag_type is TagType.QR else "rfid"
     if value_key not in clean:
@@ -165,11 +170,6 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
         raise validation_error(
             [{"field": value_key, "message": f"{clean['tag_type']}绑定须提供{label}"}]
         )
-    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
-    named = {
-        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
-    }
-    cylinder = _lookup(named)
     try:
         photo = base64.b64decode(clean["stamp_photo"], validate=True)
     except (binascii.Error, ValueError):
