@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import jsonschema_rs
 import pytest
 from sqlalchemy import func, select
 
@@ -472,3 +473,43 @@ def test_the_docs_show_the_data_object_and_a_terminal_sync_loop(client):
     feed = document["paths"]["/api/v1/cylinders/changes"]["post"]
     assert feed["security"] == [{"bearerAuth": []}]
     assert "cursor" in feed["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+# --- The OpenAPI document says what the server checks --------------------------------------
+
+
+def request_schema(client, path):
+    document = client.get("/api/v1/openapi.json").get_json()
+    operation = document["paths"][path]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"id": "CQ\x07BELL"}, 400),  # a control character
+        ({"id": "CQ500112\n"}, 400),
+        ({"manufacturer": "厂", "product_no": "P", "manufacture_month": "0000-01"}, 400),
+        ({"manufacturer": "厂", "product_no": "P", "manufacture_month": "١٩٩٩-٠١"}, 400),
+        ({"id": None, "info_code": "CQQ-NOBODY"}, 404),  # null is absent: info_code decides
+        ({"id": "   "}, 400),  # spaces only are no value
+    ],
+)
+def test_the_document_and_the_server_agree_on_lookups(client, token, body, status):
+    valid = request_schema(client, "/api/v1/cylinders/query").is_valid(body)
+    response = post_json(client, "/api/v1/cylinders/query", body, token)
+    assert_envelope(response, status)
+    assert valid is (status != 400)
+
+
+def test_a_batch_answers_200_with_a_code_per_record_as_documented(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    document = client.get("/api/v1/openapi.json").get_json()
+    record_schema = document["paths"]["/api/v1/fillings"]["post"]["x-record-schema"]
+    validator = jsonschema_rs.Draft202012Validator(record_schema, validate_formats=True)
+    records = [filling(cylinder.id), filling(cylinder.id, filler="\x00"), "not a record"]
+    assert request_schema(client, "/api/v1/fillings").is_valid({"records": records})
+    data = send(client, "/api/v1/fillings", records, token)
+    assert [r["code"] for r in data["results"]] == ["200", "400", "400"]
+    assert [validator.is_valid(r) for r in records] == [True, False, False]
