@@ -27,7 +27,8 @@ MESSAGES = {
     "INSPECTION_OVERDUE": "气瓶超过下次检验日期{month}未检验，不得充装",
     "MEDIUM_MISMATCH": "充装介质{given}与登记的充装介质{registered}不一致，不得充装",
     "NOT_OWNER": "气瓶登记在其他使用单位名下，本单位不得充装",
-    "SERVICE_LIFE_EXCEEDED": "气瓶已超过设计使用年限{years}年，不得充装",
+    # The same words as at registration (inspection_rules.service_life_error).
+    "SERVICE_LIFE_EXCEEDED": inspection_rules.SERVICE_LIFE_MESSAGE + "，不得充装",
 }
 REASON_CODES = tuple(MESSAGES)
 
