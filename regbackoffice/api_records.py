@@ -1,8 +1,13 @@
 """Records sent by enterprise platforms: fillings, inspections and trace events.
 
 A batch (≤ 500 records) is answered record by record: valid records are stored, invalid
-ones answered with their reasons, duplicates (the same ``record_no`` from the same client,
-ever) answered as duplicates and stored once. Idempotency rests on unique keys in the
+ones answered with their reasons (records that cannot be true, such as a fill before the
+cylinder was made or a 下次检验日期 beyond the inspection interval, are refused before their
+``record_no`` is claimed, so the corrected record can be sent under it), and duplicates
+(the same ``record_no`` from the same client, ever) are stored once and answered with the
+first answer (its code, ``violation`` and ``reasons``), flagged ``replay``: a platform that
+lost the reply still learns whether the fill was a violation. Fillings are judged by the
+cylinder's status as of their fill date (``cylinder_changes.statuses_as_of``). Idempotency rests on unique keys in the
 database (``api_record_keys``, ``api_idempotency_keys``), inserted with ON CONFLICT DO
 NOTHING: a concurrent duplicate waits on the first insert's row lock and then sees the
 conflict, so it is stored once however the requests interleave.
@@ -12,7 +17,9 @@ Inspection records update the archive (``apply_inspection``):
 - a conclusion containing 不合格 (or 判废/报废): the cylinder is set to 停用 (it must not be
   filled until a district clerk looks at it; 停用 is reversible, 报废 is not) and its last
   inspection date recorded, the next inspection month left as it was;
-- 报废处置: the cylinder is set to 报废.
+- 报废处置: the cylinder is set to 报废 (effective on the inspection date);
+- a 定期 inspection of a 报废 cylinder is stored and answered with a ``warning``; the archive
+  is left as it is (报废 is final).
 An inspection older than the archive's last inspection is stored but changes nothing, and a
 later passing inspection does not put a stopped cylinder back into use by itself: 停用 may
 have other causes, so the district re-enables it.
