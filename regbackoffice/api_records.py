@@ -7,8 +7,10 @@ cylinder was made or a 下次检验日期 beyond the inspection interval, are re
 (the same ``record_no`` from the same client, ever) are stored once and answered with the
 first answer (its code, ``violation`` and ``reasons``), flagged ``replay``: a platform that
 lost the reply still learns whether the fill was a violation. Fillings are judged by the
-cylinder's status as of their fill date (``cylinder_changes.statuses_as_of``). Idempotency rests on unique keys in the
-database (``api_record_keys``, ``api_idempotency_keys``), inserted with ON CONFLICT DO
+cylinder's status as of their fill date (``cylinder_changes.statuses_as_of``).
+
+Idempotency rests on unique keys in the database (``api_record_keys``, which also keeps
+each record's first answer, and ``api_idempotency_keys``), inserted with ON CONFLICT DO
 NOTHING: a concurrent duplicate waits on the first insert's row lock and then sees the
 conflict, so it is stored once however the requests interleave.
 
@@ -112,20 +114,32 @@ class BatchResult:
         }
 
 
-def _claim_record_nos(client: ApiClient, kind: str, record_nos: Sequence[str]) -> set[str]:
-    """Insert the keys not yet stored; returns those this call inserted (the rest are dups)."""
-    if not record_nos:
+def _claim_record_nos(
+    client: ApiClient, kind: str, answers: dict[str, dict[str, Any] | None]
+) -> set[str]:
+    """Insert the keys not yet stored, each with its answer when known already.
+
+    Returns the record numbers this call inserted (the rest were sent before: duplicates).
+    """
+    if not answers:
         return set()
-    unique_nos = list(dict.fromkeys(record_nos))
     now = utcnow()
     rows = [
-        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now}
-        for no in unique_nos
+        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now, "answer": a}
+        for no, a in answers.items()
     ]
     inserted = db.session.execute(
         _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
     )
     return set(inserted.scalars())
+
+
+def _stores(
+    index: int, clean: dict[str, Any], first_index: dict[str, int], claimed: set[str]
+) -> bool:
+    """Whether this call stores the record: no record_no, or the first one of a new key."""
+    record_no = clean.get("record_no")
+    return record_no is None or (record_no in claimed and first_index[record_no] == index)
 
 
 def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> dict[str, Any]:
@@ -213,37 +227,41 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
             outcome[index] = _rejected(index, *refusal)
     valid = still_valid
 
-    claimed = _claim_record_nos(
-        client, kind, [c["record_no"] for _, c in valid if "record_no" in c]
-    )
+    # The first occurrence of each record_no in this batch; the others are its replays.
     first_index: dict[str, int] = {}
-    earlier_nos: list[str] = []
-    to_store: list[tuple[int, dict[str, Any]]] = []
     for index, clean in valid:
-        record_no = clean.get("record_no")
-        if record_no is None:
-            to_store.append((index, clean))
-        elif record_no in first_index or record_no not in claimed:
-            earlier_nos.append(record_no)
-            outcome[index] = {"index": index, "record_no": record_no, "pending": True}
-        else:
-            first_index[record_no] = index
-            to_store.append((index, clean))
+        if "record_no" in clean:
+            first_index.setdefault(clean["record_no"], index)
+    if kind == "inspection":
+        # Inspections change the archive as they are stored (oldest first): claim, store
+        # the claimed ones, then keep their answers.
+        claimed = _claim_record_nos(client, kind, dict.fromkeys(first_index))
+        mine = [(i, c) for i, c in valid if _stores(i, c, first_index, claimed)]
+        outcome.update(_store_inspections(client, mine, cylinders))
+        _remember_answers(
+            client, kind, {no: outcome[i] for no, i in first_index.items() if no in claimed}
+        )
+    else:
+        # Fillings and traces are judged without storing anything, so each key is claimed
+        # together with its answer and only the claimed records are inserted.
+        judged = JUDGES[kind](client, valid, cylinders)
+        claimed = _claim_record_nos(
+            client, kind, {no: judged[i][0] for no, i in first_index.items()}
+        )
+        rows = []
+        for index, clean in valid:
+            if _stores(index, clean, first_index, claimed):
+                outcome[index], row = judged[index]
+                rows.append(row)
+        _insert_rows(MODELS[kind], rows)
 
-    store = {"filling": _store_fillings, "inspection": _store_inspections, "trace": _store_traces}
-    for index, answer in store[kind](client, to_store, cylinders).items():
-        outcome[index] = answer
-    _remember_answers(client, kind, {no: outcome[index] for no, index in first_index.items()})
-    stored_first = _first_answers(client, kind, [n for n in earlier_nos if n not in first_index])
-    for index, answer in list(outcome.items()):
-        if answer.get("pending"):
-            record_no = answer["record_no"]
-            first = (
-                outcome[first_index[record_no]]
-                if record_no in first_index
-                else stored_first.get(record_no)
-            )
-            outcome[index] = replayed_answer(index, record_no, first)
+    pending = [(i, c["record_no"]) for i, c in valid if i not in outcome]
+    stored_first = _first_answers(client, kind, [no for _, no in pending if no not in claimed])
+    for index, record_no in pending:
+        first = (
+            outcome[first_index[record_no]] if record_no in claimed else stored_first.get(record_no)
+        )
+        outcome[index] = replayed_answer(index, record_no, first)
 
     for index in range(len(raw_records)):
         answer = outcome[index]
@@ -372,12 +390,12 @@ def _insert_rows(model: type, rows: list[dict[str, Any]]) -> None:
         db.session.execute(model.__table__.insert(), rows)
 
 
-def _store_fillings(
+def _judge_fillings(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """Each filling's answer and row (the interlock's verdict as of its fill date)."""
     rules = current_app.config["SERVICE_LIFE_RULES"]
-    answers: dict[int, dict[str, Any]] = {}
-    rows = []
+    judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     now = utcnow()
     # A record sent late is judged by the cylinder's status on its fill date.
     statuses = cylinder_changes.statuses_as_of(
@@ -392,20 +410,18 @@ def _store_fillings(
             rules,
             status=statuses.get((clean["id"], clean["fill_date"])),
         )
-        rows.append(
-            {
-                "client_id": client.id,
-                "record_no": clean.get("record_no"),
-                "cylinder_id": clean["id"],
-                "medium_code": clean["medium_code"],
-                "filler": clean["filler"],
-                "fill_date": clean["fill_date"],
-                "filling_unit_name": clean["filling_unit_name"],
-                "violation": bool(reasons),
-                "violation_reasons": [r.code for r in reasons],
-                "received_at": now,
-            }
-        )
+        row = {
+            "client_id": client.id,
+            "record_no": clean.get("record_no"),
+            "cylinder_id": clean["id"],
+            "medium_code": clean["medium_code"],
+            "filler": clean["filler"],
+            "fill_date": clean["fill_date"],
+            "filling_unit_name": clean["filling_unit_name"],
+            "violation": bool(reasons),
+            "violation_reasons": [r.code for r in reasons],
+            "received_at": now,
+        }
         if reasons:
             answer = _accepted(
                 index, clean, "已接收，记为违规充装：" + "；".join(r.message for r in reasons)
@@ -415,9 +431,8 @@ def _store_fillings(
         else:
             answer = _accepted(index, clean)
             answer["violation"] = False
-        answers[index] = answer
-    _insert_rows(FillingRecord, rows)
-    return answers
+        judged[index] = (answer, row)
+    return judged
 
 
 def inspection_failed(conclusion: str) -> bool:
@@ -489,27 +504,28 @@ def _store_inspections(
     return answers
 
 
-def _store_traces(
+def _judge_traces(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
-) -> dict[int, dict[str, Any]]:
-    answers: dict[int, dict[str, Any]] = {}
-    rows = []
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    now = utcnow()
     for index, clean in records:
-        rows.append(
-            {
-                "client_id": client.id,
-                "record_no": clean.get("record_no"),
-                "cylinder_id": clean["id"],
-                "event_time": clean["time"],
-                "node": clean["node"],
-                "actor": clean["actor"],
-                "received_at": utcnow(),
-            }
-        )
+        row = {
+            "client_id": client.id,
+            "record_no": clean.get("record_no"),
+            "cylinder_id": clean["id"],
+            "event_time": clean["time"],
+            "node": clean["node"],
+            "actor": clean["actor"],
+            "received_at": now,
+        }
         message = "已接收" if clean["id"] in cylinders else "已接收（该ID未在档案中登记）"
-        answers[index] = _accepted(index, clean, message)
-    _insert_rows(TraceEvent, rows)
-    return answers
+        judged[index] = (_accepted(index, clean, message), row)
+    return judged
+
+
+JUDGES = {"filling": _judge_fillings, "trace": _judge_traces}
+MODELS = {"filling": FillingRecord, "trace": TraceEvent}
 
 
 # --- Idempotency-Key -------------------------------------------------------------------

@@ -180,9 +180,7 @@ def test_api_client_secret_is_shown_once_and_stored_hashed(client, admin):
     assert secret not in client.get("/admin/api-clients").get_data(as_text=True)
 
 
-def test_the_inspection_scope_is_refused_for_a_unit_that_is_not_an_inspection_body(
-    client, admin
-):
+def test_the_inspection_scope_is_refused_for_a_unit_that_is_not_an_inspection_body(client, admin):
     unit = factories.make_unit()
     response = post_form(
         client,
