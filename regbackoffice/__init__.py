@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No database query runs here: the app can be built before the database exists.
     """
-    from . import access, cli, errors, security, transaction, ui
+    from . import access, cli, cylinder_changes, errors, security, transaction, ui  # noqa: F401
     from .config import load_config
     from .extensions import csrf, db, limiter, login_manager, migrate
 

@@ -12,7 +12,7 @@ from . import audit
 from .accounts import hash_secret
 from .domain_errors import DomainError
 from .extensions import db
-from .models import API_SCOPES, ApiClient, ApiToken, Unit, utcnow
+from .models import API_SCOPES, ApiClient, ApiToken, Unit, UnitKind, utcnow
 
 
 class ApiClientError(DomainError):
@@ -31,6 +31,15 @@ def parse_scopes(scopes: Iterable[str]) -> list[str]:
     return chosen
 
 
+def check_scopes_for_unit(unit: Unit, scopes: Iterable[str]) -> None:
+    """The ``inspection`` scope (which stops and scraps cylinders) is for inspection bodies."""
+    if "inspection" in scopes and unit.kind is not UnitKind.INSPECTION_BODY:
+        raise ApiClientError(
+            f"单位“{unit.name}”的单位类型是{unit.kind.label}，不能授予inspection（检验记录）权限："
+            "只有检验检测单位可以提交检验记录；如该单位是检验检测单位，请先在单位管理中修改单位类型"
+        )
+
+
 def issue_client(
     unit: Unit,
     scopes: Iterable[str],
@@ -40,12 +49,14 @@ def issue_client(
     secret: str | None = None,
 ) -> tuple[ApiClient, str]:
     """Create a client; returns it with its secret, which is shown once and stored hashed."""
+    chosen = parse_scopes(scopes)
+    check_scopes_for_unit(unit, chosen)
     secret = secret or secrets.token_urlsafe(32)
     client = ApiClient(
         app_id=app_id or f"cq{secrets.token_hex(8)}",
         secret_hash=hash_secret(secret),
         unit_id=unit.id,
-        scopes=",".join(parse_scopes(scopes)),
+        scopes=",".join(chosen),
         description=description,
     )
     db.session.add(client)

@@ -1,9 +1,16 @@
 """Records sent by enterprise platforms: fillings, inspections and trace events.
 
 A batch (≤ 500 records) is answered record by record: valid records are stored, invalid
-ones answered with their reasons, duplicates (the same ``record_no`` from the same client,
-ever) answered as duplicates and stored once. Idempotency rests on unique keys in the
-database (``api_record_keys``, ``api_idempotency_keys``), inserted with ON CONFLICT DO
+ones answered with their reasons (records that cannot be true, such as a fill before the
+cylinder was made or a 下次检验日期 beyond the inspection interval, are refused before their
+``record_no`` is claimed, so the corrected record can be sent under it), and duplicates
+(the same ``record_no`` from the same client, ever) are stored once and answered with the
+first answer (its code, ``violation`` and ``reasons``), flagged ``replay``: a platform that
+lost the reply still learns whether the fill was a violation. Fillings are judged by the
+cylinder's status as of their fill date (``cylinder_changes.statuses_as_of``).
+
+Idempotency rests on unique keys in the database (``api_record_keys``, which also keeps
+each record's first answer, and ``api_idempotency_keys``), inserted with ON CONFLICT DO
 NOTHING: a concurrent duplicate waits on the first insert's row lock and then sees the
 conflict, so it is stored once however the requests interleave.
 
@@ -12,7 +19,9 @@ Inspection records update the archive (``apply_inspection``):
 - a conclusion containing 不合格 (or 判废/报废): the cylinder is set to 停用 (it must not be
   filled until a district clerk looks at it; 停用 is reversible, 报废 is not) and its last
   inspection date recorded, the next inspection month left as it was;
-- 报废处置: the cylinder is set to 报废.
+- 报废处置: the cylinder is set to 报废 (effective on the inspection date);
+- a 定期 inspection of a 报废 cylinder is stored and answered with a ``warning``; the archive
+  is left as it is (报废 is final).
 An inspection older than the archive's last inspection is stored but changes nothing, and a
 later passing inspection does not put a stopped cylinder back into use by itself: 停用 may
 have other causes, so the district re-enables it.
@@ -25,14 +34,15 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import audit, interlock
+from . import audit, cylinder_changes, inspection_rules, interlock
 from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
+from .clock import china_date
 from .extensions import db
 from .models import (
     ApiClient,
@@ -45,6 +55,7 @@ from .models import (
     TraceEvent,
     utcnow,
 )
+from .models.base import Model
 
 SPECS: dict[str, RecordSpec] = {"filling": FILLING, "inspection": INSPECTION, "trace": TRACE}
 FAILED_CONCLUSIONS = ("不合格", "判废", "报废")
@@ -100,23 +111,88 @@ class BatchResult:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "results": self.results,
+            "replay": False,
         }
 
 
-def _claim_record_nos(client: ApiClient, kind: str, record_nos: Sequence[str]) -> set[str]:
-    """Insert the keys not yet stored; returns those this call inserted (the rest are dups)."""
-    if not record_nos:
+def _claim_record_nos(
+    client: ApiClient, kind: str, answers: dict[str, dict[str, Any] | None]
+) -> set[str]:
+    """Insert the keys not yet stored, each with its answer when known already.
+
+    Returns the record numbers this call inserted (the rest were sent before: duplicates).
+    """
+    if not answers:
         return set()
-    unique_nos = list(dict.fromkeys(record_nos))
     now = utcnow()
     rows = [
-        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now}
-        for no in unique_nos
+        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now, "answer": a}
+        for no, a in answers.items()
     ]
     inserted = db.session.execute(
         _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
     )
     return set(inserted.scalars())
+
+
+def _stores(
+    index: int, clean: dict[str, Any], first_index: dict[str, int], claimed: set[str]
+) -> bool:
+    """Whether this call stores the record: no record_no, or the first one of a new key."""
+    record_no = clean.get("record_no")
+    return record_no is None or (record_no in claimed and first_index[record_no] == index)
+
+
+def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> dict[str, Any]:
+    """The stored first answers of these record numbers (None for keys stored before 0010)."""
+    wanted = sorted(set(record_nos))
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(ApiRecordKey.record_no, ApiRecordKey.answer).where(
+            ApiRecordKey.client_id == client.id,
+            ApiRecordKey.kind == kind,
+            ApiRecordKey.record_no.in_(wanted),
+        )
+    )
+    return {row.record_no: row.answer for row in rows}
+
+
+def _remember_answers(client: ApiClient, kind: str, answers: dict[str, dict[str, Any]]) -> None:
+    if not answers:
+        return
+    table = cast(Table, ApiRecordKey.__table__)
+    db.session.execute(
+        table.update()
+        .where(
+            table.c.client_id == client.id,
+            table.c.kind == kind,
+            table.c.record_no == bindparam("no"),
+        )
+        .values(answer=bindparam("first_answer")),
+        [{"no": no, "first_answer": answer} for no, answer in answers.items()],
+    )
+
+
+def replayed_answer(index: int, record_no: str, first: dict[str, Any] | None) -> dict[str, Any]:
+    """A re-sent record's answer: the first answer (code, violation, reasons), as a replay."""
+    if first is None:  # a key stored before first answers were kept
+        return {
+            "index": index,
+            "code": "409",
+            "message": f"重复记录：记录编号“{record_no}”已接收，不再重复存储",
+            "record_no": record_no,
+            "replay": True,
+        }
+    answer = {k: v for k, v in first.items() if k != "index"}
+    return {
+        "index": index,
+        **answer,
+        "message": f"重复记录：记录编号“{record_no}”已接收，未重复存储；"
+        f"首次答复：{first['message']}",
+        "record_no": record_no,
+        "replay": True,
+    }
 
 
 def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> BatchResult:
@@ -140,46 +216,61 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
     cylinders = _cylinders_for(
         (clean["id"] for _, clean in valid), for_update=(kind == "inspection")
     )
-    if kind == "inspection":
-        # An inspection body inspects registered cylinders only: an unknown ID is an error.
-        still_valid = []
-        for index, clean in valid:
-            if clean["id"] in cylinders:
-                still_valid.append((index, clean))
-            else:
-                outcome[index] = _rejected(index, "id", f"气瓶档案ID“{clean['id']}”不存在")
-        valid = still_valid
-
-    claimed = _claim_record_nos(
-        client, kind, [c["record_no"] for _, c in valid if "record_no" in c]
-    )
-    seen: set[str] = set()
-    to_store: list[tuple[int, dict[str, Any]]] = []
+    # Records that cannot be true (dates before the cylinder was made, intervals longer
+    # than the rules allow …) are answered before any record number is claimed, so that
+    # the corrected record can be sent again under the same record_no.
+    still_valid = []
     for index, clean in valid:
-        record_no = clean.get("record_no")
-        if record_no is not None and (record_no not in claimed or record_no in seen):
-            outcome[index] = {
-                "index": index,
-                "code": "409",
-                "message": f"重复记录：记录编号“{record_no}”已接收，不再重复存储",
-                "record_no": record_no,
-            }
-            continue
-        if record_no is not None:
-            seen.add(record_no)
-        to_store.append((index, clean))
+        refusal = REFUSALS[kind](clean, cylinders.get(clean["id"]))
+        if refusal is None:
+            still_valid.append((index, clean))
+        else:
+            outcome[index] = _rejected(index, *refusal)
+    valid = still_valid
 
-    store = {"filling": _store_fillings, "inspection": _store_inspections, "trace": _store_traces}
-    for index, answer in store[kind](client, to_store, cylinders).items():
-        outcome[index] = answer
+    # The first occurrence of each record_no in this batch; the others are its replays.
+    first_index: dict[str, int] = {}
+    for index, clean in valid:
+        if "record_no" in clean:
+            first_index.setdefault(clean["record_no"], index)
+    if kind == "inspection":
+        # Inspections change the archive as they are stored (oldest first): claim, store
+        # the claimed ones, then keep their answers.
+        claimed = _claim_record_nos(client, kind, dict.fromkeys(first_index))
+        mine = [(i, c) for i, c in valid if _stores(i, c, first_index, claimed)]
+        outcome.update(_store_inspections(client, mine, cylinders))
+        _remember_answers(
+            client, kind, {no: outcome[i] for no, i in first_index.items() if no in claimed}
+        )
+    else:
+        # Fillings and traces are judged without storing anything, so each key is claimed
+        # together with its answer and only the claimed records are inserted.
+        judged = JUDGES[kind](client, valid, cylinders)
+        claimed = _claim_record_nos(
+            client, kind, {no: judged[i][0] for no, i in first_index.items()}
+        )
+        rows = []
+        for index, clean in valid:
+            if _stores(index, clean, first_index, claimed):
+                outcome[index], row = judged[index]
+                rows.append(row)
+        _insert_rows(MODELS[kind], rows)
+
+    pending = [(i, c["record_no"]) for i, c in valid if i not in outcome]
+    stored_first = _first_answers(client, kind, [no for _, no in pending if no not in claimed])
+    for index, record_no in pending:
+        first = (
+            outcome[first_index[record_no]] if record_no in claimed else stored_first.get(record_no)
+        )
+        outcome[index] = replayed_answer(index, record_no, first)
 
     for index in range(len(raw_records)):
         answer = outcome[index]
         result.results.append(answer)
-        if answer["code"] == "200":
-            result.accepted += 1
-        elif answer["code"] == "409":
+        if answer.get("replay"):
             result.duplicates += 1
+        elif answer["code"] == "200":
+            result.accepted += 1
         else:
             result.rejected += 1
     now = utcnow()
@@ -191,6 +282,81 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
         client.last_data_at = now
     db.session.flush()
     return result
+
+
+# --- Records that cannot be true ------------------------------------------------------
+
+EARLIEST_FILL_DATE = date(2000, 1, 1)
+
+
+def _made_on(cylinder: Cylinder) -> date:
+    """The first day of the cylinder's 制造年月."""
+    year, month = map(int, cylinder.manufacture_month.split("-"))
+    return date(year, month, 1)
+
+
+def _filling_refusal(clean: dict[str, Any], cylinder: Cylinder | None) -> tuple[str, str] | None:
+    filled: date = clean["fill_date"]
+    if filled < EARLIEST_FILL_DATE:
+        return "fill_date", f"充装日期{filled.isoformat()}早于2000年，不是可能的充装日期，请核对"
+    if cylinder is not None and filled < _made_on(cylinder):
+        return (
+            "fill_date",
+            f"充装日期{filled.isoformat()}早于气瓶制造年月{cylinder.manufacture_month}，"
+            "气瓶制造前不可能充装，请核对充装日期或气瓶档案ID",
+        )
+    return None
+
+
+def _trace_refusal(clean: dict[str, Any], cylinder: Cylinder | None) -> tuple[str, str] | None:
+    if cylinder is None:
+        return None
+    day = china_date(clean["time"])
+    if day < _made_on(cylinder):
+        return (
+            "time",
+            f"溯源轨迹日期{day.isoformat()}早于气瓶制造年月{cylinder.manufacture_month}，"
+            "气瓶制造前不可能有流转记录，请核对日期或气瓶档案ID",
+        )
+    return None
+
+
+def _inspection_refusal(clean: dict[str, Any], cylinder: Cylinder | None) -> tuple[str, str] | None:
+    if cylinder is None:
+        # An inspection body inspects registered cylinders only: an unknown ID is an error.
+        return "id", f"气瓶档案ID“{clean['id']}”不存在"
+    inspected: date = clean["inspect_date"]
+    if inspected < _made_on(cylinder):
+        return (
+            "inspect_date",
+            f"检验日期{inspected.isoformat()}早于气瓶制造年月{cylinder.manufacture_month}，请核对",
+        )
+    passing_periodic = clean["inspect_type"] == "定期" and not inspection_failed(
+        clean["conclusion"]
+    )
+    next_month = clean.get("next_inspection_month")
+    if passing_periodic and next_month is None:
+        return "next_inspection_month", "定期检验合格时须提供下次检验日期"
+    if next_month is not None and next_month <= inspected.strftime("%Y-%m"):
+        return "next_inspection_month", "下次检验日期应晚于检验日期所在月份"
+    error = inspection_rules.next_inspection_error(
+        cylinder.variety_code,
+        cylinder.medium_code,
+        cylinder.manufacture_month,
+        inspected,
+        next_month,
+        current_app.config["INSPECTION_INTERVAL_RULES"],
+    )
+    if error:
+        return "next_inspection_month", error
+    return None
+
+
+REFUSALS = {
+    "filling": _filling_refusal,
+    "inspection": _inspection_refusal,
+    "trace": _trace_refusal,
+}
 
 
 def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
@@ -219,19 +385,23 @@ def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> 
     return answer
 
 
-def _insert_rows(model: type, rows: list[dict[str, Any]]) -> None:
+def _insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
     """One executemany INSERT (no RETURNING: append-only rows nobody reads back here)."""
     if rows:
-        db.session.execute(model.__table__.insert(), rows)
+        db.session.execute(cast(Table, model.__table__).insert(), rows)
 
 
-def _store_fillings(
+def _judge_fillings(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """Each filling's answer and row (the interlock's verdict as of its fill date)."""
     rules = current_app.config["SERVICE_LIFE_RULES"]
-    answers: dict[int, dict[str, Any]] = {}
-    rows = []
+    judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     now = utcnow()
+    # A record sent late is judged by the cylinder's status on its fill date.
+    statuses = cylinder_changes.statuses_as_of(
+        cylinders.values(), ((clean["id"], clean["fill_date"]) for _, clean in records)
+    )
     for index, clean in records:
         reasons = interlock.check(
             cylinders.get(clean["id"]),
@@ -239,21 +409,20 @@ def _store_fillings(
             client.unit_id,
             clean["fill_date"],
             rules,
+            status=statuses.get((clean["id"], clean["fill_date"])),
         )
-        rows.append(
-            {
-                "client_id": client.id,
-                "record_no": clean.get("record_no"),
-                "cylinder_id": clean["id"],
-                "medium_code": clean["medium_code"],
-                "filler": clean["filler"],
-                "fill_date": clean["fill_date"],
-                "filling_unit_name": clean["filling_unit_name"],
-                "violation": bool(reasons),
-                "violation_reasons": [r.code for r in reasons],
-                "received_at": now,
-            }
-        )
+        row = {
+            "client_id": client.id,
+            "record_no": clean.get("record_no"),
+            "cylinder_id": clean["id"],
+            "medium_code": clean["medium_code"],
+            "filler": clean["filler"],
+            "fill_date": clean["fill_date"],
+            "filling_unit_name": clean["filling_unit_name"],
+            "violation": bool(reasons),
+            "violation_reasons": [r.code for r in reasons],
+            "received_at": now,
+        }
         if reasons:
             answer = _accepted(
                 index, clean, "已接收，记为违规充装：" + "；".join(r.message for r in reasons)
@@ -263,9 +432,8 @@ def _store_fillings(
         else:
             answer = _accepted(index, clean)
             answer["violation"] = False
-        answers[index] = answer
-    _insert_rows(FillingRecord, rows)
-    return answers
+        judged[index] = (answer, row)
+    return judged
 
 
 def inspection_failed(conclusion: str) -> bool:
@@ -276,17 +444,19 @@ def apply_inspection(cylinder: Cylinder, record: dict[str, Any]) -> str:
     """Bring the archive up to date with one inspection; returns what changed (Chinese)."""
     inspected: date = record["inspect_date"]
     if record["inspect_type"] == "报废处置":
-        if cylinder.status is not CylinderStatus.SCRAPPED:
-            cylinder.status = CylinderStatus.SCRAPPED
+        cylinder_changes.set_status(cylinder, CylinderStatus.SCRAPPED, inspected)
         if cylinder.last_inspection_date is None or inspected > cylinder.last_inspection_date:
             cylinder.last_inspection_date = inspected
         return "档案已更新：使用状态为报废"
+    if cylinder.status is CylinderStatus.SCRAPPED:
+        # 报废 is final: a later periodic inspection must not bring dates back to life.
+        return "档案未更新"
     if cylinder.last_inspection_date is not None and inspected < cylinder.last_inspection_date:
         return "早于档案中的最近一次检验日期，档案未更新"
     cylinder.last_inspection_date = inspected
     if inspection_failed(record["conclusion"]):
         if cylinder.status is CylinderStatus.IN_USE:
-            cylinder.status = CylinderStatus.STOPPED
+            cylinder_changes.set_status(cylinder, CylinderStatus.STOPPED, inspected)
         return "档案已更新：检验不合格，使用状态为停用"
     cylinder.next_inspection_month = record["next_inspection_month"]
     return "档案已更新：最近一次检验日期与下次检验日期"
@@ -298,20 +468,13 @@ def _store_inspections(
     answers: dict[int, dict[str, Any]] = {}
     # Oldest first, so that the archive ends with the newest inspection's result.
     for index, clean in sorted(records, key=lambda item: item[1]["inspect_date"]):
-        passing_periodic = clean["inspect_type"] == "定期" and not inspection_failed(
-            clean["conclusion"]
-        )
-        if passing_periodic and "next_inspection_month" not in clean:
-            message = "定期检验合格时须提供下次检验日期"
-            answers[index] = _rejected(index, "next_inspection_month", message)
-            continue
-        if "next_inspection_month" in clean and clean["next_inspection_month"] <= clean[
-            "inspect_date"
-        ].strftime("%Y-%m"):
-            message = "下次检验日期应晚于检验日期所在月份"
-            answers[index] = _rejected(index, "next_inspection_month", message)
-            continue
         cylinder = cylinders[clean["id"]]
+        warning = None
+        if clean["inspect_type"] == "定期" and cylinder.status is CylinderStatus.SCRAPPED:
+            warning = (
+                f"警告：气瓶{cylinder.id}已报废，不应再做定期检验；记录已保存，档案未更新，"
+                "请核对气瓶档案ID"
+            )
         db.session.add(
             InspectionRecord(
                 client_id=client.id,
@@ -333,31 +496,37 @@ def _store_inspections(
             inspect_type=clean["inspect_type"],
             change=change,
         )
-        answers[index] = _accepted(index, clean, f"已接收，{change}")
+        if warning:
+            answer = _accepted(index, clean, f"已接收，{warning}")
+            answer["warning"] = warning
+        else:
+            answer = _accepted(index, clean, f"已接收，{change}")
+        answers[index] = answer
     return answers
 
 
-def _store_traces(
+def _judge_traces(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
-) -> dict[int, dict[str, Any]]:
-    answers: dict[int, dict[str, Any]] = {}
-    rows = []
+) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    now = utcnow()
     for index, clean in records:
-        rows.append(
-            {
-                "client_id": client.id,
-                "record_no": clean.get("record_no"),
-                "cylinder_id": clean["id"],
-                "event_time": clean["time"],
-                "node": clean["node"],
-                "actor": clean["actor"],
-                "received_at": utcnow(),
-            }
-        )
+        row = {
+            "client_id": client.id,
+            "record_no": clean.get("record_no"),
+            "cylinder_id": clean["id"],
+            "event_time": clean["time"],
+            "node": clean["node"],
+            "actor": clean["actor"],
+            "received_at": now,
+        }
         message = "已接收" if clean["id"] in cylinders else "已接收（该ID未在档案中登记）"
-        answers[index] = _accepted(index, clean, message)
-    _insert_rows(TraceEvent, rows)
-    return answers
+        judged[index] = (_accepted(index, clean, message), row)
+    return judged
+
+
+JUDGES = {"filling": _judge_fillings, "trace": _judge_traces}
+MODELS = {"filling": FillingRecord, "trace": TraceEvent}
 
 
 # --- Idempotency-Key -------------------------------------------------------------------
@@ -418,24 +587,9 @@ def remember_response(client: ApiClient, key: str, data: dict[str, Any]) -> None
     row.response = data
 
 
-def replay_as_duplicate(data: dict[str, Any]) -> dict[str, Any]:
-    """The earlier answer, with what it stored now reported as duplicates (stored once)."""
-    results = []
-    for answer in data.get("results", []):
-        if answer.get("code") == "200":
-            answer = {
-                "index": answer["index"],
-                "code": "409",
-                "message": "重复请求：该记录已随同一Idempotency-Key的请求接收，不再重复存储",
-                **({"record_no": answer["record_no"]} if "record_no" in answer else {}),
-            }
-        results.append(answer)
-    return {
-        "accepted": 0,
-        "duplicates": data.get("accepted", 0) + data.get("duplicates", 0),
-        "rejected": data.get("rejected", 0),
-        "results": results,
-    }
+def replay_first_answer(data: dict[str, Any]) -> dict[str, Any]:
+    """The earlier answer exactly (per-record codes, violation, reasons), flagged a replay."""
+    return {**data, "replay": True}
 
 
 # --- Queries ----------------------------------------------------------------------------
@@ -479,3 +633,21 @@ def trail(cylinder_id: str) -> dict[str, list[Any]]:
         .limit(TRAIL_LIMIT)
     )
     return {"fillings": list(fillings), "inspections": list(inspections), "traces": list(events)}
+
+
+def own_trail(cylinder_id: str, unit_id: int) -> dict[str, list[Any]]:
+    """The fillings and trace events a unit's own clients sent under ``cylinder_id``."""
+    own_clients = select(ApiClient.id).where(ApiClient.unit_id == unit_id)
+    fillings = db.session.scalars(
+        select(FillingRecord)
+        .where(FillingRecord.cylinder_id == cylinder_id, FillingRecord.client_id.in_(own_clients))
+        .order_by(FillingRecord.fill_date.desc(), FillingRecord.id.desc())
+        .limit(TRAIL_LIMIT)
+    )
+    events = db.session.scalars(
+        select(TraceEvent)
+        .where(TraceEvent.cylinder_id == cylinder_id, TraceEvent.client_id.in_(own_clients))
+        .order_by(TraceEvent.event_time.desc(), TraceEvent.id.desc())
+        .limit(TRAIL_LIMIT)
+    )
+    return {"fillings": list(fillings), "traces": list(events)}

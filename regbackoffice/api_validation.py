@@ -22,9 +22,27 @@ from .models import Medium
 
 BEIJING = CHINA_TZ  # the seed says 北京时间
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
+# ASCII digits only (re.ASCII): \d alone would take Arabic-Indic and other Unicode digits,
+# which the seed's formats do not allow. ``\Z``: "$" would let a trailing newline through.
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})\Z", re.ASCII)
+_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})\Z", re.ASCII)
+_DATETIME = re.compile(
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\Z", re.ASCII
+)
+
+# The same rules as JSON-schema patterns, so the OpenAPI document says what is checked.
+YEAR_PATTERN = r"(19[0-9]{2}|[2-9][0-9]{3})"
+MONTH_PATTERN = rf"^{YEAR_PATTERN}-(0[1-9]|1[0-2])$"
+DATE_PATTERN = rf"^{YEAR_PATTERN}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DATETIME_PATTERN = (
+    rf"^{YEAR_PATTERN}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]) "
+    r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+)
+# Control characters (Unicode Cc) are refused in every string, and lone surrogates (not
+# text; JSON can carry them as \ud800 escapes, a schema pattern cannot name them).
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f"
+TEXT_PATTERN = rf"^[^{_FORBIDDEN}]*[^\s{_FORBIDDEN}][^{_FORBIDDEN}]*$"
+_FORBIDDEN_RE = re.compile(rf"[{_FORBIDDEN}\ud800-\udfff]")
 
 
 def today() -> date:
@@ -51,32 +69,42 @@ class Field:
 
     key: str
     label: str
-    kind: str  # str, date, month, datetime, medium, choice
+    kind: str  # str, date, month, datetime, medium, choice, int
     max_length: int | None = None
     required: bool = True
     choices: tuple[str, ...] = ()
     past_only: bool = False  # dates and times: not later than now
     pattern: str | None = None  # documented format for OpenAPI
     description: str = ""
+    minimum: int | None = None  # int fields
+    maximum: int | None = None
 
     def schema(self) -> dict[str, Any]:
-        """The JSON schema (OpenAPI 3.1) of this field."""
-        schema: dict[str, Any] = {"type": "string", "description": self.describe()}
+        """The JSON schema (OpenAPI 3.1) of this field; ``null`` is "absent" when optional."""
+        kind = "integer" if self.kind == "int" else "string"
+        schema: dict[str, Any] = {
+            "type": kind if self.required else [kind, "null"],
+            "description": self.describe(),
+        }
         if self.kind == "str":
             schema["minLength"] = 1
             if self.max_length:
                 schema["maxLength"] = self.max_length
+            schema["pattern"] = self.pattern or TEXT_PATTERN
         elif self.kind == "date":
             schema["format"] = "date"
-            schema["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
+            schema["pattern"] = DATE_PATTERN
         elif self.kind == "month":
-            schema["pattern"] = r"^\d{4}-(0[1-9]|1[0-2])$"
+            schema["pattern"] = MONTH_PATTERN
         elif self.kind == "datetime":
-            schema["pattern"] = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+            schema["pattern"] = DATETIME_PATTERN
         elif self.kind == "medium":
             schema["pattern"] = r"^G([1-9]|1[0-9]|20)$"
         elif self.kind == "choice":
-            schema["enum"] = list(self.choices)
+            schema["enum"] = list(self.choices) if self.required else [*self.choices, None]
+        elif self.kind == "int":
+            schema["minimum"] = self.minimum
+            schema["maximum"] = self.maximum
         return schema
 
     def describe(self) -> str:
@@ -99,18 +127,30 @@ def _real_date(value: str, label: str) -> tuple[date | None, str | None]:
 def check_field(spec: Field, value: Any) -> tuple[Any, str | None]:
     """Validate one value; returns (clean value, None) or (None, Chinese message)."""
     label = spec.label
-    if value is None or (isinstance(value, str) and value.strip() == ""):
+    if value is None:
         if spec.required:
             return None, f"缺少{label}"
         return None, None
+    if spec.kind == "int":
+        # bool is an int in Python, not in JSON; 900.0 is an integer in JSON Schema.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None, f"{label}应为整数"
+        if not (spec.minimum or 0) <= value <= (spec.maximum or value):
+            return None, f"{label}应在{spec.minimum}–{spec.maximum}之间（收到{value}）"
+        return value, None
     if not isinstance(value, str):
         return None, f"{label}应为字符串"
-    value = value.strip()
     if spec.max_length and len(value) > spec.max_length:
         return None, f"{label}超过{spec.max_length}个字符（{len(value)}个）"
-    if not value.isprintable():
+    if _FORBIDDEN_RE.search(value):
         return None, f"{label}含有不可见的控制字符"
     if spec.kind == "str":
+        # Surrounding spaces are trimmed; a value of spaces only is no value.
+        value = value.strip()
+        if not value:
+            return None, f"缺少{label}（只有空白字符）"
         return value, None
     if spec.kind == "choice":
         if value not in spec.choices:
@@ -140,7 +180,8 @@ def check_field(spec: Field, value: Any) -> tuple[Any, str | None]:
         if not match:
             return None, f"{label}格式应为yyyy-MM-dd HH:mm:ss，收到“{value[:30]}”"
         try:
-            moment = datetime(*map(int, match.groups()), tzinfo=BEIJING)
+            year, month, day, hour, minute, second = map(int, match.groups())
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=BEIJING)
         except ValueError:
             return None, f"{label}“{value}”不是有效时间"
         if moment.year < 1900:
@@ -191,7 +232,14 @@ class RecordSpec:
         if required:
             schema["required"] = required
         if self.one_of:
-            schema["anyOf"] = [{"required": list(group)} for group in self.one_of]
+            # A key given as null counts as absent: each alternative needs real values.
+            schema["anyOf"] = [
+                {
+                    "required": list(group),
+                    "properties": {key: {"type": "string"} for key in group},
+                }
+                for group in self.one_of
+            ]
         return schema
 
 
@@ -318,5 +366,33 @@ TRACE = RecordSpec(
         RECORD_NO,
     ),
 )
+
+CHANGES_REQUEST = RecordSpec(
+    "changes",
+    (
+        Field(
+            "cursor",
+            "游标",
+            "str",
+            30,
+            required=False,
+            pattern=r"^c1\.[0-9]{1,18}$",
+            description="上次答复中的cursor，原样传回；null或不传表示从头开始",
+        ),
+        Field(
+            "limit",
+            "每页条数",
+            "int",
+            required=False,
+            minimum=1,
+            maximum=1000,
+            description="1–1000，不传为100",
+        ),
+    ),
+)
+CHANGES_DEFAULT_LIMIT = 100
+
+# Idempotency-Key: 1–100 visible ASCII characters (spaces inside only).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,98}[\x21-\x7e])?$"
 
 MAX_BATCH = 500

@@ -13,6 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from . import inspection_rules
+
 
 class ConfigError(RuntimeError):
     """The environment describes a configuration the app must not start with."""
@@ -113,7 +115,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "API_MAX_REQUEST_BYTES": _int(env, "REGBO_API_MAX_REQUEST_MB", 15) * 1024 * 1024,
         # Service life (DESIGN 12): variety + media → design years, and the years usable
         # after an inspection passed once the design life was reached.
-        "SERVICE_LIFE_RULES": [
-            {"variety": "2320", "media": ["G13", "G14"], "design_years": 8, "extended_years": 12}
-        ],
+        "SERVICE_LIFE_RULES": inspection_rules.DEFAULT_SERVICE_LIFE_RULES,
+        # Periodic-inspection intervals keyed by 设备品种 + 充装介质 (DESIGN 12), each row
+        # with its source; see docs/inspection-rules.md.
+        "INSPECTION_INTERVAL_RULES": inspection_rules.DEFAULT_INSPECTION_INTERVAL_RULES,
     }

@@ -197,8 +197,14 @@ def demo_photo(product_no: str, kind: AttachmentKind) -> bytes:
     return out.getvalue()
 
 
+def _recent_inspection(today: date) -> tuple[str, str]:
+    """A periodic inspection half a year ago and the next one 3 years after it: within the
+    interval of every demo cylinder (TSG 23: 3 years, 4 for LPG), never overdue."""
+    return f"{_add_months(today, -6)}-20", _add_months(today, 30)
+
+
 def _demo_rows(district: District, today: date, series: str) -> list[list[Any]]:
-    next_month = _add_months(today, 24)
+    last_inspection, next_month = _recent_inspection(today)
     return [
         [
             "2320",
@@ -208,7 +214,7 @@ def _demo_rows(district: District, today: date, series: str) -> list[list[Any]]:
             "2023-06",
             "2.10",
             "35.50",
-            "2023-06-20",
+            last_inspection,
             next_month,
             f"SQ-{number:03d}",
             "二维码",
@@ -412,6 +418,7 @@ def _history_application(
         db.session.scalar(select(ApplicationItem.id).where(ApplicationItem.identity_key == key))
     ):
         return None
+    last_inspection, next_month = _recent_inspection(today)
     rows = [
         [
             "2320",
@@ -421,8 +428,8 @@ def _history_application(
             "2024-03",
             "2.10",
             "35.50",
-            "2024-03-20",
-            _add_months(today, 30),
+            last_inspection,
+            next_month,
             f"H-{index:02d}{n}",
             "二维码",
             f"https://trace.example.invalid/q/{product_no}",

@@ -6,7 +6,8 @@ Reasons (DESIGN 8), each with a Chinese message:
 ``MEDIUM_MISMATCH``, ``NOT_OWNER`` (registered to another unit) and
 ``SERVICE_LIFE_EXCEEDED`` (by the configurable ``SERVICE_LIFE_RULES``, DESIGN 12: e.g.
 LPG/DME welded cylinders, 8 years of design life, usable to 12 years only after an
-inspection after year 8).
+inspection after year 8; the rule itself lives in ``inspection_rules``, shared with
+registration).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from . import inspection_rules
 from .models import Cylinder, CylinderStatus
 
 MESSAGES = {
@@ -25,7 +27,8 @@ MESSAGES = {
     "INSPECTION_OVERDUE": "气瓶超过下次检验日期{month}未检验，不得充装",
     "MEDIUM_MISMATCH": "充装介质{given}与登记的充装介质{registered}不一致，不得充装",
     "NOT_OWNER": "气瓶登记在其他使用单位名下，本单位不得充装",
-    "SERVICE_LIFE_EXCEEDED": "气瓶已超过设计使用年限{years}年，不得充装",
+    # The same words as at registration (inspection_rules.service_life_error).
+    "SERVICE_LIFE_EXCEEDED": inspection_rules.SERVICE_LIFE_MESSAGE + "，不得充装",
 }
 REASON_CODES = tuple(MESSAGES)
 
@@ -43,48 +46,26 @@ def _reason(code: str, **values: Any) -> Reason:
     return Reason(code, MESSAGES[code].format(**values))
 
 
-def _months_between(first_month: str, day: date) -> int:
-    year, month = map(int, first_month.split("-"))
-    return (day.year - year) * 12 + (day.month - month)
-
-
-def _service_life_exceeded(
-    cylinder: Cylinder, on: date, rules: Sequence[Mapping[str, Any]]
-) -> int | None:
-    """The life (years) the cylinder has outlived, or None when still within it."""
-    for rule in rules:
-        if cylinder.variety_code != rule["variety"] or cylinder.medium_code not in rule["media"]:
-            continue
-        age_months = _months_between(cylinder.manufacture_month, on)
-        design, extended = int(rule["design_years"]), int(rule.get("extended_years", 0))
-        if age_months < design * 12:
-            return None
-        if extended and age_months < extended * 12:
-            # Usable past the design life only after an inspection made after it was reached.
-            year, month = map(int, cylinder.manufacture_month.split("-"))
-            design_end = date(year + design, month, 1)
-            inspected = cylinder.last_inspection_date
-            if inspected is not None and inspected >= design_end:
-                return None
-            return design
-        return extended or design
-    return None
-
-
 def check(
     cylinder: Cylinder | None,
     medium_code: str,
     unit_id: int,
     on: date,
     service_life_rules: Sequence[Mapping[str, Any]],
+    status: CylinderStatus | None = None,
 ) -> list[Reason]:
-    """Every reason the fill is refused; empty when the cylinder may be filled."""
+    """Every reason the fill is refused; empty when the cylinder may be filled.
+
+    ``status`` is the cylinder's status as of ``on`` when judging a record sent late (a
+    fill dated before a later 报废 was not a fill of a scrapped cylinder); default: now.
+    """
     if cylinder is None:
         return [_reason("NOT_REGISTERED")]
     reasons: list[Reason] = []
-    if cylinder.status is CylinderStatus.STOPPED:
+    status = cylinder.status if status is None else status
+    if status is CylinderStatus.STOPPED:
         reasons.append(_reason("STATUS_STOPPED"))
-    elif cylinder.status is CylinderStatus.SCRAPPED:
+    elif status is CylinderStatus.SCRAPPED:
         reasons.append(_reason("STATUS_SCRAPPED"))
     # "2026-05" is overdue from 2026-06-01 on: the month itself is still allowed.
     if cylinder.next_inspection_month and cylinder.next_inspection_month < on.strftime("%Y-%m"):
@@ -95,7 +76,15 @@ def check(
         )
     if cylinder.use_unit_id != unit_id:
         reasons.append(_reason("NOT_OWNER"))
-    years = _service_life_exceeded(cylinder, on, service_life_rules)
+    years = inspection_rules.service_life_exceeded(
+        cylinder.variety_code,
+        cylinder.medium_code,
+        cylinder.manufacture_month,
+        on,
+        cylinder.design_life_years,
+        cylinder.last_inspection_date,
+        service_life_rules,
+    )
     if years is not None:
         reasons.append(_reason("SERVICE_LIFE_EXCEEDED", years=years))
     return reasons

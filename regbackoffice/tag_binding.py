@@ -4,7 +4,8 @@ The 信息化编码 (``info_code``) returned is ``CQ`` + the tag letter (``Q`` �
 RFID标签) + the cylinder's district code (6 digits) + 10 random upper-case hex digits, e.g.
 ``CQQ500112A1B2C3D4E5`` (19 characters; unique by constraint). Binding the same tag to the
 same cylinder again returns the same code; a tag bound to another cylinder, or a cylinder
-already bound to another tag, is a conflict. Only the cylinder's own use unit may bind it.
+already bound to another tag, is a conflict. Only the cylinder's own use unit may bind it,
+and a 报废 cylinder takes no tag.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from . import audit, storage
 from .extensions import db
 from .images import normalise_image
-from .models import ApiClient, Cylinder, TagBinding, TagType
+from .models import ApiClient, Cylinder, CylinderStatus, TagBinding, TagType
 
 
 class BindRefused(Exception):
@@ -63,6 +64,10 @@ def bind(
     """Bind the tag (flushes and audits); raises BindRefused with the envelope code."""
     if cylinder.use_unit_id != client.unit_id:
         raise BindRefused(403, "该气瓶登记在其他使用单位名下，本单位不能绑定其标签")
+    if cylinder.status is CylinderStatus.SCRAPPED:
+        raise BindRefused(
+            409, f"气瓶{cylinder.id}已报废，不能绑定信息化标签；报废气瓶应办理注销，不得继续使用"
+        )
     try:
         image = normalise_image(photo, name="气瓶钢印图片")
     except ValueError as exc:

@@ -22,6 +22,7 @@ API_PATHS = (
     "/api/v1/inspections",
     "/api/v1/traces",
     "/api/v1/cylinders/trail",
+    "/api/v1/cylinders/changes",
 )
 
 

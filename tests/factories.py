@@ -261,9 +261,16 @@ def make_approved_application(unit: Unit | None = None, *, items: int = 2) -> Ap
 ALL_API_SCOPES = ("query", "bind", "filling", "inspection", "trace")
 
 
-def make_api_client(unit: Unit | None = None, scopes=ALL_API_SCOPES, **kw):
-    """An active API client of ``unit``; returns (client, secret)."""
+def make_api_client(unit: Unit | None = None, scopes=None, **kw):
+    """An active API client of ``unit``; returns (client, secret).
+
+    By default every scope the unit may hold: ``inspection`` only for inspection bodies.
+    """
     from regbackoffice import api_clients
 
     unit = unit or make_unit()
+    if scopes is None:
+        scopes = [
+            s for s in ALL_API_SCOPES if s != "inspection" or unit.kind is UnitKind.INSPECTION_BODY
+        ]
     return api_clients.issue_client(unit, scopes, **kw)

@@ -63,6 +63,7 @@ API_TOKEN_ENDPOINTS = {
     "api.query": "token",
     "api.traces": "token",
     "api.trail": "token",
+    "api.changes": "token",
 }
 
 # Every session-authenticated endpoint: the roles it serves (within their scope).

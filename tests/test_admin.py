@@ -180,6 +180,18 @@ def test_api_client_secret_is_shown_once_and_stored_hashed(client, admin):
     assert secret not in client.get("/admin/api-clients").get_data(as_text=True)
 
 
+def test_the_inspection_scope_is_refused_for_a_unit_that_is_not_an_inspection_body(client, admin):
+    unit = factories.make_unit()
+    response = post_form(
+        client,
+        "/admin/api-clients",
+        {"unit_credit_code": unit.credit_code, "scopes": ["query", "inspection"]},
+        page="/admin/api-clients",
+    )
+    assert "只有检验检测单位可以提交检验记录" in response.get_data(as_text=True)
+    assert db.session.scalar(select(ApiClient).where(ApiClient.unit_id == unit.id)) is None
+
+
 def test_rotating_and_revoking_an_api_client_revoke_its_tokens(client, admin):
     from regbackoffice import api_clients
 

@@ -37,6 +37,14 @@ def token(api_client):
     return token_for(api_client)
 
 
+@pytest.fixture
+def inspector_token():
+    """A client of an inspection body (检验检测单位): the only kind that sends inspections."""
+    body_unit = factories.make_unit(kind=factories.UnitKind.INSPECTION_BODY)
+    inspector, _ = factories.make_api_client(body_unit, scopes=("inspection", "query"))
+    return token_for(inspector)
+
+
 def month(offset_months: int) -> str:
     d = today()
     total = d.year * 12 + d.month - 1 + offset_months
@@ -246,7 +254,10 @@ def test_duplicates_by_record_no_are_stored_once(client, unit, token):
     data = assert_envelope(post_json(client, "/api/v1/fillings", {"records": again}, token), 200)[
         "data"
     ]
-    assert [r["code"] for r in data["results"]] == ["409", "200"]
+    # The re-sent R-1 is answered with its first answer, flagged as a replay.
+    assert [r["code"] for r in data["results"]] == ["200", "200"]
+    assert [r.get("replay", False) for r in data["results"]] == [True, False]
+    assert (data["accepted"], data["duplicates"]) == (1, 1)
     stored = db.session.scalar(select(func.count()).where(FillingRecord.cylinder_id == cylinder.id))
     assert stored == 2
 
@@ -268,14 +279,15 @@ def test_record_no_is_per_client(client, unit, token):
     )
 
 
-def test_idempotency_key_replays_as_duplicate_and_refuses_a_different_body(client, unit, token):
+def test_idempotency_key_replays_the_first_answer_and_refuses_a_different_body(client, unit, token):
     cylinder = factories.make_cylinder(unit)
     body = {"records": [filling(cylinder.id), filling(cylinder.id, filler="李四")]}
     first = post_json(client, "/api/v1/fillings", body, token, **{"Idempotency-Key": "k-1"})
-    assert assert_envelope(first, 200)["data"]["accepted"] == 2
+    first_data = assert_envelope(first, 200)["data"]
+    assert first_data["accepted"] == 2
     retry = post_json(client, "/api/v1/fillings", body, token, **{"Idempotency-Key": "k-1"})
     data = assert_envelope(retry, 200)["data"]
-    assert (data["accepted"], data["duplicates"]) == (0, 2)
+    assert data == {**first_data, "replay": True}
     assert retry.headers["Idempotent-Replayed"] == "true"
     stored = db.session.scalar(select(func.count()).where(FillingRecord.cylinder_id == cylinder.id))
     assert stored == 2
@@ -287,11 +299,18 @@ def test_idempotency_key_replays_as_duplicate_and_refuses_a_different_body(clien
 # --- Inspections ------------------------------------------------------------------------
 
 
+def months_after(day: date, months: int) -> str:
+    total = day.year * 12 + day.month - 1 + months
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
 def inspection(cylinder_id, **kw):
+    inspected = today() - timedelta(days=2)
     record = {
-        "inspect_date": (today() - timedelta(days=2)).isoformat(),
+        "inspect_date": inspected.isoformat(),
         "inspection_org": "重庆市特种设备检测研究院",
-        "next_inspection_month": month(48),
+        # 2320 + G13 (the factory's cylinder): every 4 years.
+        "next_inspection_month": months_after(inspected, 48),
         "conclusion": "合格",
         "inspect_type": "定期",
         "id": cylinder_id,
@@ -311,41 +330,47 @@ def test_periodic_inspection_updates_the_archive(client, unit):
     assert assert_envelope(response, 200)["data"]["accepted"] == 1
     db.session.refresh(cylinder)
     assert cylinder.last_inspection_date == today() - timedelta(days=2)
-    assert cylinder.next_inspection_month == month(48)
+    assert cylinder.next_inspection_month == months_after(today() - timedelta(days=2), 48)
 
 
-def test_scrapping_inspection_sets_status_scrapped(client, unit, token):
+def test_scrapping_inspection_sets_status_scrapped(client, unit, token, inspector_token):
     cylinder = factories.make_cylinder(unit)
     record = inspection(cylinder.id, inspect_type="报废处置", conclusion="报废")
     record.pop("next_inspection_month")
-    assert_envelope(post_json(client, "/api/v1/inspections", {"records": [record]}, token), 200)
+    assert_envelope(
+        post_json(client, "/api/v1/inspections", {"records": [record]}, inspector_token), 200
+    )
     db.session.refresh(cylinder)
     assert cylinder.status is CylinderStatus.SCRAPPED
     assert codes(check(client, token, cylinder.id)) == {"STATUS_SCRAPPED"}
 
 
-def test_failed_inspection_stops_the_cylinder(client, unit, token):
+def test_failed_inspection_stops_the_cylinder(client, unit, token, inspector_token):
     cylinder = factories.make_cylinder(unit)
     record = inspection(cylinder.id, conclusion="不合格")
     record.pop("next_inspection_month")
     data = assert_envelope(
-        post_json(client, "/api/v1/inspections", {"records": [record]}, token), 200
+        post_json(client, "/api/v1/inspections", {"records": [record]}, inspector_token), 200
     )["data"]
     assert "停用" in data["results"][0]["message"]
     db.session.refresh(cylinder)
     assert cylinder.status is CylinderStatus.STOPPED
 
 
-def test_an_older_inspection_does_not_roll_the_archive_back(client, unit, token):
+def test_an_older_inspection_does_not_roll_the_archive_back(client, unit, token, inspector_token):
     cylinder = factories.make_cylinder(unit, last_inspection_date=today() - timedelta(days=10))
     before = cylinder.next_inspection_month
     old = inspection(cylinder.id, inspect_date=(today() - timedelta(days=400)).isoformat())
-    assert_envelope(post_json(client, "/api/v1/inspections", {"records": [old]}, token), 200)
+    assert_envelope(
+        post_json(client, "/api/v1/inspections", {"records": [old]}, inspector_token), 200
+    )
     db.session.refresh(cylinder)
     assert cylinder.next_inspection_month == before
 
 
-def test_inspection_of_an_unknown_cylinder_or_without_next_month_is_rejected(client, unit, token):
+def test_inspection_of_an_unknown_cylinder_or_without_next_month_is_rejected(
+    client, unit, token, inspector_token
+):
     cylinder = factories.make_cylinder(unit)
     no_next = inspection(cylinder.id)
     no_next.pop("next_inspection_month")
@@ -355,7 +380,7 @@ def test_inspection_of_an_unknown_cylinder_or_without_next_month_is_rejected(cli
         inspection(cylinder.id, next_inspection_month="2030-13"),
     ]
     data = assert_envelope(
-        post_json(client, "/api/v1/inspections", {"records": records}, token), 200
+        post_json(client, "/api/v1/inspections", {"records": records}, inspector_token), 200
     )["data"]
     assert data["rejected"] == 3
     assert count(InspectionRecord) == 0

@@ -3,11 +3,15 @@
 Schemathesis reads /api/v1/openapi.json from the app (in-process, WSGI), generates valid
 and invalid requests for every operation, sends them with a live bearer token, and checks:
 no 5xx, every status documented, JSON content type, the body matches the documented
-schema, and every body is the {code, message, data} envelope with code == HTTP status.
+schema, every body is the {code, message, data} envelope with code == HTTP status, valid
+data is accepted (ST202, ``positive_data_acceptance``) and invalid data refused (ST201,
+``negative_data_rejection``). The batch endpoints answer 200 with a code per record: a record
+that fails the operation's ``x-record-schema`` must be answered 400 in ``results``.
 """
 
 from __future__ import annotations
 
+import jsonschema_rs
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +19,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -32,12 +38,28 @@ def envelope_matches_status(ctx, response, case) -> None:
     assert payload["code"] == str(response.status_code), payload
 
 
+@schemathesis.check
+def invalid_records_are_answered_400(ctx, response, case) -> None:
+    record_schema = case.operation.definition.raw.get("x-record-schema")
+    if record_schema is None or response.status_code != 200:
+        return
+    validator = jsonschema_rs.Draft202012Validator(record_schema, validate_formats=True)
+    results = response.json()["data"]["results"]
+    assert len(results) == len(case.body["records"])
+    for record, result in zip(case.body["records"], results, strict=True):
+        if not validator.is_valid(record):
+            assert result["code"] == "400", (record, result)
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
     envelope_matches_status,
+    positive_data_acceptance,  # ST202
+    negative_data_rejection,  # ST201
+    invalid_records_are_answered_400,
 ]
 
 

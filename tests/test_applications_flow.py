@@ -106,7 +106,7 @@ def test_download_error_data_fix_and_reimport_through_the_pages(client, login_as
     wb = load_workbook(io.BytesIO(download.data))
     ws = wb["气瓶信息"]
     assert ws.cell(2, 2).value == "E-2" and "已超期未检" in ws.cell(2, 13).value
-    ws.cell(2, 9).value = "2029-01"
+    ws.cell(2, 9).value = "2028-05"  # 4 years after the last inspection (LPG, TSG 23)
     fixed = io.BytesIO()
     wb.save(fixed)
     second = _post_file(client, application, fixed.getvalue(), name="错误数据.xlsx")

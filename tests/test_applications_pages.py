@@ -2,12 +2,13 @@
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from regbackoffice import applications, photos, storage, workflow
+from regbackoffice.clock import china_today
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     ApplicationItem,
@@ -196,22 +197,27 @@ def test_item_edit_uses_the_import_rules_and_delete_removes_it(client, login_as)
     application = factories.make_application(applicant.unit, created_by=applicant)
     item = factories.make_item(application, product_no="EDIT-1")
     url = f"/applications/{application.id}/items/{item.id}/edit"
+    made = china_today().replace(day=1) - timedelta(days=200)  # never inspected yet
     form = {
         "variety": "2310",
         "product_no": "EDIT-2",
         "medium": "G1",
         "manufacturer": "新制造厂",
-        "manufacture_month": "2023-01",
+        "manufacture_month": made.strftime("%Y-%m"),
         "pressure": "15",
         "volume": "40",
         "last_inspection_date": "",
-        "next_inspection_month": "2030-01",
+        # Oxygen: the first inspection within 3 years of manufacture (TSG 23).
+        "next_inspection_month": f"{made.year + 3}-{made.month:02d}",
         "internal_no": "",
         "tag_type": "",
         "tag_value": "",
     }
     bad = post_form(client, url, {**form, "volume": "-3"}, page=url)
     assert bad.status_code == 400 and "超出合理范围" in bad.get_data(as_text=True)
+    too_late = f"{made.year + 4}-{made.month:02d}"
+    late = post_form(client, url, {**form, "next_inspection_month": too_late}, page=url)
+    assert late.status_code == 400 and "定期检验周期为3年" in late.get_data(as_text=True)
     assert post_form(client, url, form, page=url).status_code == 302
     db.session.refresh(item)
     assert item.product_no == "EDIT-2" and item.live_identity_key == item.identity_key

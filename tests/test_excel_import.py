@@ -140,8 +140,10 @@ def test_notice_five_does_not_apply_before_2021_or_to_other_media():
             tag_value=None,
             manufacture_month="2020-12",
             last_inspection_date="2024-01-01",
+            next_inspection_month="2028-01",
         ),
-        good_row("O2", tag_type=None, tag_value=None, medium="G1"),
+        # Oxygen: a 3-year inspection interval.
+        good_row("O2", tag_type=None, tag_value=None, medium="G1", next_inspection_month="2027-05"),
     ]
     assert _import(application, rows).imported == 2
 
@@ -318,3 +320,18 @@ def test_template_itself_round_trips_its_example_row():
     outcome = import_rows(application, parse_workbook(out.getvalue()), today=TODAY)
     assert outcome.failed == [] and outcome.imported == 1
     assert import_job.BACKGROUND_THRESHOLD == 2000
+
+
+def test_a_next_inspection_beyond_the_interval_is_refused_naming_the_interval():
+    application = factories.make_application()
+    outcome = _import(application, [good_row("IV-1", next_inspection_month="2029-01")])
+    (reason,) = outcome.failed[0]["reasons"]
+    assert "下次检验日期2029-01超过检验周期" in reason and "定期检验周期为4年" in reason
+    assert "最晚为2028-05" in reason
+
+
+def test_a_cylinder_past_its_service_life_is_refused_at_import_as_at_the_interlock():
+    application = factories.make_application()
+    outcome = _import(application, [good_row("SL-1", manufacture_month="2013-01")])
+    assert any("气瓶已超过设计使用年限" in r for r in outcome.failed[0]["reasons"])
+    assert outcome.imported == 0

@@ -1,7 +1,7 @@
 """import fidelity: hidden rows counted, tag look-up indexes, SQLite ids never reused
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 
 import re
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

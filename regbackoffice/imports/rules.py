@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from .. import inspection_rules
 from ..archive import CylinderData
 from ..extensions import db
 from ..identity import (
@@ -334,6 +335,26 @@ def rule_next_inspection(row: Row) -> None:
         row.reasons.append(f"下次检验日期{next_month}距今超过10年，请核对")
 
 
+def rule_inspection_interval(row: Row) -> None:
+    """下次检验日期 within the periodic-inspection interval of its 设备品种 and 充装介质."""
+    if row.variety and row.medium and row.month and row.next_month:
+        error = inspection_rules.next_inspection_error(
+            row.variety, row.medium, row.month, row.last_date, row.next_month
+        )
+        if error:
+            row.reasons.append(error)
+
+
+def rule_service_life(row: Row) -> None:
+    """A cylinder past its service life is not registered (the interlock's rule)."""
+    if row.variety and row.medium and row.month:
+        error = inspection_rules.service_life_error(
+            row.variety, row.medium, row.month, row.today, last_inspection_date=row.last_date
+        )
+        if error:
+            row.reasons.append(error)
+
+
 def rule_internal_no(row: Row) -> None:
     if not row.given("internal_no") or _lost_digits(row, "internal_no"):
         return
@@ -416,6 +437,8 @@ RULES: tuple[Rule, ...] = (
     rule_volume,
     rule_last_inspection,
     rule_next_inspection,
+    rule_inspection_interval,
+    rule_service_life,
     rule_internal_no,
     rule_tag,
     rule_electronic_mark,

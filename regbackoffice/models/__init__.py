@@ -14,7 +14,14 @@ from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .calendar import CalendarDay, CalendarYear, DayKind, ScheduleSource
 from .certificates import Certificate, CertificateCounter, RenderState
-from .cylinders import Cylinder, CylinderStatus, TagBinding, TagType
+from .cylinders import (
+    Cylinder,
+    CylinderChangeCounter,
+    CylinderStatus,
+    CylinderStatusChange,
+    TagBinding,
+    TagType,
+)
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -43,7 +50,9 @@ __all__ = [
     "Certificate",
     "CertificateCounter",
     "Cylinder",
+    "CylinderChangeCounter",
     "CylinderStatus",
+    "CylinderStatusChange",
     "DayKind",
     "District",
     "FillingRecord",

@@ -61,6 +61,9 @@ class ApiRecordKey(Model):
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # filling/inspection/trace
     record_no: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = created_at_column()
+    # The first answer to this record (code, message, violation, reasons): a re-sent
+    # record is answered with it, so a platform that lost the reply still learns it.
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ApiIdempotencyKey(Model):

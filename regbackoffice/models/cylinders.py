@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type, utcnow
@@ -33,6 +43,8 @@ class Cylinder(Model):
         # exceed a btree entry's size limit.
         Index("ix_cylinders_qr_content", "qr_content", postgresql_using="hash"),
         Index("ix_cylinders_rfid_code", "rfid_code"),
+        # The changes feed (``cylinder_changes``): a unit's cylinders in change order.
+        Index("ix_cylinders_unit_change_seq", "use_unit_id", "change_seq"),
     )
 
     # ID（气瓶档案ID）: assigned at registration, stable, the key enterprise systems use.
@@ -63,6 +75,12 @@ class Cylinder(Model):
     registration_authority: Mapped[str | None] = mapped_column(String(200))
     # 制造单位+产品编号+制造年月 after NFKC and trimming (see ``regbackoffice.identity``).
     identity_key: Mapped[str] = mapped_column(String(160), nullable=False, unique=True)
+    # 设计使用年限 of this cylinder when known (not one of the seed's 20 fields; filled by
+    # the import when the template carries it): replaces the service-life table's years.
+    design_life_years: Mapped[int | None] = mapped_column(SmallInteger)
+    # Position in the changes feed: assigned at commit from ``cylinder_change_counter``
+    # (see ``regbackoffice.cylinder_changes``); None only until the first commit.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
@@ -97,3 +115,37 @@ class TagBinding(Model):
     stamp_photo_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"), nullable=False)
     bound_at: Mapped[datetime] = created_at_column()
+
+
+class CylinderStatusChange(Model):
+    """One change of a cylinder's 使用状态 with the date it took effect.
+
+    A record sent late (a fill dated 11-10 uploaded after a 报废 inspection dated 11-25) is
+    judged by the status as of its own date, read from these rows.
+    """
+
+    __tablename__ = "cylinder_status_changes"
+    __table_args__ = (Index("ix_cylinder_status_changes_cylinder", "cylinder_id", "effective_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # CASCADE: the history belongs to the archive row (removed only by test clean-ups).
+    cylinder_id: Mapped[str] = mapped_column(
+        ForeignKey("cylinders.id", ondelete="CASCADE"), nullable=False
+    )
+    previous_status: Mapped[CylinderStatus | None] = mapped_column(
+        enum_type(CylinderStatus, "previous_status")
+    )
+    status: Mapped[CylinderStatus] = mapped_column(
+        enum_type(CylinderStatus, "cylinder_status"), nullable=False
+    )
+    effective_on: Mapped[date] = mapped_column(Date, nullable=False)
+    recorded_at: Mapped[datetime] = created_at_column()
+
+
+class CylinderChangeCounter(Model):
+    """The one row whose lock orders the changes feed (see ``cylinder_changes``)."""
+
+    __tablename__ = "cylinder_change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

@@ -6,15 +6,18 @@ from functools import cache
 from typing import Any
 
 from ...api_validation import (
+    CHANGES_REQUEST,
     CYLINDER_LOOKUP,
     CYLINDER_REF,
     FILLING,
     FILLING_CHECK,
+    IDEMPOTENCY_KEY_PATTERN,
     INSPECTION,
     MAX_BATCH,
     TAG_BIND,
     TOKEN_REQUEST,
     TRACE,
+    RecordSpec,
 )
 from ...interlock import MESSAGES as INTERLOCK_MESSAGES
 from ...interlock import REASON_CODES
@@ -83,13 +86,22 @@ RECORD_RESULT = _obj(
         "code": {
             "type": "string",
             "enum": ["200", "400", "409"],
-            "description": "200已接收；400未通过校验（见errors）；409重复记录，未重复存储",
+            "description": (
+                "200已接收；400未通过校验（见errors）。重复提交的记录（replay为true）答复"
+                "首次提交时的code、violation、reasons，不重复存储"
+                "（2026年12月前接收、未保存首次答复的记录答复409）"
+            ),
         },
         "message": _str("结果说明"),
         "record_no": _str("记录编号"),
         "errors": {"type": "array", "items": FIELD_ERROR, "description": "逐字段的错误"},
         "violation": {"type": "boolean", "description": "充装记录：是否违规充装"},
         "reasons": {"type": "array", "items": REASON, "description": "违规充装的联锁原因"},
+        "warning": _str("检验记录：已保存但需注意的情况（如对已报废气瓶的定期检验）"),
+        "replay": {
+            "type": "boolean",
+            "description": "true：该记录编号此前已接收，本条为首次答复的重放，未重复存储",
+        },
     },
     required=["index", "code", "message"],
 )
@@ -100,18 +112,34 @@ BATCH_RESULT = _obj(
         "duplicates": {"type": "integer", "description": "重复条数"},
         "rejected": {"type": "integer", "description": "未通过条数"},
         "results": {"type": "array", "items": RECORD_RESULT, "description": "逐条结果"},
+        "replay": {
+            "type": "boolean",
+            "description": (
+                "true：同一Idempotency-Key的请求此前已处理，本答复是首次答复的原样重放"
+                "（accepted等计数与results均为首次的），未重复存储"
+            ),
+        },
     }
 )
 
 
-def _batch_request(spec, title: str) -> dict[str, Any]:
+def _batch_request(spec: RecordSpec, title: str) -> dict[str, Any]:
+    # Each record is checked on its own and answered in data.results (code 400 with errors
+    # when it fails the record schema, x-record-schema); the request as a whole is refused
+    # (HTTP 400) only when it is not a records array of 1–500 items. So the items are not
+    # constrained here: an invalid record is answered 200 with its own 400.
     return _obj(
         {
             "records": {
                 "type": "array",
                 "minItems": 1,
                 "maxItems": MAX_BATCH,
-                "items": spec.schema(),
+                "items": {
+                    "description": (
+                        f"一条{title}，字段见x-record-schema；"
+                        "不符合的记录在results中以code 400逐条答复"
+                    )
+                },
                 "description": f"{title}（每批最多{MAX_BATCH}条）",
             }
         }
@@ -189,7 +217,17 @@ OPERATIONS: list[dict[str, Any]] = [
             "10位十六进制，如CQQ500112A1B2C3D4E5。同一标签再次绑定同一气瓶返回原编码；"
             "标签已绑定其他气瓶返回409。需bind权限。"
         ),
-        "request": TAG_BIND.schema(),
+        "request": {
+            **TAG_BIND.schema(),
+            # The tag's value goes with its type.
+            "allOf": [
+                {
+                    "if": {"properties": {"tag_type": {"const": label}}, "required": ["tag_type"]},
+                    "then": {"required": [key], "properties": {key: {"type": "string"}}},
+                }
+                for label, key in (("二维码", "qr_content"), ("RFID标签", "rfid"))
+            ],
+        },
         "data": _obj({"id": _str("ID（气瓶档案ID）"), "info_code": _str("信息化编码")}),
         "errors": [400, 401, 403, 404, 409, 413, 415],
     },
@@ -217,6 +255,7 @@ OPERATIONS: list[dict[str, Any]] = [
             "标记为违规充装。record_no或Idempotency-Key请求头重复的记录不重复存储。需filling权限。"
         ),
         "request": _batch_request(FILLING, "充装记录"),
+        "record_schema": FILLING.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
         "errors": [400, 401, 403, 409, 413, 415],
@@ -229,6 +268,7 @@ OPERATIONS: list[dict[str, Any]] = [
             "置为报废，检验结论不合格将使用状态置为停用。需inspection权限。"
         ),
         "request": _batch_request(INSPECTION, "检验记录"),
+        "record_schema": INSPECTION.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
         "errors": [400, 401, 403, 409, 413, 415],
@@ -238,6 +278,7 @@ OPERATIONS: list[dict[str, Any]] = [
         "summary": "溯源轨迹提交",
         "description": "批量提交溯源轨迹（充装、配送、销售、使用、检验）。需trace权限。",
         "request": _batch_request(TRACE, "溯源轨迹"),
+        "record_schema": TRACE.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
         "errors": [400, 401, 403, 409, 413, 415],
@@ -247,12 +288,17 @@ OPERATIONS: list[dict[str, Any]] = [
         "summary": "溯源查询",
         "description": (
             "按ID或信息化编码查询气瓶档案及其充装、检验、溯源轨迹"
-            "（各最多100条，最新在前）。需query权限。"
+            "（各最多100条，最新在前）。ID未在档案中登记（NOT_REGISTERED，可能为黑气瓶）时，"
+            "若本单位曾以该ID提交过充装或溯源记录，返回这些记录，cylinder为null；否则返回404。"
+            "同时给出ID与信息化编码而二者指向不同气瓶（或其一不存在）时返回400。需query权限。"
         ),
         "request": CYLINDER_REF.schema(),
         "data": _obj(
             {
-                "cylinder": CYLINDER,
+                "cylinder": {
+                    "anyOf": [CYLINDER, {"type": "null"}],
+                    "description": "气瓶基本信息；ID未登记时为null",
+                },
                 "fillings": {
                     "type": "array",
                     "items": FILLING_RECORD_OUT,
@@ -269,6 +315,33 @@ OPERATIONS: list[dict[str, Any]] = [
         "errors": [400, 401, 403, 404, 413, 415],
     },
 ]
+
+OPERATIONS.append(
+    {
+        "path": "/cylinders/changes",
+        "summary": "档案变更同步",
+        "description": (
+            "供充装终端离线校验（GB/T 38059类终端）：返回本单位在cursor之后发生变更的气瓶档案"
+            "（登记、使用状态、检验日期、标签绑定、注销等），按变更先后排列，每页每个气瓶最多一次。"
+            "cursor为null或不传时从头开始；以答复中的cursor继续，more为false时已同步到最新，"
+            "稍后再以同一cursor轮询。cursor不透明，服务重启后仍有效，并发写入时不会漏掉变更。"
+            "需query权限。"
+        ),
+        "request": CHANGES_REQUEST.schema(),
+        "data": _obj(
+            {
+                "cylinders": {
+                    "type": "array",
+                    "items": CYLINDER,
+                    "description": "变更后的气瓶基本信息（与基础数据查询返回的相同）",
+                },
+                "cursor": _str("下次请求带上的游标"),
+                "more": {"type": "boolean", "description": "true：还有更多变更，请立即继续请求"},
+            }
+        ),
+        "errors": [400, 401, 403, 413, 415],
+    }
+)
 
 ERROR_TEXT = {
     400: "请求无效（JSON格式或数据校验；data.errors逐字段说明）",
@@ -334,6 +407,8 @@ def document() -> dict[str, Any]:
             operation["security"] = [{"bearerAuth": []}]
         else:
             operation["security"] = []
+        if "record_schema" in op:
+            operation["x-record-schema"] = op["record_schema"]
         if op.get("idempotent"):
             operation["parameters"] = [
                 {
@@ -343,7 +418,12 @@ def document() -> dict[str, Any]:
                     "description": (
                         "幂等键：同一调用单位以同一键重发的请求只处理一次；键相同而内容不同返回409"
                     ),
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 100,
+                        "pattern": IDEMPOTENCY_KEY_PATTERN,
+                    },
                 }
             ]
         paths["/api/v1" + op["path"]] = {"post": operation}
@@ -354,7 +434,10 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "企业平台（充装单位、检验检测单位）与市局追溯系统的数据交换接口。统一POST、JSON，"
-                "所有响应为{code, message, data}，HTTP状态码与code相同。"
+                "所有响应为{code, message, data}，HTTP状态码与code相同。附件1将data定为String，"
+                "本系统的data是JSON对象（或null），不是JSON文本字符串，例如"
+                '{"code": "200", "message": "成功", "data": {"fillable": true, "reasons": []}}，'
+                "请直接按对象读取，不要再做一次JSON解析。"
             ),
         },
         "servers": [{"url": "/"}],

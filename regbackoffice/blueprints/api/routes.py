@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app, jsonify, render_template, request
 
-from ... import api_auth, api_records, interlock, tag_binding
+from ... import api_auth, api_records, cylinder_changes, interlock, tag_binding
 from ...api_validation import (
     BEIJING,
+    CHANGES_DEFAULT_LIMIT,
+    CHANGES_REQUEST,
     CYLINDER_LOOKUP,
     CYLINDER_REF,
     FILLING_CHECK,
+    IDEMPOTENCY_KEY_PATTERN,
     MAX_BATCH,
     TAG_BIND,
     TOKEN_REQUEST,
+    RecordSpec,
     today,
 )
 from ...extensions import csrf
-from ...models import ApiClient, Cylinder, FillingRecord, InspectionRecord, TagType, TraceEvent
+from ...models import (
+    ApiClient,
+    Cylinder,
+    FillingRecord,
+    InspectionRecord,
+    TagType,
+    TraceEvent,
+    UnitKind,
+)
 from . import bp, openapi
 from .envelope import Answer, ApiError, endpoint, validation_error
 
@@ -62,24 +75,53 @@ def cylinder_dict(c: Cylinder) -> dict[str, Any]:
     }
 
 
-def _validated(spec, body: dict[str, Any]) -> dict[str, Any]:
+def _validated(spec: RecordSpec, body: dict[str, Any]) -> dict[str, Any]:
     clean, errors = spec.validate(body)
     if errors:
         raise validation_error(errors)
     return clean
 
 
-def _lookup(clean: dict[str, Any]) -> Cylinder:
+LOOKUP_LABELS = {
+    "id": "ID",
+    "info_code": "信息化编码",
+    "qr_content": "二维码",
+    "identity": "制造单位+产品编号+制造年月",
+}
+
+
+def _find(clean: dict[str, Any]) -> Cylinder | None:
+    """The cylinder named by the lookup keys given; None when none of them is known.
+
+    Several keys may be given only if they name the same cylinder: keys that name different
+    cylinders, or one known and one unknown, are refused (400) rather than answered with
+    whichever matched first.
+    """
+    found: dict[str, Cylinder | None] = {}
     if "id" in clean:
-        cylinder = api_records.find_cylinder(id=clean["id"])
-    elif "info_code" in clean:
-        cylinder = api_records.find_cylinder(info_code=clean["info_code"])
-    elif "qr_content" in clean:
-        cylinder = api_records.find_cylinder(qr_content=clean["qr_content"])
-    else:
-        cylinder = api_records.find_cylinder(
+        found["id"] = api_records.find_cylinder(id=clean["id"])
+    if "info_code" in clean:
+        found["info_code"] = api_records.find_cylinder(info_code=clean["info_code"])
+    if "qr_content" in clean:
+        found["qr_content"] = api_records.find_cylinder(qr_content=clean["qr_content"])
+    if all(k in clean for k in ("manufacturer", "product_no", "manufacture_month")):
+        found["identity"] = api_records.find_cylinder(
             identity=(clean["manufacturer"], clean["product_no"], clean["manufacture_month"])
         )
+    cylinders = {c.id: c for c in found.values() if c is not None}
+    if len(found) > 1 and (len(cylinders) > 1 or (cylinders and None in found.values())):
+        described = []
+        for key, cylinder in found.items():
+            what = f"气瓶{cylinder.id}" if cylinder else "不存在的气瓶"
+            described.append(f"{LOOKUP_LABELS[key]}指向{what}")
+        message = "查询条件互相矛盾：" + "，".join(described) + "；请只提供一种查询条件或核对各条件"
+        fields = [k if k != "identity" else "manufacturer" for k in found]
+        raise validation_error([{"field": f, "message": message} for f in fields])
+    return next(iter(cylinders.values()), None)
+
+
+def _lookup(clean: dict[str, Any]) -> Cylinder:
+    cylinder = _find(clean)
     if cylinder is None:
         raise ApiError(404, "未找到该气瓶的使用登记档案")
     return cylinder
@@ -117,7 +159,13 @@ def query(client: ApiClient, body: dict[str, Any]) -> Answer:
 @endpoint(scope="bind")
 def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(TAG_BIND, body)
+    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
+    named = {
+        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
+    }
+    cylinder = _lookup(named)
     tag_type = TagType.from_label(clean["tag_type"])
+    assert tag_type is not None  # TAG_BIND admits only the labels
     value_key = "qr_content" if tag_type is TagType.QR else "rfid"
     if value_key not in clean:
         label = "二维码" if tag_type is TagType.QR else "RFID标签编码"
@@ -130,11 +178,6 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
         raise validation_error(
             [{"field": "stamp_photo", "message": "气瓶钢印图片不是有效的base64编码"}]
         ) from None
-    # The cylinder is named by id or the identity triple; qr_content is the tag being bound.
-    named = {
-        k: clean[k] for k in ("id", "manufacturer", "product_no", "manufacture_month") if k in clean
-    }
-    cylinder = _lookup(named)
     try:
         result = tag_binding.bind(client, cylinder, tag_type, clean[value_key], photo)
     except tag_binding.BindRefused as exc:
@@ -149,10 +192,7 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
 @endpoint(scope="filling", read_only=True)
 def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
-    if "id" in clean:
-        cylinder = api_records.find_cylinder(id=clean["id"])
-    else:
-        cylinder = api_records.find_cylinder(info_code=clean["info_code"])
+    cylinder = _find(clean)
     reasons = interlock.check(
         cylinder,
         clean["medium_code"],
@@ -191,8 +231,7 @@ def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
         )
     key = request.headers.get("Idempotency-Key")
     if key is not None:
-        key = key.strip()
-        if not key or len(key) > 100 or not key.isprintable():
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
             raise validation_error(
                 [{"field": "Idempotency-Key", "message": "Idempotency-Key应为1–100个可见字符"}]
             )
@@ -203,11 +242,14 @@ def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
         except api_records.IdempotencyConflict:
             raise ApiError(409, "该Idempotency-Key已用于内容不同的请求") from None
         if earlier is not None:
-            data = api_records.replay_as_duplicate(earlier.response or {})
+            if earlier.response is None:
+                # The first request with this key is still being processed (or failed).
+                raise ApiError(409, "该Idempotency-Key的首次请求尚未完成，请稍后重发")
+            data = api_records.replay_first_answer(earlier.response)
             return Answer(
                 data,
-                "重复请求：已按同一Idempotency-Key接收过，未重复存储",
-                counts={"records": len(records), "duplicates": data["duplicates"], "replay": 1},
+                "重复请求：已按同一Idempotency-Key接收过，未重复存储；以下为首次答复",
+                counts={"records": len(records), "replay": 1},
                 headers={"Idempotent-Replayed": "true"},
             )
     result = api_records.submit_batch(client, kind, records)
@@ -235,6 +277,13 @@ def fillings(client: ApiClient, body: dict[str, Any]) -> Answer:
 @bp.post("/v1/inspections")
 @endpoint(scope="inspection")
 def inspections(client: ApiClient, body: dict[str, Any]) -> Answer:
+    # Inspection records stop and scrap cylinders: only inspection bodies may send them.
+    if client.unit.kind is not UnitKind.INSPECTION_BODY:
+        raise ApiError(
+            403,
+            f"调用单位“{client.unit.name}”不是检验检测单位，不能提交检验记录"
+            "（单位类型由系统管理员在单位管理中设置）",
+        )
     return _batch(client, body, "inspection")
 
 
@@ -285,7 +334,25 @@ def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
 @bp.post("/v1/cylinders/trail")
 @endpoint(scope="query", read_only=True)
 def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
-    cylinder = _lookup(_validated(CYLINDER_REF, body))
+    clean = _validated(CYLINDER_REF, body)
+    cylinder = _find(clean)
+    if cylinder is None:
+        # Not in the archive (黑气瓶?): the platform may still read back what its own unit
+        # sent under that ID, so it can show its own NOT_REGISTERED violations.
+        if "id" in clean:
+            own = api_records.own_trail(clean["id"], client.unit_id)
+            if any(own.values()):
+                return Answer(
+                    {
+                        "cylinder": None,
+                        "fillings": [_filling_dict(r, client) for r in own["fillings"]],
+                        "inspections": [],
+                        "traces": [_trace_dict(r, client) for r in own["traces"]],
+                    },
+                    "该ID未在使用登记档案中登记（NOT_REGISTERED，可能为黑气瓶）；"
+                    "以下仅为本单位以该ID提交的记录",
+                )
+        raise ApiError(404, "未找到该气瓶的使用登记档案")
     found = api_records.trail(cylinder.id)
     return Answer(
         {
@@ -294,6 +361,27 @@ def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
             "inspections": [_inspection_dict(r) for r in found["inspections"]],
             "traces": [_trace_dict(r, client) for r in found["traces"]],
         }
+    )
+
+
+@bp.post("/v1/cylinders/changes")
+@endpoint(scope="query", read_only=True)
+def changes(client: ApiClient, body: dict[str, Any]) -> Answer:
+    clean = _validated(CHANGES_REQUEST, body)
+    limit = clean.get("limit", CHANGES_DEFAULT_LIMIT)
+    try:
+        page = cylinder_changes.changes_since(client.unit_id, clean.get("cursor"), limit)
+    except cylinder_changes.BadCursor:
+        message = "cursor无效：请使用上次答复中的cursor，或传null从头同步"
+        raise validation_error([{"field": "cursor", "message": message}]) from None
+    return Answer(
+        {
+            "cylinders": [cylinder_dict(c) for c in page.cylinders],
+            "cursor": page.cursor,
+            "more": page.more,
+        },
+        f"返回{len(page.cylinders)}条变更" + ("，还有更多" if page.more else ""),
+        counts={"cylinders": len(page.cylinders)},
     )
 
 
