@@ -22,7 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
 
-from . import audit, jobs, stats, storage
+from . import audit, jobs, stats, storage, unit_identity
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
@@ -98,10 +98,12 @@ def generate(
         render_state=RenderState.QUEUED,
     )
     db.session.add(certificate)
+    # The registered unit's name unless a clerk confirmed the one typed (unit_identity).
+    unit_name, _credit_code = unit_identity.certificate_identity(application)
     cylinders = register_cylinders(
         [CylinderData.from_row(item) for item in items],
         unit=application.unit,
-        unit_name=application.unit_name,
+        unit_name=unit_name,
         district=district,
         certificate_no=allocated.number,
         registration_date=today,
@@ -167,9 +169,10 @@ def document_for(certificate: Certificate) -> CertificateDocument:
         )
         .order_by(ApplicationItem.row_no, ApplicationItem.id)
     ).all()
+    unit_name, credit_code = unit_identity.certificate_identity(application)
     return CertificateDocument(
-        unit_name=application.unit_name,
-        credit_code=application.credit_code,
+        unit_name=unit_name,
+        credit_code=credit_code,
         address=application.address,
         number=certificate.number,
         authority=certificate.authority,

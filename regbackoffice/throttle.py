@@ -7,8 +7,9 @@ failures lock only the stranger's address, never the right user elsewhere.
 An attempt is *reserved* before the password or secret is checked: one
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (PostgreSQL and SQLite alike) adds it to the
 window and answers the new count, so 30 parallel wrong passwords cannot make more than the
-limit's checks. The statements run on their own connection and commit at once: the count
-survives the request's rollback (an API 401) and no row lock is held while hashing.
+limit's checks. On PostgreSQL the statements run on their own connection and commit at
+once: the count survives the request's rollback (an API 401) and no row lock is held while
+hashing (SQLite, the demo: see ``_connection``).
 
 When the limit is reached the address is locked for the base lockout, doubled for each
 further lock in a row (backoff, at most ``2**MAX_DOUBLINGS`` times); a success clears the
@@ -19,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, delete, func, literal, or_, select, update
+from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from .extensions import db
 from .models import AuthThrottle, utcnow
@@ -67,6 +71,18 @@ class Reservation:
         return max(1, int((until - utcnow()).total_seconds()) + 1)
 
 
+@contextmanager
+def _connection() -> Iterator[Connection]:
+    """Its own connection, committed at once (PostgreSQL). SQLite allows one writer, and the
+    request may already hold the write lock: there the counters join the request's
+    transaction (the single-user demo; an API 401's count is then rolled back with it)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        yield db.session.connection()
+        return
+    with db.engine.begin() as conn:
+        yield conn
+
+
 def _insert(dialect: str):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AuthThrottle)
 
@@ -79,7 +95,7 @@ def reserve(scope: str, subject: str, address: str | None, *, limit: int, window
     lock_over = and_(t.locked_until.is_not(None), t.locked_until <= at)
     window_over = and_(t.locked_until.is_(None), t.window_started_at < now - window)
     fresh = or_(lock_over, window_over)
-    with db.engine.begin() as conn:
+    with _connection() as conn:
         insert = _insert(conn.dialect.name)
         statement = (
             insert.values(
@@ -124,7 +140,7 @@ def record_failure(reservation: Reservation, *, lockout: timedelta) -> datetime 
     now = utcnow()
     until = now + lockout * (2 ** min(reservation.lock_count, MAX_DOUBLINGS))
     t = AuthThrottle.__table__.c
-    with db.engine.begin() as conn:
+    with _connection() as conn:
         locked = conn.execute(
             update(AuthThrottle)
             .where(
@@ -152,7 +168,7 @@ def clear(scope: str, subject: str, address: str | None = None) -> int:
     condition = [t.scope == scope, t.subject == subject]
     if address is not None:
         condition.append(t.address == address)
-    with db.engine.begin() as conn:
+    with _connection() as conn:
         return conn.execute(delete(AuthThrottle).where(*condition)).rowcount
 
 
@@ -160,18 +176,10 @@ def locked_addresses(scope: str, subject: str) -> list[tuple[str, datetime]]:
     """Addresses locked now for this subject, with the end of each lock."""
     t = AuthThrottle.__table__.c
     now = utcnow()
-    with db.engine.connect() as conn:
+    with _connection() as conn:
         rows = conn.execute(
             select(t.address, t.locked_until)
             .where(t.scope == scope, t.subject == subject, t.locked_until > now)
             .order_by(t.locked_until.desc())
         ).all()
     return [(row.address, row.locked_until) for row in rows]
-
-
-def locked_subject_count(scope: str) -> int:
-    t = AuthThrottle.__table__.c
-    with db.engine.connect() as conn:
-        return conn.execute(
-            select(func.count()).where(t.scope == scope, t.locked_until > utcnow())
-        ).scalar_one()

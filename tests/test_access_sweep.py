@@ -73,6 +73,7 @@ ROLES = {
     "acceptance.detail": BUREAU_READERS,
     "acceptance.audit_pager": (Role.ACCEPTOR,),
     "acceptance.accept": (Role.ACCEPTOR,),
+    "acceptance.confirm_identity": (Role.ACCEPTOR,),
     "acceptance.void": CLERKS,
     "review.review": (Role.REVIEWER,),
     "review.approve": (Role.APPROVER,),
