@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "application_voided": "驳回（退件）",
     "certificate_generated": "证书生成",
     "certificate_voided": "注销使用登记证",
+    "unit_identity_confirmed": "确认单位信息变更",
 }
 
 
@@ -50,7 +51,11 @@ AUDIT_ACTION_LABELS = {
     "login": "登录",
     "logout": "退出",
     "account_locked": "账号锁定",
+    "account_unlocked": "账号解锁",
+    "login_address_locked": "地址登录暂停（连续失败）",
     "password_reset": "重置密码",
+    "password_change_required": "须修改弱密码",
+    "password_changed": "修改本人密码",
     "user_created": "新建用户",
     "user_updated": "修改用户",
     "user_enabled": "启用用户",
@@ -72,6 +77,8 @@ AUDIT_ACTION_LABELS = {
     "api_token_issued": "接口身份鉴权",
     "api_auth_failed": "接口鉴权失败",
     "api_auth_throttled": "接口鉴权限流",
+    "api_auth_locked": "接口鉴权地址暂停（连续失败）",
+    "api_auth_alert": "接口鉴权告警",
     "api_call": "接口调用",
     "tag_bound": "信息化标签绑定",
 }
@@ -98,6 +105,10 @@ DETAIL_LABELS = {
     "wrong": "错误",
     "certificate_no": "使用登记证编号",
     "cylinders": "气瓶数",
+    "name_typed": "申请填写单位",
+    "name_registered": "登记单位",
+    "credit_code_typed": "申请填写信用代码",
+    "credit_code_registered": "登记信用代码",
 }
 _KIND_LABELS = {k.value: k.label for k in AttachmentKind}
 

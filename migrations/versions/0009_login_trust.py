@@ -32,8 +32,6 @@ def upgrade():
                 "must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()
             )
         )
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.alter_column("must_change_password", server_default=None)
     with op.batch_alter_table("applications") as batch_op:
         batch_op.add_column(sa.Column("identity_confirmed_name", sa.String(length=100)))
         batch_op.add_column(sa.Column("identity_confirmed_code", sa.String(length=18)))
