@@ -320,9 +320,10 @@ def set_password(user: User, password: str) -> None:
     user.failed_logins = 0
     user.locked_until = None
     user.must_change_password = False
-    throttle.clear(throttle.LOGIN, throttle.subject_key(user.username))
+    cleared = throttle.clear(throttle.LOGIN, throttle.subject_key(user.username))
     end_all_sessions(user, "password_reset")
-    audit.record("password_reset", object_type="user", object_id=user.id)
+    # A reset also unlocks (account and addresses): the row says so.
+    audit.record("password_reset", object_type="user", object_id=user.id, addresses_cleared=cleared)
 
 
 def change_own_password(user: User, current: str, new: str, keep_session: str) -> None:

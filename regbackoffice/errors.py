@@ -104,9 +104,15 @@ def unavailable_response(request_id: str) -> Response:
     if wants_api_envelope():
         response = api_envelope(503, message, {"request_id": request_id})
     else:
-        page = render_template(
-            "errors/error.html", code=503, title=title, message=message, request_id=request_id
-        )
+        try:
+            page = render_template(
+                "errors/error.html", code=503, title=title, message=message, request_id=request_id
+            )
+        except Exception:  # the layout asks for the user, i.e. the database: plain page then
+            page = (
+                f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{title}</title>'
+                f"<h1>{title}（503）</h1><p>{message}</p><p>请求编号：{request_id}</p></html>"
+            )
         response = current_app.make_response((page, 503))
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ API_APP = "api_app"  # all addresses of one app_id: alerts, never locks
 MAX_DOUBLINGS = 4
 # A row untouched this long forgets its earlier locks (the backoff starts over).
 QUIET_RESET = timedelta(days=1)
+# About one reservation in this many also prunes the quiet rows (no job needed).
+PRUNE_ONE_IN = 500
 
 
 def subject_key(value: str) -> str:
@@ -95,6 +98,8 @@ def reserve(scope: str, subject: str, address: str | None, *, limit: int, window
     lock_over = and_(t.locked_until.is_not(None), t.locked_until <= at)
     window_over = and_(t.locked_until.is_(None), t.window_started_at < now - window)
     fresh = or_(lock_over, window_over)
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        prune()
     with _connection() as conn:
         insert = _insert(conn.dialect.name)
         statement = (
@@ -127,6 +132,19 @@ def reserve(scope: str, subject: str, address: str | None, *, limit: int, window
         scope, subject, address or "", row.attempts, row.window_started_at,
         row.locked_until, row.lock_count, limit,
     )  # fmt: skip
+
+
+def prune() -> int:
+    """Forget rows quiet for a day and not locked (sprayed usernames would pile up)."""
+    now = utcnow()
+    t = AuthThrottle.__table__.c
+    with _connection() as conn:
+        return conn.execute(
+            delete(AuthThrottle).where(
+                t.updated_at < now - QUIET_RESET,
+                or_(t.locked_until.is_(None), t.locked_until < now),
+            )
+        ).rowcount
 
 
 def record_failure(reservation: Reservation, *, lockout: timedelta) -> datetime | None:

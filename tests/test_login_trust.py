@@ -529,3 +529,15 @@ def test_a_dropped_database_connection_answers_503_with_retry_after(
         else http.get(f"{live_server}/", timeout=30)
     )
     assert again.status_code in (200, 404)
+
+
+def test_quiet_unlocked_counters_are_pruned_and_locked_ones_kept(app, client):
+    for _ in range(5):
+        login_from(client, ATTACKER, "sprayed-name-1", "wrong-Password-1")  # locked
+    login_from(client, ATTACKER, "sprayed-name-2", "wrong-Password-1")  # one failure
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(AuthThrottle).values(updated_at=utcnow() - timedelta(days=2)))
+    assert throttle.prune() == 1
+    with db.engine.connect() as conn:
+        left = conn.execute(sa.select(AuthThrottle.subject)).scalars().all()
+    assert left == [throttle.subject_key("sprayed-name-1")]
