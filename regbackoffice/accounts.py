@@ -159,7 +159,9 @@ def _failed(slot: throttle.Reservation, username: str, user: User | None) -> Non
 
 def unlock(user: User) -> int:
     """解锁 by an admin: the account lock and every address lock of this username."""
-    cleared = throttle.clear(throttle.LOGIN, throttle.subject_key(user.username))
+    cleared = throttle.clear(
+        throttle.LOGIN, throttle.subject_key(user.username), joins_request=True
+    )
     was_locked = user.locked_until is not None and user.locked_until > utcnow()
     user.locked_until = None
     user.failed_logins = 0
@@ -320,7 +322,9 @@ def set_password(user: User, password: str) -> None:
     user.failed_logins = 0
     user.locked_until = None
     user.must_change_password = False
-    cleared = throttle.clear(throttle.LOGIN, throttle.subject_key(user.username))
+    cleared = throttle.clear(
+        throttle.LOGIN, throttle.subject_key(user.username), joins_request=True
+    )
     end_all_sessions(user, "password_reset")
     # A reset also unlocks (account and addresses): the row says so.
     audit.record("password_reset", object_type="user", object_id=user.id, addresses_cleared=cleared)

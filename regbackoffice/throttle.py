@@ -7,9 +7,8 @@ failures lock only the stranger's address, never the right user elsewhere.
 An attempt is *reserved* before the password or secret is checked: one
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (PostgreSQL and SQLite alike) adds it to the
 window and answers the new count, so 30 parallel wrong passwords cannot make more than the
-limit's checks. On PostgreSQL the statements run on their own connection and commit at
-once: the count survives the request's rollback (an API 401) and no row lock is held while
-hashing (SQLite, the demo: see ``_connection``).
+limit's checks. The statements run on their own connection and commit at once: the count
+survives the request's rollback (an API 401) and no row lock is held while hashing.
 
 When the limit is reached the address is locked for the base lockout, doubled for each
 further lock in a row (backoff, at most ``2**MAX_DOUBLINGS`` times); a success clears the
@@ -75,11 +74,15 @@ class Reservation:
 
 
 @contextmanager
-def _connection() -> Iterator[Connection]:
-    """Its own connection, committed at once (PostgreSQL). SQLite allows one writer, and the
-    request may already hold the write lock: there the counters join the request's
-    transaction (the single-user demo; an API 401's count is then rolled back with it)."""
-    if db.session.get_bind().dialect.name == "sqlite":
+def _connection(joins_request: bool = False) -> Iterator[Connection]:
+    """Its own connection, committed at once.
+
+    ``joins_request``: an admin's clear (解锁, password reset) after the request has written.
+    SQLite allows one writer and the request then holds the lock, so there it joins the
+    request's transaction; PostgreSQL still commits it on its own (row locks held by a
+    request would otherwise make the next login of that user wait for it).
+    """
+    if joins_request and db.session.get_bind().dialect.name == "sqlite":
         yield db.session.connection()
         return
     with db.engine.begin() as conn:
@@ -180,13 +183,15 @@ def count(scope: str, subject: str, *, window: timedelta) -> int:
     return reserve(scope, subject, "", limit=1 << 30, window=window).attempts
 
 
-def clear(scope: str, subject: str, address: str | None = None) -> int:
+def clear(
+    scope: str, subject: str, address: str | None = None, *, joins_request: bool = False
+) -> int:
     """Forget the counters (a success; an admin's 解锁 clears every address). Rows removed."""
     t = AuthThrottle.__table__.c
     condition = [t.scope == scope, t.subject == subject]
     if address is not None:
         condition.append(t.address == address)
-    with _connection() as conn:
+    with _connection(joins_request) as conn:
         return conn.execute(delete(AuthThrottle).where(*condition)).rowcount
 
 
