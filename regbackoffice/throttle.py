@@ -82,10 +82,12 @@ def _connection(joins_request: bool = False) -> Iterator[Connection]:
     request's transaction; PostgreSQL still commits it on its own (row locks held by a
     request would otherwise make the next login of that user wait for it).
     """
-    if joins_request and db.session.get_bind().dialect.name == "sqlite":
+    bind = db.session.get_bind()
+    if joins_request and bind.dialect.name == "sqlite":
         yield db.session.connection()
         return
-    with db.engine.begin() as conn:
+    # The session's engine (``.engine`` of an Engine is itself; of a Connection, its pool).
+    with bind.engine.begin() as conn:
         yield conn
 
 

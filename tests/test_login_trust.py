@@ -542,3 +542,26 @@ def test_quiet_unlocked_counters_are_pruned_and_locked_ones_kept(app, client):
     with db.engine.connect() as conn:
         left = conn.execute(sa.select(AuthThrottle.subject)).scalars().all()
     assert left == [throttle.subject_key("sprayed-name-1")]
+
+
+def test_behind_one_trusted_proxy_each_client_has_its_own_throttle(app):
+    """Everyone reaches the app from nginx's 127.0.0.1; X-Forwarded-For tells them apart."""
+    from regbackoffice import create_app
+
+    proxied = create_app({**app.config, "TRUSTED_PROXIES": 1}).test_client()
+    api_client, secret = factories.make_api_client()
+
+    def via_nginx(client_address: str, app_secret: str):
+        return proxied.post(
+            TOKEN_URL,
+            json={"app_id": api_client.app_id, "app_secret": app_secret},
+            headers={"X-Forwarded-For": client_address},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+
+    for _ in range(10):
+        via_nginx(ATTACKER, "wrong")
+    assert via_nginx(ATTACKER, secret).status_code == 429
+    assert via_nginx(DESK, secret).status_code == 200
+    [lock] = audit_rows("api_auth_locked", object_id=api_client.app_id)
+    assert lock.ip == ATTACKER
