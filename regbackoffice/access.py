@@ -179,7 +179,7 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints a read-only user may still POST to.
-_READ_ONLY_ALLOWED = frozenset({"auth.logout", "auth.login"})
+_READ_ONLY_ALLOWED = frozenset({"auth.logout", "auth.login", "auth.change_password"})
 
 
 def _refuse_writes_by_read_only_users() -> None:

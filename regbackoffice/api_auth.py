@@ -3,9 +3,9 @@
 ``app_id`` + ``app_secret`` → a random bearer token, stored only as its sha256, valid for
 ``API_TOKEN_HOURS`` (2 h). Tokens die with the client: disabling it or rotating its secret
 revokes them (``api_clients.revoke_tokens``). Failed exchanges are audited as
-``api_auth_failed``; those rows are also the throttle's counters (per ``app_id`` and per
-IP within ``API_AUTH_WINDOW``), so the limit holds across app servers without Redis and
-survives restarts.
+``api_auth_failed`` and counted in ``auth_throttle`` (``regbackoffice.throttle``) per
+(app_id, client address), in the database: the limit holds across app servers without
+Redis and survives restarts.
 """
 
 from __future__ import annotations
@@ -13,28 +13,27 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import lazyload
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import api_clients, audit
+from . import accounts, api_clients, audit, throttle
 from .extensions import db
 from .models import ApiClient, ApiToken, AuditLog, utcnow
 
 AUTH_FAILED_ACTION = "api_auth_failed"
-
-
-@cache
-def _dummy_hash() -> str:
-    return generate_password_hash("not-a-secret-of-any-client")
+ALERT_ACTION = "api_auth_alert"
+LOCK_ACTION = "api_auth_locked"
 
 
 class AuthThrottled(Exception):
-    """Too many failed exchanges recently; the caller must wait."""
+    """Too many failed exchanges from this address for this app_id; wait ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 class AuthFailed(Exception):
@@ -51,33 +50,31 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _recent_failures(app_id: str, ip: str | None, since: datetime) -> tuple[int, int]:
-    by_app = select(func.count()).where(
-        AuditLog.action == AUTH_FAILED_ACTION, AuditLog.at >= since, AuditLog.object_id == app_id
-    )
-    by_ip = select(func.count()).where(
-        AuditLog.action == AUTH_FAILED_ACTION, AuditLog.at >= since, AuditLog.ip == ip
-    )
-    return db.session.scalar(by_app) or 0, (db.session.scalar(by_ip) or 0) if ip else 0
-
-
 def exchange(app_id: str, secret: str, ip: str | None) -> IssuedToken:
-    """Issue a bearer token; raises AuthThrottled or AuthFailed (audited, durable)."""
+    """Issue a bearer token; raises AuthThrottled or AuthFailed (audited, durable).
+
+    Failures count per (app_id, address): a platform whose secret is right is never refused
+    because someone elsewhere typed wrong ones. Over all addresses one app_id only raises an
+    alert (``api_auth_alert``, shown to admins) at ``API_AUTH_ALERT_FAILURES``.
+    """
     config = current_app.config
-    since = utcnow() - config["API_AUTH_WINDOW"]
-    by_app, by_ip = _recent_failures(app_id, ip, since)
-    if by_app >= config["API_AUTH_MAX_FAILURES"] or by_ip >= config["API_AUTH_MAX_FAILURES_PER_IP"]:
+    window: timedelta = config["API_AUTH_WINDOW"]
+    subject = throttle.subject_key(app_id)
+    slot = throttle.reserve(
+        throttle.API, subject, ip, limit=config["API_AUTH_MAX_FAILURES"], window=window
+    )
+    if not slot.allowed:
         audit.record_refusal(
             "api_auth_throttled",
             object_type="api_client",
             object_id=app_id[:50],
             path="/auth/token",
         )
-        raise AuthThrottled
+        raise AuthThrottled(slot.retry_after(window))
     client = api_clients.client_by_app_id(app_id)
     if client is None:
-        # Spend the same time as a wrong secret, so app_ids cannot be probed by timing.
-        check_password_hash(_dummy_hash(), secret)
+        # Spend the same one hash as a wrong secret, so app_ids cannot be probed by timing.
+        accounts.dummy_check(secret)
     if client is None or not client.active or not api_clients.secret_matches(client, secret):
         reason = "unknown" if client is None else ("inactive" if not client.active else "secret")
         audit.record_refusal(
@@ -87,7 +84,9 @@ def exchange(app_id: str, secret: str, ip: str | None) -> IssuedToken:
             actor=client,
             reason=reason,
         )
+        _count_failure(slot, app_id, client, window)
         raise AuthFailed
+    throttle.clear(throttle.API, subject, ip or "")
     token = secrets.token_urlsafe(32)
     lifetime: timedelta = config["API_TOKEN_LIFETIME"]
     db.session.add(
@@ -96,6 +95,49 @@ def exchange(app_id: str, secret: str, ip: str | None) -> IssuedToken:
     client.last_seen_at = utcnow()
     audit.record("api_token_issued", object_type="api_client", object_id=client.id, actor=client)
     return IssuedToken(access_token=token, expires_in=int(lifetime.total_seconds()))
+
+
+def _count_failure(
+    slot: throttle.Reservation, app_id: str, client: ApiClient | None, window: timedelta
+) -> None:
+    config = current_app.config
+    until = throttle.record_failure(slot, lockout=window)
+    if until is not None:
+        audit.record_refusal(
+            LOCK_ACTION,
+            outcome="ok",
+            object_type="api_client",
+            object_id=app_id[:50],
+            actor=client,
+            until=until.isoformat(timespec="seconds"),
+            failures=slot.attempts,
+        )
+    total = throttle.count(throttle.API_APP, slot.subject, window=window)
+    if total == config["API_AUTH_ALERT_FAILURES"]:
+        # Once per window: many addresses failing for one app_id is an attack on it, or a
+        # leaked app_id; an admin should look (and rotate the secret), nothing is locked.
+        audit.record_refusal(
+            ALERT_ACTION,
+            outcome="alert",
+            object_type="api_client",
+            object_id=app_id[:50],
+            actor=client,
+            failures=total,
+            window_minutes=int(window.total_seconds() // 60),
+        )
+
+
+def recent_alerts(days: int = 7) -> list[AuditLog]:
+    """The alerts of the last days, newest first (the API client admin page lists them)."""
+    since = utcnow() - timedelta(days=days)
+    return list(
+        db.session.scalars(
+            select(AuditLog)
+            .where(AuditLog.action == ALERT_ACTION, AuditLog.at >= since)
+            .order_by(AuditLog.id.desc())
+            .limit(50)
+        )
+    )
 
 
 def client_for_token(token: str) -> ApiClient | None:

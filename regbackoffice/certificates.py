@@ -23,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
 
-from . import audit, jobs, storage, workflow
+from . import audit, jobs, storage, unit_identity, workflow
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
@@ -107,10 +107,12 @@ def _issue(application: Application, user: User, today: date | None) -> Certific
         render_state=RenderState.QUEUED,
     )
     db.session.add(certificate)
+    # The registered unit's name unless a clerk confirmed the one typed (unit_identity).
+    unit_name, _credit_code = unit_identity.certificate_identity(application)
     cylinders = register_cylinders(
         [CylinderData.from_row(item) for item in items],
         unit=application.unit,
-        unit_name=application.unit_name,
+        unit_name=unit_name,
         district=district,
         certificate_no=allocated.number,
         registration_date=today,
@@ -163,9 +165,10 @@ def document_for(certificate: Certificate) -> CertificateDocument:
         )
         .order_by(ApplicationItem.row_no, ApplicationItem.id)
     ).all()
+    unit_name, credit_code = unit_identity.certificate_identity(application)
     return CertificateDocument(
-        unit_name=application.unit_name,
-        credit_code=application.credit_code,
+        unit_name=unit_name,
+        credit_code=credit_code,
         address=application.address,
         number=certificate.number,
         authority=certificate.authority,

@@ -103,7 +103,10 @@ def create_api_client_command(unit_credit_code: str, scopes: str, description: s
 @with_appcontext
 def seed_demo_command(password: str | None, json_out: str | None) -> None:
     """Create the demo districts, users, units, API clients and cylinders (idempotent)."""
-    password = password or secrets.token_urlsafe(9)
+    if not password:
+        password = secrets.token_urlsafe(9)
+        while accounts.password_error(password):  # rarely: too few character classes
+            password = secrets.token_urlsafe(9)
     if accounts.password_error(password):
         _fail(accounts.password_error(password) or "")
     summary = demo.seed_demo(password)

@@ -76,8 +76,15 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "IDLE_TIMEOUT": timedelta(minutes=_int(env, "REGBO_IDLE_TIMEOUT_MINUTES", 30)),
         # werkzeug hash method; tests may choose a cheaper one (never in production).
         "PASSWORD_HASH_METHOD": env.get("REGBO_PASSWORD_HASH_METHOD", "scrypt"),
+        # Failed logins per (username, client address) within the lockout: that address
+        # is locked (doubling on repeats). The account itself locks only at the much higher
+        # count, from any addresses in a row, until an admin's 解锁 or the account lockout.
         "LOGIN_MAX_FAILURES": _int(env, "REGBO_LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT": timedelta(minutes=_int(env, "REGBO_LOGIN_LOCKOUT_MINUTES", 15)),
+        "LOGIN_ACCOUNT_MAX_FAILURES": _int(env, "REGBO_LOGIN_ACCOUNT_MAX_FAILURES", 50),
+        "LOGIN_ACCOUNT_LOCKOUT": timedelta(
+            minutes=_int(env, "REGBO_LOGIN_ACCOUNT_LOCKOUT_MINUTES", 60)
+        ),
         "SESSION_COOKIE_NAME": "regbo_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -108,8 +115,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "PUBLIC_RATE_LIMIT": env.get("REGBO_PUBLIC_RATE_LIMIT", "30 per minute"),
         # JSON API (DESIGN 8).
         "API_TOKEN_LIFETIME": timedelta(hours=_int(env, "REGBO_API_TOKEN_HOURS", 2)),
+        # Failed token exchanges per (app_id, client address) within the window lock that
+        # address (doubling on repeats); per app_id over all addresses only an alert.
         "API_AUTH_MAX_FAILURES": _int(env, "REGBO_API_AUTH_MAX_FAILURES", 10),
-        "API_AUTH_MAX_FAILURES_PER_IP": _int(env, "REGBO_API_AUTH_MAX_FAILURES_PER_IP", 30),
+        "API_AUTH_ALERT_FAILURES": _int(env, "REGBO_API_AUTH_ALERT_FAILURES", 100),
         "API_AUTH_WINDOW": timedelta(minutes=_int(env, "REGBO_API_AUTH_WINDOW_MINUTES", 15)),
         # A base64 stamp photo of at most 10 MB is about 13.4 MB of JSON.
         "API_MAX_REQUEST_BYTES": _int(env, "REGBO_API_MAX_REQUEST_MB", 15) * 1024 * 1024,

@@ -7,6 +7,8 @@ import uuid
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -24,7 +26,12 @@ MESSAGES = {
     415: ("格式不支持", "请求内容的格式不受支持。"),
     429: ("操作过于频繁", "请稍后再试。"),
     500: ("系统错误", "系统处理时发生错误，已记录。请稍后重试或联系管理员。"),
+    503: ("服务暂时不可用", "数据库连接中断，本次操作未保存。请稍等片刻后重试。"),
 }
+
+# Seconds a client should wait after a 503 (the database connection dropped: a restart or
+# failover usually takes a few seconds; pool_pre_ping then hands out fresh connections).
+RETRY_AFTER_SECONDS = 5
 
 
 def wants_api_envelope() -> bool:
@@ -52,6 +59,8 @@ def _handle_http(exc: HTTPException) -> Response | tuple[str, int]:
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        if code == 401:
+            response.headers.setdefault("WWW-Authenticate", 'Bearer realm="regbackoffice"')
         return response
     return render_template("errors/error.html", code=code, title=title, message=message), code
 
@@ -83,9 +92,49 @@ def _handle_refusal(exc: DomainError) -> Response | tuple[str, int]:
     return render_template("errors/error.html", code=code, title=title, message=exc.message), code
 
 
+def _database_unavailable(exc: BaseException | None) -> bool:
+    """The database went away under the request (connection dropped, pool exhausted)."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and (
+            exc.connection_invalidated or isinstance(exc, OperationalError)
+        ):
+            return True
+        if isinstance(exc, DisconnectionError | SATimeoutError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def unavailable_response(request_id: str) -> Response:
+    """503 with Retry-After: nothing was saved, the same request may simply be sent again."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool replaces it
+        current_app.logger.warning("rollback after a lost connection failed", exc_info=True)
+    title, message = MESSAGES[503]
+    if wants_api_envelope():
+        response = api_envelope(503, message, {"request_id": request_id})
+    else:
+        try:
+            page = render_template(
+                "errors/error.html", code=503, title=title, message=message, request_id=request_id
+            )
+        except Exception:  # the layout asks for the user, i.e. the database: plain page then
+            page = (
+                f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{title}</title>'
+                f"<h1>{title}（503）</h1><p>{message}</p><p>请求编号：{request_id}</p></html>"
+            )
+        response = current_app.make_response((page, 503))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def _handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
     request_id = uuid.uuid4().hex[:12]
     original = exc.original_exception if isinstance(exc, InternalServerError) else exc
+    if _database_unavailable(original):
+        current_app.logger.warning("database unavailable, request id %s: %s", request_id, original)
+        return unavailable_response(request_id)
     current_app.logger.error("unhandled error, request id %s", request_id, exc_info=original)
     title, message = MESSAGES[500]
     if wants_api_envelope():

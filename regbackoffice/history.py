@@ -41,6 +41,7 @@ ACTION_LABELS = {
     "certificate_generated": "证书生成",
     "certificate_voided": "注销使用登记证",
     "application_deadline_recomputed": "期限按节假日安排重新计算",
+    "unit_identity_confirmed": "确认单位信息变更",
 }
 
 
@@ -51,7 +52,11 @@ AUDIT_ACTION_LABELS = {
     "login": "登录",
     "logout": "退出",
     "account_locked": "账号锁定",
+    "account_unlocked": "账号解锁",
+    "login_address_locked": "地址登录暂停（连续失败）",
     "password_reset": "重置密码",
+    "password_change_required": "须修改弱密码",
+    "password_changed": "修改本人密码",
     "user_created": "新建用户",
     "user_updated": "修改用户",
     "user_enabled": "启用用户",
@@ -73,6 +78,8 @@ AUDIT_ACTION_LABELS = {
     "api_token_issued": "接口身份鉴权",
     "api_auth_failed": "接口鉴权失败",
     "api_auth_throttled": "接口鉴权限流",
+    "api_auth_locked": "接口鉴权地址暂停（连续失败）",
+    "api_auth_alert": "接口鉴权告警",
     "api_call": "接口调用",
     "tag_bound": "信息化标签绑定",
     "access_denied": "越权访问（拒绝）",
@@ -105,6 +112,10 @@ DETAIL_LABELS = {
     "step": "环节",
     "old_due_on": "原期限",
     "new_due_on": "新期限",
+    "name_typed": "申请填写单位",
+    "name_registered": "登记单位",
+    "credit_code_typed": "申请填写信用代码",
+    "credit_code_registered": "登记信用代码",
 }
 
 # Further detail fields, shown on the audit log page (not in an application's 办理记录).
@@ -143,6 +154,10 @@ AUDIT_DETAIL_LABELS = {
     "replaced": "替换原安排",
     "version": "版本",
     "workdays": "调休上班天数",
+    "account_was_locked": "账号曾被锁定",
+    "addresses_cleared": "解除锁定的地址数",
+    "failures": "连续失败次数",
+    "forced": "因密码过弱被要求修改",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).
 HIDDEN_DETAILS = frozenset({"sha256"})

@@ -111,6 +111,10 @@ def db(app: Flask, shadow_app: Flask) -> Iterator:
         _db.session = original
         outer.rollback()
         connection.close()
+        # Login/token failure counters commit on their own connection (so a rolled-back
+        # request keeps them): start every test without anyone's earlier failures.
+        with app.app_context(), _db.engine.begin() as own:
+            own.execute(sa.text("DELETE FROM auth_throttle"))
 
 
 @pytest.fixture(autouse=True)

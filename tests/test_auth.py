@@ -1,10 +1,10 @@
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from regbackoffice.blueprints.auth.routes import LOGIN_FAILED
 from regbackoffice.extensions import db
-from regbackoffice.models import AuditLog, Role, UserSession, utcnow
+from regbackoffice.models import AuditLog, AuthThrottle, Role, UserSession, utcnow
 
 from . import factories
 from .conftest import login, post_form
@@ -49,20 +49,24 @@ def test_wrong_password_unknown_user_and_disabled_user_get_one_generic_message(c
     assert all("password" not in row.detail for row in _audit("login"))
 
 
-def test_five_failures_lock_the_account_for_fifteen_minutes(client):
+def test_five_failures_lock_the_address_for_fifteen_minutes(client):
+    """等保 L2 登录失败处理, from the failing address (other addresses: test_login_trust)."""
+    from regbackoffice import throttle
+
     user = factories.make_user(Role.ACCEPTOR)
     for _ in range(5):
         login(client, user, "wrong-password")
-    db.session.refresh(user)
-    assert user.locked_until is not None
-    assert timedelta(minutes=14) < user.locked_until - utcnow() <= timedelta(minutes=15)
-    assert len(_audit("account_locked", actor_id=user.id)) == 1
-    # Even the right password is refused while locked, with the same message.
+    [(_address, until)] = throttle.locked_addresses(
+        throttle.LOGIN, throttle.subject_key(user.username)
+    )
+    assert timedelta(minutes=14) < until - utcnow() <= timedelta(minutes=15)
+    assert len(_audit("login_address_locked", actor_id=user.id)) == 1
+    # Even the right password is refused from that address while it is locked.
     page = login(client, user)
-    assert page.status_code == 200 and LOGIN_FAILED in page.get_data(as_text=True)
+    assert page.status_code == 200 and "本地址登录失败次数过多" in page.get_data(as_text=True)
     # After the lockout the right password works again.
-    user.locked_until = utcnow() - timedelta(seconds=1)
-    db.session.flush()
+    with db.engine.begin() as conn:
+        conn.execute(update(AuthThrottle).values(locked_until=utcnow() - timedelta(seconds=1)))
     assert login(client, user).status_code == 302
 
 

@@ -9,14 +9,14 @@
 - ``api_record_keys.answer``: the first answer to a record_no, replayed to a re-send.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

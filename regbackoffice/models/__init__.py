@@ -26,6 +26,7 @@ from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
 from .stats import RegistrationStat, StatRefresh, StepDurationStat, ViolationStat
+from .throttle import AuthThrottle
 from .units import Unit, UnitKind
 from .users import CITY_ROLES, DISTRICT_ROLES, Role, User, UserSession
 
@@ -45,6 +46,7 @@ __all__ = [
     "AttachmentKind",
     "AuditLog",
     "AuditVerdict",
+    "AuthThrottle",
     "CalendarDay",
     "CalendarYear",
     "Certificate",

@@ -103,6 +103,13 @@ class Application(Model):
     contact_phone: Mapped[str] = mapped_column(String(30), nullable=False, default="")
     credit_code: Mapped[str] = mapped_column(String(18), nullable=False, default="")
     address: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    # The clerk's confirmation that the name / credit code typed here, though different from
+    # the unit's registered ones, belong on the certificate (``unit_identity``). Kept as the
+    # confirmed values: an edit after the confirmation is not covered by it.
+    identity_confirmed_name: Mapped[str | None] = mapped_column(String(100))
+    identity_confirmed_code: Mapped[str | None] = mapped_column(String(18))
+    identity_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    identity_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()

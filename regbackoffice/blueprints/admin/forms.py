@@ -31,12 +31,16 @@ class UserForm(BaseForm):
     unit_credit_code = StringField(
         "所属单位统一社会信用代码（使用单位经办人）", validators=[Optional(), Length(max=30)]
     )
-    password = PasswordField("初始密码（至少8位）", validators=[Optional(), Length(max=200)])
+    password = PasswordField(
+        "初始密码（至少8位，含大写字母、小写字母、数字、符号中的至少三类）",
+        validators=[Optional(), Length(max=200)],
+    )
 
 
 class PasswordResetForm(BaseForm):
     password = PasswordField(
-        "新密码（至少8位）", validators=[DataRequired("请填写新密码"), Length(max=200)]
+        "新密码（至少8位，含大写字母、小写字母、数字、符号中的至少三类）",
+        validators=[DataRequired("请填写新密码"), Length(max=200)],
     )
 
 

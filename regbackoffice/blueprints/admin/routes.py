@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
-from ... import accounts, api_clients, history, units
+from ... import accounts, api_auth, api_clients, history, units
 from ...access import get_or_404, roles_required, visible
 from ...clock import china_day_start
 from ...credit_code import normalize_credit_code
@@ -139,7 +139,19 @@ def user_edit(user_id: int) -> Response | str:
         user=user,
         password_form=PasswordResetForm(),
         confirm_form=ConfirmForm(),
+        lock_state=accounts.lock_state(user),
     )
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+@roles_required(Role.ADMIN)
+def user_unlock(user_id: int) -> Response:
+    user = get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    cleared = accounts.unlock(user)
+    flash(f"已解锁用户 {user.username}（账号锁定及{cleared}个地址的登录暂停已解除）", "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
@@ -247,6 +259,7 @@ def api_clients_list() -> str:
         clients=clients,
         confirm_form=ConfirmForm(),
         scope_labels=SCOPE_LABELS,
+        alerts=api_auth.recent_alerts(),
     )
 
 

@@ -30,6 +30,10 @@ from ...models import ApiClient, utcnow
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
+# RFC 6750: every 401 names the scheme the client must use.
+BEARER_CHALLENGE = 'Bearer realm="regbackoffice"'
+
+
 class ApiError(Exception):
     """An answer other than success: ``status`` and a Chinese ``message``; ``errors`` per field."""
 
@@ -64,11 +68,16 @@ def validation_error(errors: list[dict[str, str]]) -> ApiError:
 def _parse_json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "请求内容格式应为application/json")
+    limit = current_app.config["API_MAX_REQUEST_BYTES"]
+    too_large = ApiError(413, f"请求内容超过{limit / (1024 * 1024):g}MB")
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        limit = current_app.config["API_MAX_REQUEST_BYTES"] // (1024 * 1024)
-        raise ApiError(413, f"请求内容超过{limit}MB") from None
+        raise too_large from None
+    # A chunked body (no Content-Length) is read only up to the limit, silently cut there:
+    # reaching the limit means it was longer.
+    if request.content_length is None and len(raw) >= limit:
+        raise too_large
     try:
         body = json.loads(raw)
     except RecursionError:
@@ -85,11 +94,17 @@ def _bearer_client() -> ApiClient:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
-            401, "缺少访问令牌：请先调用 /api/v1/auth/token 获取，并以 Authorization: Bearer 发送"
+            401,
+            "缺少访问令牌：请先调用 /api/v1/auth/token 获取，并以 Authorization: Bearer 发送",
+            headers={"WWW-Authenticate": BEARER_CHALLENGE},
         )
     client = api_auth.client_for_token(token.strip())
     if client is None:
-        raise ApiError(401, "访问令牌无效、已过期或已被撤销，请重新获取")
+        raise ApiError(
+            401,
+            "访问令牌无效、已过期或已被撤销，请重新获取",
+            headers={"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="invalid_token"'},
+        )
     return client
 
 
@@ -105,6 +120,8 @@ def respond(
     response = api_envelope(status, message, data)
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
     return response
 
 

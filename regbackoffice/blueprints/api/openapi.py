@@ -185,7 +185,9 @@ OPERATIONS: list[dict[str, Any]] = [
         "path": "/auth/token",
         "summary": "身份鉴权",
         "description": (
-            "以app_id与app_secret换取访问令牌（有效期2小时）。连续鉴权失败过多时返回429。"
+            "以app_id与app_secret换取访问令牌（有效期2小时）。同一地址对同一app_id连续鉴权失败"
+            "过多时，该地址返回429（Retry-After为需等待的秒数，再次锁定时加倍）；"
+            "其他地址使用正确密钥不受影响。"
         ),
         "request": TOKEN_REQUEST.schema(),
         "data": _obj(
@@ -345,7 +347,7 @@ OPERATIONS.append(
 
 ERROR_TEXT = {
     400: "请求无效（JSON格式或数据校验；data.errors逐字段说明）",
-    401: "身份鉴权失败（令牌缺失、无效、过期或已撤销）",
+    401: "身份鉴权失败（令牌缺失、无效、过期或已撤销）；响应头WWW-Authenticate: Bearer",
     403: "无此接口权限或无权操作该气瓶",
     404: "未找到",
     405: "请求方式不允许（仅POST）",
@@ -354,6 +356,7 @@ ERROR_TEXT = {
     415: "请求内容格式不是application/json",
     429: "请求过于频繁",
     500: "系统错误（data.request_id为请求编号）",
+    503: "数据库连接中断，本次请求未保存；按Retry-After秒数等待后重试",
 }
 
 
@@ -391,7 +394,7 @@ def document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": _envelope("200", op["data"])}},
             }
         }
-        for code in sorted({*op["errors"], 405, 500}):
+        for code in sorted({*op["errors"], 405, 500, 503}):
             responses[str(code)] = _error_response(code)
         operation: dict[str, Any] = {
             "operationId": op["path"].strip("/").replace("/", "_"),

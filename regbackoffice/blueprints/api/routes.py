@@ -25,6 +25,7 @@ from ...api_validation import (
     RecordSpec,
     today,
 )
+from ...errors import api_envelope
 from ...extensions import csrf
 from ...models import (
     ApiClient,
@@ -133,9 +134,12 @@ def token(body: dict[str, Any]) -> Answer:
     clean = _validated(TOKEN_REQUEST, body)
     try:
         issued = api_auth.exchange(clean["app_id"], clean["app_secret"], request.remote_addr)
-    except api_auth.AuthThrottled:
+    except api_auth.AuthThrottled as exc:
         raise ApiError(
-            429, "鉴权失败次数过多，请稍后再试", headers={"Retry-After": "900"}
+            429,
+            f"本地址对该app_id的鉴权失败次数过多，已暂停，请{exc.retry_after}秒后再试；"
+            "其他地址的调用不受影响",
+            headers={"Retry-After": str(exc.retry_after)},
         ) from None
     except api_auth.AuthFailed:
         raise ApiError(401, "app_id或app_secret不正确，或调用单位已停用") from None
@@ -393,3 +397,14 @@ def openapi_document() -> Response:
 @bp.get("/docs")
 def docs() -> str:
     return render_template("api/docs.html", spec=openapi.document())
+
+
+@bp.after_request
+def _options_in_the_envelope(response: Response) -> Response:
+    """OPTIONS (Flask answers it for every route) in the envelope, like every API answer."""
+    if request.method != "OPTIONS" or response.status_code != 200:
+        return response
+    allow = [m.strip() for m in response.headers.get("Allow", "").split(",") if m.strip()]
+    answer = api_envelope(200, f"该地址支持的请求方式：{', '.join(allow)}", {"allow": allow})
+    answer.headers["Allow"] = ", ".join(allow)
+    return answer
