@@ -35,6 +35,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def sqlalchemy_url(database_url: str) -> str:
+    """``postgresql://…`` (the libpq form) as SQLAlchemy's psycopg 3 URL; others unchanged.
+
+    SQLAlchemy would pick psycopg2 (not installed) for a bare ``postgresql://``.
+    """
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        return "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return database_url
+
+
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     env = os.environ if env is None else env
@@ -53,10 +63,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         secret_key = "development-only-insecure-key"
 
     instance = Path(instance_path)
-    database_url = env.get("REGBO_DATABASE_URL") or f"sqlite:///{instance / 'regbackoffice.db'}"
-    # SQLAlchemy's psycopg 3 driver needs the explicit dialect name.
-    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    database_url = sqlalchemy_url(
+        env.get("REGBO_DATABASE_URL") or f"sqlite:///{instance / 'regbackoffice.db'}"
+    )
 
     production = mode == "production"
     return {
