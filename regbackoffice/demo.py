@@ -33,6 +33,7 @@ from .models import (
     ApplicationItem,
     AttachmentKind,
     AuditVerdict,
+    Certificate,
     Cylinder,
     CylinderStatus,
     District,
@@ -341,8 +342,9 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         submitted, _ = _ensure_demo_application(unit, applicant, district, today)
         demo_applications[spec.code] = submitted.id
         _ensure_mid_audit_application(unit, applicant, district, today, staff[Role.ACCEPTOR])
-        _ensure_certified_application(unit, applicant, district, today, staff)
+        # The past certificates first: numbers then rise with their issue dates.
         _ensure_dashboard_history(spec, unit, applicant, district, today, password)
+        _ensure_certified_application(unit, applicant, district, today, staff)
 
     inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
     clients.append(
@@ -500,6 +502,8 @@ def _schedule(submitted_on: date, index: int) -> dict[str, datetime]:
 
 def _backdate(application: Any, times: dict[str, datetime]) -> None:
     """Move the transitions' times into the past (a demo has no history of its own)."""
+    # Created (and the cylinder list imported) the working day before it was submitted.
+    application.created_at = times["submitted_at"] - timedelta(days=1, hours=2)
     application.submitted_at = times["submitted_at"]
     application.accept_due_on = add_workdays(china_date(times["submitted_at"]), 5)
     for column in ("accepted_at", "reviewed_at", "approved_at", "certified_at"):
@@ -508,6 +512,11 @@ def _backdate(application: Any, times: dict[str, datetime]) -> None:
     if application.accepted_at is not None:
         application.audit_completed_at = times["accepted_at"]
         application.decision_due_on = add_workdays(china_date(times["accepted_at"]), 15)
+    if application.certified_at is not None:
+        certificate = db.session.scalar(
+            select(Certificate).where(Certificate.application_id == application.id)
+        )
+        certificate.created_at = times["certified_at"]
 
 
 def _ensure_dashboard_history(

@@ -172,3 +172,33 @@ def test_seed_demo_has_a_mid_audit_and_a_certified_application_per_district(app)
             == {AuditVerdict.CORRECT, AuditVerdict.WRONG, AuditVerdict.PENDING}
         ]
         assert len(mid_audit) == 1 and mid_audit[0].audit_completed_at is None
+
+
+def test_seed_demo_dates_read_in_order(app):
+    """Created before submitted; certificate numbers rise with their issue dates."""
+    from regbackoffice.models import Application, Certificate
+
+    app.test_cli_runner().invoke(args=["seed-demo", "--password", "demo-pass-4"])
+    for application in db.session.scalars(select(Application)):
+        if application.submitted_at is not None:
+            assert application.created_at <= application.submitted_at, application.id
+    for code in ("500112", "500105"):
+        issued = db.session.execute(
+            select(
+                Certificate.year, Certificate.serial, Certificate.issue_date, Certificate.created_at
+            )
+            .where(Certificate.district_code == code)
+            .order_by(Certificate.year, Certificate.serial)
+        ).all()
+        assert len(issued) == 4  # three past certificates and today's
+        assert [row.issue_date for row in issued] == sorted(row.issue_date for row in issued)
+        assert [row.created_at for row in issued] == sorted(row.created_at for row in issued)
+
+
+def test_seed_demo_help_states_the_password_rule(app):
+    from regbackoffice.accounts import MIN_PASSWORD_LENGTH
+
+    shown = app.test_cli_runner().invoke(args=["seed-demo", "--help"])
+    assert f"at least {MIN_PASSWORD_LENGTH} characters" in " ".join(shown.output.split())
+    refused = app.test_cli_runner().invoke(args=["seed-demo", "--password", "short"])
+    assert refused.exit_code != 0 and f"密码至少{MIN_PASSWORD_LENGTH}位" in refused.output
