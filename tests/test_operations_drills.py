@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -179,3 +183,109 @@ def test_redis_outage_shows_a_calm_notice_where_queued_work_waits(live_app, live
     )
     assert certificate.render_state is RenderState.QUEUED  # still waiting, nothing lost
     assert live_db.session.get(ImportJob, import_id).status is ImportStatus.QUEUED
+
+
+# --------------------------------------------------- slow uploads under the README's gunicorn
+
+
+def _load_gunicorn_config(monkeypatch, **env: str) -> dict:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    namespace: dict = {}
+    exec(compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
+    return namespace
+
+
+def test_gunicorn_config_sizes_threads_for_the_box_and_waits_out_the_largest_upload(
+    monkeypatch,
+):
+    config = _load_gunicorn_config(monkeypatch, REGBO_MAX_REQUEST_MB="64")
+    assert config["worker_class"] == "gthread"
+    assert config["workers"] == os.cpu_count() + 1 and config["threads"] >= 4
+    # 64 MB at 256 KB/s is 256 s of upload alone: the timeout must not cut it short.
+    assert config["timeout"] > 64 * 1024 / 256
+    bigger = _load_gunicorn_config(monkeypatch, REGBO_MAX_REQUEST_MB="200")
+    assert bigger["timeout"] > 200 * 1024 / 256
+    chosen = _load_gunicorn_config(monkeypatch, GUNICORN_WORKERS="3", GUNICORN_TIMEOUT="900")
+    assert (chosen["workers"], chosen["timeout"]) == (3, 900)
+
+
+def _readme_gunicorn_command() -> list[str]:
+    """The gunicorn line of the README's deployment section, as an argument list."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(part for part in readme.split("`") if "bin/gunicorn -c gunicorn.conf.py" in part)
+    command = line[line.index(".venv/bin/gunicorn") :].split()
+    return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]]
+
+
+def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_app, tmp_path):
+    port = fault.free_port()
+    env = {
+        **os.environ,
+        "REGBO_ENV": "testing",
+        "REGBO_SECRET_KEY": "test-secret-key",
+        "REGBO_DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
+        "REGBO_STORAGE_DIR": str(tmp_path / "files"),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        # One process only: with sync workers it would serve nobody while the upload lasts.
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_ACCESSLOG": "",
+    }
+    env.pop("REGBO_REDIS_URL", None)
+    server = subprocess.Popen(
+        _readme_gunicorn_command(),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/login", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    body_size = 2_000_000
+    sent = {"bytes": 0}
+    release = threading.Event()
+    upload_done = threading.Event()
+    upload_answer: list[bytes] = []
+
+    def slow_upload() -> None:  # an applicant on a thin uplink: 1 KB at a time
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+            sock.sendall(
+                b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                + f"Content-Length: {body_size}\r\n\r\n".encode()
+            )
+            while not release.is_set() and sent["bytes"] < body_size - 1024:
+                sock.sendall(b"x" * 1024)
+                sent["bytes"] += 1024
+                time.sleep(0.02)
+            sock.sendall(b"x" * (body_size - sent["bytes"]))
+            upload_done.set()
+            upload_answer.append(sock.recv(64))
+
+    try:
+        wait_until(lambda: answers() or server.poll() is not None, 90, "gunicorn to serve")
+        assert server.poll() is None, server.communicate()[1].decode(errors="replace")[-3000:]
+        uploader = threading.Thread(target=slow_upload, daemon=True)
+        uploader.start()
+        wait_until(lambda: sent["bytes"] >= 20 * 1024, 30, "the slow upload to be under way")
+        # Another user's page answers while the upload is still trickling in.
+        with urllib.request.urlopen(f"{base}/login", timeout=60) as response:
+            assert response.status == 200 and "登录" in response.read().decode()
+        assert not upload_done.is_set()
+        release.set()
+        uploader.join(120)
+        assert upload_answer and upload_answer[0].startswith(b"HTTP/1.1 ")  # it was served
+    finally:
+        release.set()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        _, errors = server.communicate(timeout=60)
+    assert b"WORKER TIMEOUT" not in errors, errors.decode(errors="replace")[-2000:]
