@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from regbackoffice import create_app, health, worker
+from regbackoffice.config import load_config
 from regbackoffice.extensions import db as _db
 from regbackoffice.models import Certificate, ImportJob, ImportStatus, RenderState, Role
 
@@ -74,8 +75,7 @@ def test_healthz_follows_database_redis_and_the_worker_heartbeat(
     drill_app.config.update(
         REDIS_URL=private_redis.url,
         WORKER_HEARTBEAT_SECONDS=1,
-        # A default limit for every route: /healthz must stay exempt from it.
-        RATELIMIT_DEFAULT="3 per minute",
+        PUBLIC_RATE_LIMIT="3 per minute",  # the public pages' limit must not count /healthz
     )
     web = create_app(drill_app.config)
     client = web.test_client()
@@ -96,6 +96,9 @@ def test_healthz_follows_database_redis_and_the_worker_heartbeat(
         assert body["status"] == "ok" and body["checks"]["worker"]["alive"] == 1
         for _ in range(10):  # no login, and never rate-limited (load balancers poll often)
             assert _healthz(client)[0] == 200
+        # The public pages' limit is exhausted meanwhile; /healthz is not counted by it.
+        assert [client.get("/verify/none").status_code for _ in range(4)][-1] == 429
+        assert _healthz(client)[0] == 200
         os.killpg(process.pid, signal.SIGKILL)  # the worker dies without a word
         process.wait(10)
         wait_until(lambda: _healthz(client)[0] == 503, 30, "the dead worker to be noticed")
@@ -289,3 +292,10 @@ def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_
             os.killpg(server.pid, signal.SIGTERM)
         _, errors = server.communicate(timeout=60)
     assert b"WORKER TIMEOUT" not in errors, errors.decode(errors="replace")[-2000:]
+
+
+def test_nginx_example_body_limit_matches_the_app_and_trusted_proxies_are_named():
+    example = (ROOT / "deploy" / "nginx.conf.example").read_text()
+    app_limit_mb = load_config("/tmp", {"REGBO_ENV": "development"})["MAX_CONTENT_LENGTH"] >> 20
+    assert f"client_max_body_size {app_limit_mb}m;" in example
+    assert "proxy_request_buffering on;" in example and "REGBO_TRUSTED_PROXIES=1" in example
