@@ -1,4 +1,8 @@
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
@@ -202,3 +206,38 @@ def test_seed_demo_help_states_the_password_rule(app):
     assert f"at least {MIN_PASSWORD_LENGTH} characters" in " ".join(shown.output.split())
     refused = app.test_cli_runner().invoke(args=["seed-demo", "--password", "short"])
     assert refused.exit_code != 0 and f"密码至少{MIN_PASSWORD_LENGTH}位" in refused.output
+
+
+def test_scripts_run_points_certificate_qr_codes_at_the_port_it_serves(tmp_path):
+    """scripts/run with its helpers stubbed: the seeding and the server see one address."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(root / "scripts" / "run", tmp_path / "scripts" / "run")
+    (tmp_path / "scripts" / "lib.sh").write_text(
+        'cd "$(dirname "${BASH_SOURCE[0]}")/.."\nAPP_DEBS=()\n'
+        "ensure_debs() { :; }\nensure_venv() { :; }\n"
+    )
+    flask = tmp_path / ".venv" / "bin" / "flask"
+    flask.parent.mkdir(parents=True)
+    flask.write_text('#!/bin/sh\necho "flask $1 base=$REGBO_PUBLIC_BASE_URL" >> calls.log\n')
+    flask.chmod(0o755)
+
+    def run(**env: str) -> list[str]:
+        (tmp_path / "calls.log").unlink(missing_ok=True)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGBO_", "PORT"))}
+        done = subprocess.run(
+            ["bash", str(tmp_path / "scripts" / "run")],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return (tmp_path / "calls.log").read_text().splitlines()
+
+    calls = run(PORT="5123")
+    assert "flask seed-demo base=http://127.0.0.1:5123" in calls
+    assert "flask run base=http://127.0.0.1:5123" in calls
+    assert "flask seed-demo base=http://127.0.0.1:5000" in run()
+    chosen = run(PORT="5123", REGBO_PUBLIC_BASE_URL="https://regbo.example.gov.cn")
+    assert "flask seed-demo base=https://regbo.example.gov.cn" in chosen
