@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No database query runs here: the app can be built before the database exists.
     """
-    from . import access, cli, cylinder_changes, errors, security, transaction, ui  # noqa: F401
+    from . import access, cli, cylinder_changes, errors, health, security, transaction, ui  # noqa: F401
     from .config import load_config
     from .extensions import csrf, db, limiter, login_manager, migrate
 
@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     ui.init_app(app)
+    health.init_app(app)
     cli.init_app(app)
 
     from .blueprints.acceptance import bp as acceptance_bp
@@ -51,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.auth import bp as auth_bp
     from .blueprints.certificates import bp as certificates_bp
     from .blueprints.files import bp as files_bp
+    from .blueprints.health import bp as health_bp
     from .blueprints.inbox import bp as inbox_bp
     from .blueprints.main import bp as main_bp
     from .blueprints.public import bp as public_bp
@@ -63,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(files_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(inbox_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(review_bp)

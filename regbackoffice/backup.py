@@ -8,8 +8,10 @@ already exists when the copy starts; a file deleted in between is reported in th
 manifest (``missing_files``) instead of going unnoticed.
 
 A backup folder holds ``database.dump`` (pg_dump custom format), ``storage.tar`` and
-``manifest.json`` (row count per table, sha256 per file). Restore refuses a database that
-has tables or a storage folder that has files, then checks both against the manifest.
+``manifest.json`` (row count per table of every schema the app owns, ``public`` and the
+monthly partitions in ``record_partitions`` alike, keyed ``schema.table``; sha256 per
+file). Restore refuses a database that has tables or a storage folder that has files, then
+checks both against the manifest: a table missing, extra or with other counts fails it.
 
 Usage (see scripts/backup and scripts/restore)::
 
@@ -32,6 +34,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .config import sqlalchemy_url
+
 # Columns holding storage keys: the files a consistent backup must contain.
 FILE_REFERENCES = (
     ("attachments", "storage_key"),
@@ -52,18 +56,34 @@ def libpq_url(database_url: str) -> str:
 
 
 def _engine(database_url: str) -> sa.Engine:
-    return sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    # The README's postgresql:// form too, as the app reads it (psycopg 3, not psycopg2).
+    return sa.create_engine(sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
+
+
+# Schemas of PostgreSQL itself; every other schema in the database is the app's.
+_SYSTEM_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+)
 
 
 def table_counts(conn: sa.Connection) -> dict[str, int]:
-    """Rows per ordinary table of the public schema (partitions counted on their own)."""
-    names = conn.scalars(
+    """Rows per table (``schema.table``) of every schema the app owns.
+
+    Each monthly partition of the filling and trace records is counted on its own (they
+    hold most of the data); the partitioned parents, which store nothing, are not.
+    """
+    rows = conn.execute(
         sa.text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY c.relname"
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE c.relkind IN ('r', 'm') AND {_SYSTEM_SCHEMAS} "
+            "ORDER BY n.nspname, c.relname"
         )
     ).all()
-    return {name: conn.scalar(sa.text(f'SELECT count(*) FROM "{name}"')) for name in names}
+    return {
+        f"{schema}.{name}": conn.scalar(sa.text(f'SELECT count(*) FROM "{schema}"."{name}"'))
+        for schema, name in rows
+    }
 
 
 def _referenced_keys(conn: sa.Connection) -> set[str]:
@@ -152,8 +172,12 @@ def verify(database_url: str, storage_dir: Path, manifest: dict[str, Any]) -> li
     finally:
         engine.dispose()
     for table, expected in manifest["tables"].items():
-        if counts.get(table) != expected:
-            problems.append(f"table {table}: {counts.get(table)} rows, backup has {expected}")
+        if table not in counts:
+            problems.append(f"table {table}: missing, backup has {expected} rows")
+        elif counts[table] != expected:
+            problems.append(f"table {table}: {counts[table]} rows, backup has {expected}")
+    for table in sorted(set(counts) - set(manifest["tables"])):
+        problems.append(f"table {table}: not in the backup")
     files = storage_checksums(storage_dir)
     for key, digest in manifest["files"].items():
         if files.get(key) != digest:

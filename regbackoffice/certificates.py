@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
 from flask import current_app
@@ -21,7 +21,7 @@ from redis import Redis
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import audit, jobs, storage, unit_identity, workflow
 from .archive import CylinderData, register_cylinders
@@ -291,6 +291,16 @@ def requeue_stuck(
         jobs.send(q, RENDER_JOB, certificate.id, **_enqueue_options(certificate))
         sent += 1
     return sent
+
+
+def waiting() -> tuple[int, datetime | None]:
+    """Certificates 排队中 (their PDF not started yet): how many, and since when."""
+    count, oldest = db.session.execute(
+        select(func.count(), func.min(Certificate.created_at)).where(
+            Certificate.render_state == RenderState.QUEUED
+        )
+    ).one()
+    return count, oldest
 
 
 def void_certificate(certificate: Certificate, user: User, reason: str) -> int:

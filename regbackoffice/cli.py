@@ -98,7 +98,11 @@ def create_api_client_command(unit_credit_code: str, scopes: str, description: s
 
 
 @click.command("seed-demo")
-@click.option("--password", help="password for every demo user; random (and printed) if omitted")
+@click.option(
+    "--password",
+    help=f"password for every demo user, at least {accounts.MIN_PASSWORD_LENGTH} characters; "
+    "random (and printed) if omitted",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
 def seed_demo_command(password: str | None, json_out: str | None) -> None:

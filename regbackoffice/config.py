@@ -37,6 +37,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def sqlalchemy_url(database_url: str) -> str:
+    """``postgresql://…`` (the libpq form) as SQLAlchemy's psycopg 3 URL; others unchanged.
+
+    SQLAlchemy would pick psycopg2 (not installed) for a bare ``postgresql://``.
+    """
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        return "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return database_url
+
+
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment."""
     env = os.environ if env is None else env
@@ -55,10 +65,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         secret_key = "development-only-insecure-key"
 
     instance = Path(instance_path)
-    database_url = env.get("REGBO_DATABASE_URL") or f"sqlite:///{instance / 'regbackoffice.db'}"
-    # SQLAlchemy's psycopg 3 driver needs the explicit dialect name.
-    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    database_url = sqlalchemy_url(
+        env.get("REGBO_DATABASE_URL") or f"sqlite:///{instance / 'regbackoffice.db'}"
+    )
 
     production = mode == "production"
     return {
@@ -110,6 +119,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CERTIFICATE_JOB_TIMEOUT": _int(env, "REGBO_CERTIFICATE_JOB_TIMEOUT", 300),
         # 排队中 this long with no rq job (Redis was down): the worker's sweep sends it again.
         "CERTIFICATE_REQUEUE_AFTER": _int(env, "REGBO_CERTIFICATE_REQUEUE_AFTER_SECONDS", 30),
+        # Operations: the worker's heartbeat period; /healthz fails when no worker beat in
+        # three periods, or when queued work waits longer than the queue age limit.
+        "WORKER_HEARTBEAT_SECONDS": _int(env, "REGBO_WORKER_HEARTBEAT_SECONDS", 10),
+        "HEALTH_MAX_QUEUE_AGE": _int(env, "REGBO_HEALTH_MAX_QUEUE_AGE_SECONDS", 600),
         "PUBLIC_BASE_URL": env.get("REGBO_PUBLIC_BASE_URL", "").rstrip("/"),
         # Public trace/verification pages (no login): requests per client address.
         "PUBLIC_RATE_LIMIT": env.get("REGBO_PUBLIC_RATE_LIMIT", "30 per minute"),

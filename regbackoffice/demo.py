@@ -34,6 +34,7 @@ from .models import (
     ApplicationItem,
     AttachmentKind,
     AuditVerdict,
+    Certificate,
     Cylinder,
     CylinderStatus,
     District,
@@ -84,7 +85,7 @@ def _ensure_unit(spec: DemoDistrict, kind: UnitKind) -> Unit:
             name=spec.unit_name,
             credit_code=credit_code,
             district_code=spec.code,
-            address=f"重庆市{db.session.get(District, spec.code).name}演示路1号",
+            address=f"重庆市{db.session.get_one(District, spec.code).name}演示路1号",
             safety_department="安全管理部",
             contact_name="张安全",
             contact_phone="023-67000000",
@@ -232,6 +233,7 @@ def _ensure_demo_application(
     Returns it and whether it was created now (False: it existed, in whatever state).
     """
     from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
     from .imports.template import HEADERS
 
@@ -241,10 +243,11 @@ def _ensure_demo_application(
         select(ApplicationItem).where(ApplicationItem.live_identity_key == key)
     )
     if claimed is not None:
-        return db.session.get(Application, claimed.application_id), False
+        return db.session.get_one(Application, claimed.application_id), False
     application = applications.create_application(unit, applicant)
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook's one sheet
     sheet.append(list(HEADERS))
     for row in rows:
         sheet.append(row)
@@ -297,6 +300,7 @@ def _ensure_mid_audit_application(
             .where(ApplicationItem.application_id == application.id)
             .order_by(ApplicationItem.row_no.desc())
         ).first()
+        assert last is not None  # the demo application has cylinders
         last.audit_verdict, last.audited_by_id, last.audited_at = AuditVerdict.PENDING, None, None
         db.session.flush()
 
@@ -327,7 +331,7 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     demo_applications: dict[str, int] = {}
 
     for spec in DEMO_DISTRICTS:
-        district = db.session.get(District, spec.code)
+        district = db.session.get_one(District, spec.code)
         unit = _ensure_unit(spec, UnitKind.USE_UNIT)
         staff: dict[Role, User] = {}
         for prefix, role in (
@@ -348,8 +352,9 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         submitted, _ = _ensure_demo_application(unit, applicant, district, today)
         demo_applications[spec.code] = submitted.id
         _ensure_mid_audit_application(unit, applicant, district, today, staff[Role.ACCEPTOR])
-        _ensure_certified_application(unit, applicant, district, today, staff)
+        # The past certificates first: numbers then rise with their issue dates.
         _ensure_dashboard_history(spec, unit, applicant, district, today, password)
+        _ensure_certified_application(unit, applicant, district, today, staff)
 
     inspection_body = _ensure_unit(INSPECTION_BODY, UnitKind.INSPECTION_BODY)
     clients.append(
@@ -395,11 +400,13 @@ def _months_ago(today: date, months: int, day: int) -> date:
 
 def _history_workbook(rows: list[list[Any]]) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
     from .imports.template import HEADERS
 
     workbook = Workbook()
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)  # a new workbook's one sheet
     sheet.append(list(HEADERS))
     for row in rows:
         sheet.append(row)
@@ -464,7 +471,7 @@ def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:
     from .models import AuditVerdict
 
     def staff(prefix: str) -> User:
-        return db.session.scalar(select(User).where(User.username == f"{prefix}-{code}"))
+        return db.session.scalars(select(User).where(User.username == f"{prefix}-{code}")).one()
 
     if stage == "submitted":
         return
@@ -506,6 +513,8 @@ def _schedule(submitted_on: date, index: int) -> dict[str, datetime]:
 
 def _backdate(application: Any, times: dict[str, datetime]) -> None:
     """Move the transitions' times into the past (a demo has no history of its own)."""
+    # Created (and the cylinder list imported) the working day before it was submitted.
+    application.created_at = times["submitted_at"] - timedelta(days=1, hours=2)
     application.submitted_at = times["submitted_at"]
     application.accept_due_on = add_workdays(china_date(times["submitted_at"]), 5)
     for column in ("accepted_at", "reviewed_at", "approved_at", "certified_at"):
@@ -514,6 +523,11 @@ def _backdate(application: Any, times: dict[str, datetime]) -> None:
     if application.accepted_at is not None:
         application.audit_completed_at = times["accepted_at"]
         application.decision_due_on = add_workdays(china_date(times["accepted_at"]), 15)
+    if application.certified_at is not None:
+        certificate = db.session.scalars(
+            select(Certificate).where(Certificate.application_id == application.id)
+        ).one()
+        certificate.created_at = times["certified_at"]
 
 
 def _ensure_dashboard_history(
@@ -547,14 +561,16 @@ def _ensure_api_activity(
     and a bound tag on the fillable cylinder, all through the API's domain operations."""
     from . import api_records, tag_binding
 
-    client = db.session.scalar(select(ApiClient).where(ApiClient.app_id == f"demo-{spec.code}"))
+    client = db.session.scalars(
+        select(ApiClient).where(ApiClient.app_id == f"demo-{spec.code}")
+    ).one()
     cases = {
-        case: db.session.scalar(
+        case: db.session.scalars(
             select(Cylinder).where(
                 Cylinder.identity_key
                 == identity_key(DEMO_MANUFACTURER, f"YS{district.code}{number:04d}", "2022-03")
             )
-        )
+        ).one()
         for number, case in enumerate(INTERLOCK_CASES, start=1)
     }
     fillers = ("张伟", "王芳", "李强")

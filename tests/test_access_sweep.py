@@ -45,6 +45,7 @@ ANY_LOGGED_IN = tuple(Role)
 # Public endpoints, each with the reason it needs no login.
 PUBLIC = {
     "auth.login": "the login form itself",
+    "health.healthz": "load balancer and monitoring probe: states of checks, no data",
     "public.verify": "certificate verification for anyone holding a printed certificate",
     "public.trace_page": "追溯信息展示 for anyone scanning a tag (names masked, rate-limited)",
     "public.trace_search": "the same, found by 制造单位 + 产品编号",

@@ -1,4 +1,8 @@
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
@@ -172,3 +176,68 @@ def test_seed_demo_has_a_mid_audit_and_a_certified_application_per_district(app)
             == {AuditVerdict.CORRECT, AuditVerdict.WRONG, AuditVerdict.PENDING}
         ]
         assert len(mid_audit) == 1 and mid_audit[0].audit_completed_at is None
+
+
+def test_seed_demo_dates_read_in_order(app):
+    """Created before submitted; certificate numbers rise with their issue dates."""
+    from regbackoffice.models import Application, Certificate
+
+    app.test_cli_runner().invoke(args=["seed-demo", "--password", "demo-pass-4"])
+    for application in db.session.scalars(select(Application)):
+        if application.submitted_at is not None:
+            assert application.created_at <= application.submitted_at, application.id
+    for code in ("500112", "500105"):
+        issued = db.session.execute(
+            select(
+                Certificate.year, Certificate.serial, Certificate.issue_date, Certificate.created_at
+            )
+            .where(Certificate.district_code == code)
+            .order_by(Certificate.year, Certificate.serial)
+        ).all()
+        assert len(issued) == 4  # three past certificates and today's
+        assert [row.issue_date for row in issued] == sorted(row.issue_date for row in issued)
+        assert [row.created_at for row in issued] == sorted(row.created_at for row in issued)
+
+
+def test_seed_demo_help_states_the_password_rule(app):
+    from regbackoffice.accounts import MIN_PASSWORD_LENGTH
+
+    shown = app.test_cli_runner().invoke(args=["seed-demo", "--help"])
+    assert f"at least {MIN_PASSWORD_LENGTH} characters" in " ".join(shown.output.split())
+    refused = app.test_cli_runner().invoke(args=["seed-demo", "--password", "short"])
+    assert refused.exit_code != 0 and f"密码至少{MIN_PASSWORD_LENGTH}位" in refused.output
+
+
+def test_scripts_run_points_certificate_qr_codes_at_the_port_it_serves(tmp_path):
+    """scripts/run with its helpers stubbed: the seeding and the server see one address."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(root / "scripts" / "run", tmp_path / "scripts" / "run")
+    (tmp_path / "scripts" / "lib.sh").write_text(
+        'cd "$(dirname "${BASH_SOURCE[0]}")/.."\nAPP_DEBS=()\n'
+        "ensure_debs() { :; }\nensure_venv() { :; }\n"
+    )
+    flask = tmp_path / ".venv" / "bin" / "flask"
+    flask.parent.mkdir(parents=True)
+    flask.write_text('#!/bin/sh\necho "flask $1 base=$REGBO_PUBLIC_BASE_URL" >> calls.log\n')
+    flask.chmod(0o755)
+
+    def run(**env: str) -> list[str]:
+        (tmp_path / "calls.log").unlink(missing_ok=True)
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("REGBO_", "PORT"))}
+        done = subprocess.run(
+            ["bash", str(tmp_path / "scripts" / "run")],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return (tmp_path / "calls.log").read_text().splitlines()
+
+    calls = run(PORT="5123")
+    assert "flask seed-demo base=http://127.0.0.1:5123" in calls
+    assert "flask run base=http://127.0.0.1:5123" in calls
+    assert "flask seed-demo base=http://127.0.0.1:5000" in run()
+    chosen = run(PORT="5123", REGBO_PUBLIC_BASE_URL="https://regbo.example.gov.cn")
+    assert "flask seed-demo base=https://regbo.example.gov.cn" in chosen

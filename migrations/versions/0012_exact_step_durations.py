@@ -4,14 +4,14 @@ The dashboard's medians were rounded twice (stored in tenths, then the median ro
 again). The table is a summary: it is recreated empty and the dashboard's refresh stamp is
 removed, so the worker's sweep (or ``flask refresh-stats``) rebuilds it at once.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
