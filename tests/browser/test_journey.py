@@ -31,7 +31,8 @@ WRONG_NOTES = {PRODUCT_NOS[1]: "钢印照片模糊，无法辨认编号", PRODUC
 
 
 def cylinder_row(product_no: str, *, next_inspection: str | None = None) -> list:
-    """A row of the template: a real date, numbers as numbers, codes, a QR URL."""
+    """A row of the template: a real date, numbers as numbers, codes, a QR URL; inspected
+    last June, the next inspection within LPG's 4-year interval (TSG 23)."""
     year = date.today().year
     return [
         "2320",
@@ -41,8 +42,8 @@ def cylinder_row(product_no: str, *, next_inspection: str | None = None) -> list
         "2023-06",
         2.1,
         35.5,
-        date(2024, 6, 20),
-        next_inspection or f"{year + 3}-06",
+        date(year - 1, 6, 20),
+        next_inspection or f"{year + 2}-06",
         f"NB-{product_no[-2:]}",
         "二维码",
         f"https://qr.example.invalid/{product_no}",
@@ -150,7 +151,7 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
         page.get_by_role("link", name="下载错误数据").click()
     error_file = tmp_path / "errors.xlsx"
     download_info.value.save_as(error_file)
-    fixed = fix_error_file(error_file, BAD_PRODUCT_NO, f"{date.today().year + 3}-06")
+    fixed = fix_error_file(error_file, BAD_PRODUCT_NO, f"{date.today().year + 2}-06")
     page.goto(application_url)
     page.locator("input[type=file][name=file]").set_input_files(
         {"name": "错误数据-已改正.xlsx", "mimeType": "application/octet-stream", "buffer": fixed}
