@@ -53,6 +53,8 @@ def sample_document(count: int) -> CertificateDocument:
             next_inspection_month=f"20{27 + i % 4}-{1 + i % 12:02d}",
             archive_id=f"CQ5001122026{i:08d}",
             internal_no=f"YB-{i:05d}",
+            last_inspection_date="" if i % 7 == 0 else f"20{24 + i % 2}-{1 + i % 9:02d}-15",
+            tag=("二维码", "RFID标签", "")[i % 3],
         )
         for i in range(1, count + 1)
     )

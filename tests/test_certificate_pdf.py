@@ -233,7 +233,7 @@ def test_annex_prints_last_inspection_and_electronic_tag_columns():
     for header in ("最近一次检验日期", "下次检验日期", "信息化管理情况"):
         assert header in annex
     assert "2025-03-18" in annex and "RFID标签" in annex
-    assert "未检2028-05无CQ500112" in annex  # the second row: never inspected, no tag
+    assert "未检/2028-05无CQ500112" in annex  # the second row: never inspected, no tag
 
 
 def test_render_many_keeps_each_certificate_with_its_own_annex_numbering():
