@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from . import audit, workflow
 from .extensions import db
@@ -71,16 +71,7 @@ class SaveResult:
 
 
 def progress(application: Application) -> Progress:
-    rows = (
-        db.session.execute(
-            select(ApplicationItem.audit_verdict, func.count())
-            .where(ApplicationItem.application_id == application.id)
-            .group_by(ApplicationItem.audit_verdict)
-        )
-        .tuples()
-        .all()
-    )
-    counts = dict(rows)
+    counts = workflow.verdict_counts(application)
     total = sum(counts.values())
     return Progress(
         total=total,

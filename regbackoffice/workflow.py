@@ -157,6 +157,19 @@ def _record(action: str, application: Application, **detail: object) -> None:
     audit.record(action, object_type="application", object_id=application.id, **detail)
 
 
+def verdict_counts(application: Application) -> dict[AuditVerdict, int]:
+    """How many of the application's cylinders carry each audit verdict (one query)."""
+    return dict(
+        db.session.execute(
+            select(ApplicationItem.audit_verdict, func.count())
+            .where(ApplicationItem.application_id == application.id)
+            .group_by(ApplicationItem.audit_verdict)
+        )
+        .tuples()
+        .all()
+    )
+
+
 def check_separation_of_duties(application: Application, user: User, enforce: bool) -> None:
     """One person may not do two of 受理 / 审核 / 审批 on the same application."""
     if not enforce:
@@ -226,15 +239,7 @@ def accept(
     check_version(application, expected_version)
     if application.audit_completed_at is None:
         raise WorkflowError("请先在“审核附件”中审核全部气瓶并点击“完成”，再进行受理。")
-    counts = dict(
-        db.session.execute(
-            select(ApplicationItem.audit_verdict, func.count())
-            .where(ApplicationItem.application_id == application.id)
-            .group_by(ApplicationItem.audit_verdict)
-        )
-        .tuples()
-        .all()
-    )
+    counts = verdict_counts(application)
     if counts.get(AuditVerdict.PENDING):
         raise WorkflowError("仍有气瓶未审核，请在“审核附件”中完成审核后再受理。")
     if not counts.get(AuditVerdict.CORRECT):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import BooleanField, IntegerField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
-from wtforms.validators import InputRequired
+from wtforms.validators import DataRequired, InputRequired, Length
 from wtforms.widgets import HiddenInput
 
 
@@ -32,6 +32,22 @@ class BaseForm(FlaskForm):
 
     class Meta:
         locales = ("zh",)
+
+
+def reason_field(label: str) -> TextAreaField:
+    """The required reason of a destructive or exceptional action (at most 500 characters)."""
+    return TextAreaField(
+        label,
+        validators=[
+            DataRequired(f"请填写{label}"),
+            Length(max=500, message=f"{label[-2:]}不能超过500字"),
+        ],
+    )
+
+
+def confirm_field(label: str) -> BooleanField:
+    """The explicit tick that says the user knows what the action does."""
+    return BooleanField(label, validators=[DataRequired("请勾选确认")])
 
 
 class VersionedForm(BaseForm):

@@ -13,6 +13,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DISTRICT = "500105"  # the journeys use 500112's demo data; these change 500105's
 
 
+@pytest.fixture
+def on_pager(open_context, live_server):
+    """The district's acceptor on the demo application's 审核附件 page: (page, its URL)."""
+    context, _watch = open_context()
+    page = context.new_page()
+    login(page, live_server, f"accept-{DISTRICT}")
+    return page, open_pager(page, live_server)
+
+
 def end_sessions(username: str) -> None:
     """End the user's sessions on the server, as the idle timeout does."""
     engine = sa.create_engine(BROWSER_DATABASE_URL, poolclass=sa.pool.NullPool)
@@ -60,11 +69,8 @@ def verdict_of(page, index: int) -> tuple[str, str]:
     return checked, card.locator("input.note").input_value()
 
 
-def test_leaving_the_page_with_unsaved_marks_asks_first(open_context, live_server):
-    context, _watch = open_context()
-    page = context.new_page()
-    login(page, live_server, f"accept-{DISTRICT}")
-    url = open_pager(page, live_server)
+def test_leaving_the_page_with_unsaved_marks_asks_first(on_pager):
+    page, url = on_pager
     mark_wrong(page, 0, "钢印看不清")
     asked: list[str] = []
 
@@ -86,11 +92,8 @@ def test_leaving_the_page_with_unsaved_marks_asks_first(open_context, live_serve
     save_back_to_correct(page, 0)
 
 
-def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_context, live_server):
-    context, _watch = open_context()
-    page = context.new_page()
-    login(page, live_server, f"accept-{DISTRICT}")
-    url = open_pager(page, live_server)
+def test_marks_survive_a_timed_out_session_and_are_offered_after_login(on_pager, live_server):
+    page, url = on_pager
     mark_wrong(page, 1, "监检证书编号不符")
     end_sessions(f"accept-{DISTRICT}")  # idle too long: the server ended the session
     page.get_by_role("button", name="保存本页").click()
@@ -109,11 +112,8 @@ def test_marks_survive_a_timed_out_session_and_are_offered_after_login(open_cont
     save_back_to_correct(page, 1)
 
 
-def test_enter_in_a_note_saves_and_goes_forward(open_context, live_server):
-    context, _watch = open_context()
-    page = context.new_page()
-    login(page, live_server, f"accept-{DISTRICT}")
-    url = open_pager(page, live_server)
+def test_enter_in_a_note_saves_and_goes_forward(on_pager):
+    page, url = on_pager
     page.goto(url.split("?")[0] + "?size=10")
     mark_wrong(page, 1, "照片与实物不符")
     page.locator(".audit-card").nth(1).locator("input.note").press("Enter")
@@ -124,12 +124,9 @@ def test_enter_in_a_note_saves_and_goes_forward(open_context, live_server):
     save_back_to_correct(page, 1)
 
 
-def test_the_same_clerk_in_two_tabs_is_told_and_sees_the_newer_verdict(open_context, live_server):
-    context, _watch = open_context()
-    first = context.new_page()
-    login(first, live_server, f"accept-{DISTRICT}")
-    url = open_pager(first, live_server)
-    second = context.new_page()
+def test_the_same_clerk_in_two_tabs_is_told_and_sees_the_newer_verdict(on_pager):
+    first, url = on_pager
+    second = first.context.new_page()
     second.goto(url)
     mark_wrong(second, 0, "第二个窗口标记")
     save_page(second)

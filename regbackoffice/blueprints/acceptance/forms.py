@@ -1,22 +1,13 @@
-from wtforms import BooleanField, IntegerField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import IntegerField
+from wtforms.validators import Optional
 from wtforms.widgets import HiddenInput
 
-from ..form_helpers import BaseForm, VersionedForm
+from ..form_helpers import BaseForm, VersionedForm, confirm_field, reason_field
 
 
 class VoidForm(VersionedForm):
-    reason = TextAreaField(
-        "驳回（退件）原因",
-        validators=[
-            DataRequired("请填写驳回（退件）原因"),
-            Length(max=500, message="原因不能超过500字"),
-        ],
-    )
-    confirm = BooleanField(
-        "我已知晓：驳回（退件）将作废该批次申请的全部气瓶，且不可恢复",
-        validators=[DataRequired("请勾选确认")],
-    )
+    reason = reason_field("驳回（退件）原因")
+    confirm = confirm_field("我已知晓：驳回（退件）将作废该批次申请的全部气瓶，且不可恢复")
 
 
 class AuditPageForm(BaseForm):

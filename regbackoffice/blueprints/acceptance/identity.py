@@ -5,25 +5,17 @@ from __future__ import annotations
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, TextAreaField
-from wtforms.validators import DataRequired, Length
 
 from ... import unit_identity, workflow
 from ...access import get_or_404, roles_required
 from ...models import Application, Role
+from ..form_helpers import VersionedForm, confirm_field, reason_field
 from . import bp
-from .forms import VersionedForm
 
 
 class IdentityConfirmForm(VersionedForm):
-    reason = TextAreaField(
-        "确认理由",
-        validators=[DataRequired("请填写确认理由"), Length(max=500, message="理由不能超过500字")],
-    )
-    confirm = BooleanField(
-        "我已核验：证书上使用申请填写的单位名称和统一社会信用代码",
-        validators=[DataRequired("请勾选确认")],
-    )
+    reason = reason_field("确认理由")
+    confirm = confirm_field("我已核验：证书上使用申请填写的单位名称和统一社会信用代码")
 
 
 @bp.context_processor
