@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
 TRACE_CODE = re.compile(r"^\d{12}$")
 
@@ -81,3 +82,19 @@ def invisible_characters_message(label: str, text: str) -> str | None:
     if not found:
         return None
     return f"{label}含有不可见字符（{'、'.join(found[:3])}）：请删除后重新填写"
+
+
+def is_http_url(text: str) -> bool:
+    """A QR tag's content: an http(s) URL with a host and no spaces (import and API alike)."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
+def qr_url_error(text: str) -> str | None:
+    """Why a QR tag's content is refused (Chinese), or None."""
+    if is_http_url(text):
+        return None
+    return f"二维码“{text[:60]}”不是http://或https://开头的网址"

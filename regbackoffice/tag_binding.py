@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage
 from .extensions import db
+from .identity import qr_url_error
 from .images import normalise_image
 from .models import ApiClient, Cylinder, CylinderStatus, TagBinding, TagType
 
@@ -76,6 +77,9 @@ def bind(
     existing = _existing(digest)
     if existing is not None:
         return _answer_existing(existing, cylinder)
+    if tag_type is TagType.QR and (error := qr_url_error(value)):
+        # The import refuses it too: a QR label encodes the cylinder's URL.
+        raise BindRefused(400, error, field="qr_content")
     if tag_type is TagType.QR:
         # The URL may be in the archive since registration (二维码登记时将URL作为基础信息导入).
         registered_elsewhere = db.session.scalar(

@@ -112,6 +112,22 @@ def test_bad_photos_and_missing_tag_values_are_400(client):
     assert cylinder.info_code is None
 
 
+def test_a_qr_tag_must_be_an_http_url_as_at_import(client):
+    unit, token = setup_unit()
+    cylinder = factories.make_cylinder(unit)
+    imported_url = cylinder.qr_content
+    for content in ("ABC123", "javascript:alert(1)", "ftp://trace.example.invalid/q/1"):
+        answer = assert_envelope(
+            post_json(client, URL, bind_body(cylinder, qr_content=content), token), 400
+        )
+        (error,) = answer["data"]["errors"]
+        assert (
+            error["field"] == "qr_content" and "不是http://或https://开头的网址" in error["message"]
+        )
+    db.session.refresh(cylinder)
+    assert cylinder.qr_content == imported_url and cylinder.info_code is None
+
+
 def test_qr_binding_by_identity_triple_names_the_cylinder_not_the_new_tag(client):
     unit, token = setup_unit()
     cylinder = factories.make_cylinder(unit)

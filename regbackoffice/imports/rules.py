@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -24,6 +23,7 @@ from ..identity import (
     invisible_characters_message,
     is_trace_code,
     normalize_text,
+    qr_url_error,
     trace_code_year_error,
 )
 from ..models import Medium, TagType, Variety
@@ -362,14 +362,6 @@ def rule_internal_no(row: Row) -> None:
     row.check_length(HEADER_BY_KEY["internal_no"], row.internal_no, 50)
 
 
-def _is_http_url(text: str) -> bool:
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc) and " " not in text
-
-
 def rule_tag(row: Row) -> None:
     if {"tag_type", "tag_value"} & row.skip:
         return
@@ -385,8 +377,8 @@ def rule_tag(row: Row) -> None:
             row.reasons.append("信息化管理情况为二维码时，须填写二维码对应的URL")
         elif len(tag_value) > 1000:
             row.reasons.append(f"二维码URL超过1000个字（现为{len(tag_value)}个字）")
-        elif not _is_http_url(tag_value):
-            row.reasons.append(f"二维码“{tag_value[:60]}”不是http://或https://开头的网址")
+        elif error := qr_url_error(tag_value):
+            row.reasons.append(error)
         else:
             row.qr_content = tag_value
     elif row.tag_type is TagType.RFID:

@@ -123,6 +123,9 @@ BATCH_RESULT = _obj(
 )
 
 
+QR_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+[^\\s]*$"
+
+
 def _batch_request(spec: RecordSpec, title: str) -> dict[str, Any]:
     # Each record is checked on its own and answered in data.results (code 400 with errors
     # when it fails the record schema, x-record-schema); the request as a whole is refused
@@ -225,9 +228,13 @@ OPERATIONS: list[dict[str, Any]] = [
             "allOf": [
                 {
                     "if": {"properties": {"tag_type": {"const": label}}, "required": ["tag_type"]},
-                    "then": {"required": [key], "properties": {key: {"type": "string"}}},
+                    "then": {"required": [key], "properties": {key: value}},
                 }
-                for label, key in (("二维码", "qr_content"), ("RFID标签", "rfid"))
+                for label, key, value in (
+                    # A QR label encodes the cylinder's URL: http(s), as at import.
+                    ("二维码", "qr_content", {"type": "string", "pattern": QR_URL_PATTERN}),
+                    ("RFID标签", "rfid", {"type": "string"}),
+                )
             ],
         },
         "data": _obj({"id": _str("ID（气瓶档案ID）"), "info_code": _str("信息化编码")}),
