@@ -127,6 +127,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Public trace/verification pages (no login): requests per client address.
         "PUBLIC_RATE_LIMIT": env.get("REGBO_PUBLIC_RATE_LIMIT", "30 per minute"),
         # JSON API (DESIGN 8).
+        # Records (fillings, inspections, trace events) one client may submit; far above a
+        # real station's traffic, it stops a client posting unknown cylinders without end.
+        # Empty: no quota (benchmarks).
+        "API_RECORD_RATE_LIMIT": env.get("REGBO_API_RECORD_RATE_LIMIT", "60000 per hour"),
         "API_TOKEN_LIFETIME": timedelta(hours=_int(env, "REGBO_API_TOKEN_HOURS", 2)),
         # Failed token exchanges per (app_id, client address) within the window lock that
         # address (doubling on repeats); per app_id over all addresses only an alert.

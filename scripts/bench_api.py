@@ -208,6 +208,7 @@ def main() -> int:
         "REGBO_SECRET_KEY": "bench-only-secret-key-" + "x" * 20,
         "REGBO_DATABASE_URL": args.database_url,
         "REGBO_STORAGE_DIR": str(ROOT / "instance" / "bench-files"),
+        "REGBO_API_RECORD_RATE_LIMIT": "",  # the benchmark measures throughput, not the quota
     }
     env.pop("REGBO_REDIS_URL", None)
     ensure_database(args.database_url)

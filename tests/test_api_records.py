@@ -501,3 +501,30 @@ def test_the_trail_masks_names_sent_by_other_clients(client, unit, token):
     other, _ = factories.make_api_client(factories.make_unit(), scopes=("query",))
     seen = post_json(client, "/api/v1/cylinders/trail", {"id": cylinder.id}, token_for(other))
     assert assert_envelope(seen, 200)["data"]["fillings"][0]["filler"] == "张**"
+
+
+# --- Record quota -----------------------------------------------------------------------
+
+
+def test_a_client_over_its_record_quota_gets_429_with_retry_after_and_nothing_stored(
+    app, client, unit, token
+):
+    other_client, _ = factories.make_api_client(factories.make_unit())
+    other = token_for(other_client)
+    unknown = [filling(f"CQ-UNKNOWN-{n}") for n in range(3)]
+    configured = app.config["API_RECORD_RATE_LIMIT"]
+    app.config["API_RECORD_RATE_LIMIT"] = "5 per minute"
+    try:
+        first = post_json(client, "/api/v1/fillings", {"records": unknown}, token)
+        assert assert_envelope(first, 200)["data"]["accepted"] == 3
+        stored = count(FillingRecord)
+        second = post_json(client, "/api/v1/fillings", {"records": unknown}, token)
+        answer = assert_envelope(second, 429)
+        assert "超过本接口客户端的限额（5 per minute）" in answer["message"]
+        assert 1 <= int(second.headers["Retry-After"]) <= 60
+        assert count(FillingRecord) == stored  # the refused batch stored nothing
+        # Another client's quota is its own.
+        third = post_json(client, "/api/v1/fillings", {"records": unknown[:2]}, other)
+        assert assert_envelope(third, 200)["data"]["accepted"] == 2
+    finally:
+        app.config["API_RECORD_RATE_LIMIT"] = configured

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, render_template, request
 
-from ... import api_auth, api_records, cylinder_changes, interlock, tag_binding
+from ... import api_auth, api_records, cylinder_changes, interlock, record_quota, tag_binding
 from ...api_validation import (
     BEIJING,
     CHANGES_DEFAULT_LIMIT,
@@ -256,6 +256,14 @@ def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
                 counts={"records": len(records), "replay": 1},
                 headers={"Idempotent-Replayed": "true"},
             )
+    wait = record_quota.retry_after(client.app_id, len(records))
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"提交的记录超过本接口客户端的限额（{current_app.config['API_RECORD_RATE_LIMIT']}），"
+            f"请{wait}秒后再提交；如为正常业务量，请联系管理员调整限额",
+            headers={"Retry-After": str(wait)},
+        )
     result = api_records.submit_batch(client, kind, records)
     data = result.as_dict()
     if key is not None:
