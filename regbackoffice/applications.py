@@ -6,6 +6,7 @@ the request (or the CLI) commits. Errors are ``ApplicationError`` with a Chinese
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -91,22 +92,37 @@ UNIT_FIELDS: dict[str, tuple[str, int]] = {
 }
 
 
-def unit_info_problems(info: UnitInfo) -> list[str]:
-    """What is missing or wrong in the unit information (empty when complete)."""
-    problems = []
+# A fixed line with its area code (023-12345678, 02312345678, extension allowed) or a
+# mainland mobile number.
+PHONE = re.compile(r"^(0\d{2,3}-?\d{7,8}(-\d{1,6})?|1[3-9]\d{9})$")
+
+
+def unit_info_problems_by_field(info: UnitInfo) -> dict[str, list[str]]:
+    """What is missing or wrong in the unit information, per field (empty when complete)."""
+    problems: dict[str, list[str]] = {}
     for name, (label, limit) in UNIT_FIELDS.items():
         value = (getattr(info, name) or "").strip()
         if not value:
-            problems.append(f"{label}未填写")
+            problems[name] = [f"{label}未填写"]
         elif len(value) > limit:
-            problems.append(f"{label}超过{limit}个字")
+            problems[name] = [f"{label}超过{limit}个字"]
         elif message := invisible_characters_message(label, value):
-            problems.append(message)
-    if info.credit_code.strip():
+            problems[name] = [message]
+    phone = info.contact_phone.strip()
+    if phone and "contact_phone" not in problems and not PHONE.match(phone.replace(" ", "")):
+        problems["contact_phone"] = [
+            f"联系电话“{phone[:30]}”格式不正确：应为带区号的固定电话（如023-12345678）或11位手机号"
+        ]
+    if info.credit_code.strip() and "credit_code" not in problems:
         error = credit_code_error(info.credit_code)
         if error:
-            problems.append(error)
+            problems["credit_code"] = [error]
     return problems
+
+
+def unit_info_problems(info: UnitInfo) -> list[str]:
+    """What is missing or wrong in the unit information (empty when complete)."""
+    return [p for messages in unit_info_problems_by_field(info).values() for p in messages]
 
 
 def _require_draft(application: Application) -> None:

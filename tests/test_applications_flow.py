@@ -1,8 +1,10 @@
 import io
+import re
 
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from regbackoffice import applications
 from regbackoffice.extensions import db
 from regbackoffice.imports.template import HEADERS
 from regbackoffice.models import Application, ApplicationItem, ApplicationStatus, Role
@@ -38,6 +40,48 @@ def test_applicant_creates_application_prefilled_from_unit(client, login_as):
     assert application.status is ApplicationStatus.DRAFT and application.number.startswith("SQ")
     listing = client.get("/applications/").get_data(as_text=True)
     assert application.number in listing and "草稿" in listing
+
+
+def test_the_unit_form_shows_every_problem_at_once_beside_its_field(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    response = post_form(
+        client,
+        "/applications/new",
+        {
+            "unit_name": applicant.unit.name,
+            "safety_department": "",
+            "contact_name": "王五",
+            "contact_phone": "12345",
+            "credit_code": "91500112MA00000000",
+            "address": "重庆市渝北区某路1号",
+            "district_code": "500105",
+        },
+        page="/applications/new",
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+
+    def feedback(name: str) -> str:
+        block = html[html.index(f'for="{name}"') :].split('<div class="col-md-6">')[0]
+        return " ".join(re.findall(r'<div class="invalid-feedback">([^<]*)</div>', block))
+
+    assert "请填写安全管理部门" in feedback("safety_department")
+    assert "联系电话“12345”格式不正确" in feedback("contact_phone")
+    assert "统一社会信用代码" in feedback("credit_code")
+    assert (
+        db.session.scalar(select(Application).where(Application.unit_id == applicant.unit_id))
+        is None
+    )
+    for phone in ("023-12345678", "02312345678", "13800000000", "023-1234567-801"):
+        assert not applications.unit_info_problems_by_field(
+            applications.UnitInfo(**{**BLANK_INFO, "contact_phone": phone})
+        ).get("contact_phone"), phone
+
+
+BLANK_INFO = dict.fromkeys(
+    ("unit_name", "safety_department", "contact_name", "contact_phone", "credit_code", "address"),
+    "x",
+)
 
 
 def test_template_has_headers_notes_dropdowns_and_example(client, login_as):

@@ -239,7 +239,24 @@ def test_item_form_shows_each_field_error_beside_its_field(client, login_as):
     html = response.get_data(as_text=True)
     manufacturer = html[html.index('for="manufacturer"') :].split('<div class="col-md-4">')[0]
     assert "is-invalid" in manufacturer
-    assert re.search(r'<div class="invalid-feedback">[^<]*1000[^<]*</div>', manufacturer)
+    assert '<div class="invalid-feedback">制造单位最多100个字</div>' in manufacturer
+
+
+def test_item_form_fields_carry_their_own_limits_and_types(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application)
+    html = client.get(f"/applications/{application.id}/items/{item.id}/edit").get_data(as_text=True)
+
+    def attributes(name: str) -> str:
+        return re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+
+    assert 'maxlength="50"' in attributes("product_no")
+    assert 'maxlength="100"' in attributes("manufacturer")
+    assert 'type="month"' in attributes("manufacture_month")
+    assert 'type="date"' in attributes("last_inspection_date")
+    pressure = attributes("pressure")
+    assert 'type="number"' in pressure and 'step="0.01"' in pressure
 
 
 def _void(application, reason="照片模糊，请重新申请"):

@@ -71,10 +71,35 @@ class ItemForm(BaseForm):
     pass
 
 
+_DECIMAL = {"type": "number", "step": "0.01", "min": "0.01", "inputmode": "decimal"}
+# Each column's longest value (the seed's lengths; codes may come with their names) and the
+# input that fits it. The import's row rules (applications.update_item) do the rest.
+ITEM_INPUTS: dict[str, tuple[int, dict[str, str]]] = {
+    "variety": (20, {}),
+    "product_no": (50, {}),
+    "medium": (20, {}),
+    "manufacturer": (100, {}),
+    "manufacture_month": (7, {"type": "month"}),
+    "pressure": (10, {**_DECIMAL, "max": "100"}),
+    "volume": (10, {**_DECIMAL, "max": "3000"}),
+    "last_inspection_date": (10, {"type": "date"}),
+    "next_inspection_month": (7, {"type": "month"}),
+    "internal_no": (50, {}),
+    "tag_type": (10, {}),
+    "tag_value": (1000, {}),
+}
+
 for _column in COLUMNS:
+    _limit, _attrs = ITEM_INPUTS[_column.key]
     setattr(
         ItemForm,
         _column.key,
-        # The import's row rules (applications.update_item) refuse invisible characters here.
-        StringField(_column.header, validators=[Optional(), Length(max=1000)]),
+        StringField(
+            _column.header,
+            validators=[
+                Optional(),
+                Length(max=_limit, message=f"{_column.header}最多{_limit}个字"),
+            ],
+            render_kw={"maxlength": str(_limit), **_attrs},
+        ),
     )

@@ -104,6 +104,20 @@ def _info_from(form: ApplicationForm) -> applications.UnitInfo:
     )
 
 
+def _unit_form_complete(form: ApplicationForm) -> bool:
+    """Validate the posted unit information, every field at once (the form's own checks
+    and the unit rules, each message beside its field); False on GET."""
+    if request.method != "POST":
+        return False
+    valid = form.validate_on_submit()
+    for name, messages in applications.unit_info_problems_by_field(_info_from(form)).items():
+        field = getattr(form, name)
+        if not field.errors:  # the form's message (e.g. 请填写…) already says it
+            field.errors = [*field.errors, *messages]
+        valid = False
+    return valid
+
+
 @bp.route("/")
 @applicant_only
 def index() -> str:
@@ -122,17 +136,12 @@ def new() -> Response | tuple[str, int]:
         for name in applications.UNIT_FIELDS:
             getattr(form, name).data = getattr(info, name)
         form.district_code.data = unit.district_code
-    if form.validate_on_submit():
-        problems = applications.unit_info_problems(_info_from(form))
-        if problems:
-            for problem in problems:
-                flash(problem, "danger")
-        else:
-            application = applications.create_application(
-                unit, current_user, district_code=form.district_code.data, info=_info_from(form)
-            )
-            flash(f"已创建申请{application.number}，请下载模板并导入气瓶信息。", "success")
-            return redirect(url_for(".show", application_id=application.id))
+    if _unit_form_complete(form):
+        application = applications.create_application(
+            unit, current_user, district_code=form.district_code.data, info=_info_from(form)
+        )
+        flash(f"已创建申请{application.number}，请下载模板并导入气瓶信息。", "success")
+        return redirect(url_for(".show", application_id=application.id))
     status = 400 if request.method == "POST" else 200
     return render_template("applications/form.html", form=form, application=None), status
 
@@ -143,23 +152,18 @@ def edit(application_id: int) -> Response | tuple[str, int]:
     application = _application(application_id)
     form = ApplicationForm(obj=application)
     form.district_code.choices = _district_choices()
-    if form.validate_on_submit():
-        problems = applications.unit_info_problems(_info_from(form))
-        if problems:
-            for problem in problems:
-                flash(problem, "danger")
-        else:
-            try:
-                applications.update_application(
-                    application,
-                    _info_from(form),
-                    district_code=form.district_code.data,
-                    actor=current_user,
-                )
-            except applications.ApplicationError as exc:
-                return refuse(exc, url_for(".show", application_id=application.id))
-            flash("单位基本信息已保存。", "success")
-            return redirect(url_for(".show", application_id=application.id))
+    if _unit_form_complete(form):
+        try:
+            applications.update_application(
+                application,
+                _info_from(form),
+                district_code=form.district_code.data,
+                actor=current_user,
+            )
+        except applications.ApplicationError as exc:
+            return refuse(exc, url_for(".show", application_id=application.id))
+        flash("单位基本信息已保存。", "success")
+        return redirect(url_for(".show", application_id=application.id))
     status = 400 if request.method == "POST" else 200
     return render_template("applications/form.html", form=form, application=application), status
 
