@@ -94,6 +94,8 @@ def test_template_has_headers_notes_dropdowns_and_example(client, login_as):
     assert all(c.comment and c.comment.text for c in ws[1][: len(HEADERS)])
     lists = {str(dv.sqref).split(":")[0]: dv.formula1 for dv in ws.data_validations.dataValidation}
     assert set(lists) == {"A2", "C2", "K2"}
+    # Warnings, not stops: the codes the notes invite (2320, G13) may be typed too.
+    assert {dv.errorStyle for dv in ws.data_validations.dataValidation} == {"warning"}
     assert ws["B2"].number_format == "@" and ws["F2"].number_format == "0.00"
     assert ws["H2"].number_format == "yyyy-mm-dd"
     assert wb["填写示例"]["B2"].value == "123210000001"

@@ -171,8 +171,11 @@ def _validations(ws: Worksheet, ranges: dict[str, str], last_row: int) -> None:
             formula1=f"={ranges[column.key]}",
             allow_blank=True,
             showErrorMessage=True,
+            # A warning, not a stop: the notes invite codes (2320, G13) as well as the list's
+            # "2320 焊接气瓶"; the import reads either and refuses anything else.
+            errorStyle="warning",
             errorTitle=column.header,
-            error=f"请从下拉列表中选择{column.header}",
+            error=f"建议从下拉列表中选择{column.header}；也可填写代码或名称，导入时校验",
             showInputMessage=True,
             promptTitle=column.header,
             prompt=column.note[:250],
