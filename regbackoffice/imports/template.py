@@ -10,6 +10,8 @@ written as a string so that nothing in it is ever evaluated as a formula.
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -232,9 +234,7 @@ def build_template(varieties: Iterable[Variety], media: Iterable[Medium]) -> byt
 
     ranges = _code_sheet(wb, variety_list, medium_list)
     _validations(ws, ranges, last_row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return _saved(wb)
 
 
 def build_error_file(
@@ -258,6 +258,58 @@ def build_error_file(
         _text_cell(ws.cell(row=row_index, column=len(COLUMNS) + 1), reason)
     ranges = _code_sheet(wb, variety_list, medium_list)
     _validations(ws, ranges, max(row_index, 2) + 200)
+    return _saved(wb)
+
+
+# openpyxl's part names for a sheet's comments and their drawing → the usual names.
+_PART_NAMES = (
+    (re.compile(rb"/?xl/comments/comment(\d+)\.xml"), "xl/comments{}.xml"),
+    (re.compile(rb"/?xl/drawings/commentsDrawing(\d+)\.vml"), "xl/drawings/vmlDrawing{}.vml"),
+)
+
+
+def _renamed(name: str) -> str:
+    for pattern, usual in _PART_NAMES:
+        if match := pattern.fullmatch(name.encode()):
+            return usual.format(match.group(1).decode())
+    return name
+
+
+def _rewrite_references(data: bytes, relative: bool) -> bytes:
+    for pattern, usual in _PART_NAMES:
+        base = "../" + usual.removeprefix("xl/") if relative else "/" + usual
+        data = pattern.sub(base.format(r"\1").encode(), data)
+    return data
+
+
+_PLAIN_COMMENT = re.compile(rb"<text><t>(.*?)</t></text>", re.S)
+_COMMENT_RUN = rb'<text><r><t xml:space="preserve">\1</t></r></text>'
+
+
+def _saved(wb: Workbook) -> bytes:
+    """The workbook as .xlsx bytes, with its comment parts where every reader finds them.
+
+    openpyxl writes comments to ``xl/comments/commentN.xml`` (and their drawing to
+    ``xl/drawings/commentsDrawingN.vml``) with absolute targets; Excel, WPS and LibreOffice
+    accept that, but exceljs only reads the usual ``xl/commentsN.xml`` and
+    ``xl/drawings/vmlDrawingN.vml`` named relative to the sheet, and reads a comment's
+    text only as a run (``<r><t>``), not as plain ``<t>``: both are valid, the run is what
+    every reader keeps.
+    """
     out = io.BytesIO()
     wb.save(out)
-    return out.getvalue()
+    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    portable = io.BytesIO()
+    with zipfile.ZipFile(portable, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            data = source.read(entry.filename)
+            if entry.filename == "[Content_Types].xml":
+                data = _rewrite_references(data, relative=False)
+            elif entry.filename.startswith("xl/worksheets/_rels/"):
+                data = _rewrite_references(data, relative=True)
+            elif entry.filename.startswith("xl/comments/"):
+                data = _PLAIN_COMMENT.sub(
+                    rb'<text><r><t xml:space="preserve">\1</t></r></text>', data
+                )
+            target.writestr(_renamed(entry.filename), data)
+    return portable.getvalue()

@@ -1,0 +1,43 @@
+"""The Excel template opens and saves cleanly in the JS writers web tools use (exceljs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from regbackoffice.models import Role
+
+from .test_applications_flow import _post_file
+from .xlsx_helpers import good_row
+
+ROUNDTRIP = Path(__file__).resolve().parent / "js" / "roundtrip.js"
+
+
+def test_a_template_saved_by_exceljs_keeps_its_notes_and_imports(client, login_as, tmp_path):
+    from regbackoffice.extensions import db
+
+    from . import factories
+
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    downloaded = tmp_path / "模板.xlsx"
+    downloaded.write_bytes(client.get("/applications/template.xlsx").data)
+    saved = tmp_path / "exceljs.xlsx"
+    row = [str(value) for value in good_row("XJS-000001")]
+    result = subprocess.run(
+        ["node", str(ROUNDTRIP), str(downloaded), str(saved), json.dumps(row)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr  # exceljs read it (it used to throw here)
+    assert "气瓶信息" in json.loads(result.stdout)["sheets"]
+    header = load_workbook(saved)["气瓶信息"]["B1"]
+    assert header.comment is not None and "最多50字" in header.comment.text
+    page = client.get(_post_file(client, application, saved.read_bytes())).get_data(as_text=True)
+    assert "成功导入 <strong>1</strong> 行" in page
+    db.session.refresh(application)
+    assert application.item_count == 1
