@@ -7,8 +7,8 @@ cd "$ROOT"
 # Debian packages the app needs: HarfBuzz subsetting (WeasyPrint is ~25x slower without
 # it), CJK fonts for certificates, pdftoppm for rendering certificate previews.
 APP_DEBS=(libharfbuzz-subset0 fonts-noto-cjk poppler-utils)
-# Only the test suite needs a browser.
-TEST_DEBS=(chromium)
+# Only the test suite needs a browser, and LibreOffice (the template must open and save in it).
+TEST_DEBS=(chromium libreoffice-calc-nogui)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

@@ -1,7 +1,8 @@
-"""The Excel template opens and saves cleanly in the JS writers web tools use (exceljs)."""
+"""The Excel template opens and saves cleanly in exceljs (web tools) and LibreOffice."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -35,6 +36,46 @@ def test_a_template_saved_by_exceljs_keeps_its_notes_and_imports(client, login_a
     )
     assert result.returncode == 0, result.stderr  # exceljs read it (it used to throw here)
     assert "气瓶信息" in json.loads(result.stdout)["sheets"]
+    header = load_workbook(saved)["气瓶信息"]["B1"]
+    assert header.comment is not None and "最多50字" in header.comment.text
+    page = client.get(_post_file(client, application, saved.read_bytes())).get_data(as_text=True)
+    assert "成功导入 <strong>1</strong> 行" in page
+    db.session.refresh(application)
+    assert application.item_count == 1
+
+
+def test_a_template_saved_by_libreoffice_keeps_its_notes_and_imports(client, login_as, tmp_path):
+    from openpyxl import load_workbook as load
+
+    from regbackoffice.extensions import db
+
+    from . import factories
+
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    filled = tmp_path / "filled.xlsx"
+    workbook = load(io.BytesIO(client.get("/applications/template.xlsx").data))
+    for column, value in enumerate(good_row("LO-0000001"), start=1):
+        workbook["气瓶信息"].cell(row=2, column=column, value=value)
+    workbook.save(filled)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "xlsx:Calc MS Excel 2007 XML",
+            "--outdir",
+            str(out),
+            str(filled),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    saved = out / "filled.xlsx"
+    assert result.returncode == 0 and saved.exists(), result.stderr
     header = load_workbook(saved)["气瓶信息"]["B1"]
     assert header.comment is not None and "最多50字" in header.comment.text
     page = client.get(_post_file(client, application, saved.read_bytes())).get_data(as_text=True)
