@@ -134,3 +134,19 @@ def test_days_left_in_a_year_without_calendar_data_use_monday_to_friday():
         submitted_at=datetime(2040, 3, 2, 2, 0, tzinfo=UTC),  # a Friday
     )
     assert application.accept_due_on == date(2040, 3, 9)
+
+
+def test_the_first_page_after_login_is_the_users_todo_with_counts(client, login_as, yubei_unit):
+    factories.make_submitted_application(yubei_unit, items=1, photos=False)
+    factories.make_submitted_application(yubei_unit, items=1, photos=False)
+    login_as(Role.ACCEPTOR, district_code="500112")
+    html = client.get("/").get_data(as_text=True)
+    assert "您有2条使用登记的受理任务需要处理" in html and 'href="/inbox?task=accept"' in html
+    assert "暂无使用登记的证书生成任务" in html
+
+
+def test_the_applicants_first_page_counts_her_drafts(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    factories.make_application(applicant.unit, created_by=applicant)
+    html = client.get("/").get_data(as_text=True)
+    assert "您有1条使用登记的提交申请任务需要处理" in html
