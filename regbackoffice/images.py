@@ -65,6 +65,9 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
+_INCOMPLETE = "{label}不完整（文件在拍摄、拷贝或上传时被截断），请重新上传完整的照片"
+
+
 def normalise_image(data: bytes, *, name: str = "") -> NormalisedImage:
     """Validate and re-encode one upload; raises ImageRejected with the reason."""
     label = f"“{name}”" if name else "图片"
@@ -75,6 +78,8 @@ def normalise_image(data: bytes, *, name: str = "") -> NormalisedImage:
     fmt = sniff_format(data)
     if fmt is None:
         raise ImageRejected(f"{label}不是JPEG或PNG图片（按文件内容识别，与扩展名无关）")
+    if fmt == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ImageRejected(_INCOMPLETE.format(label=label))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -91,6 +96,8 @@ def normalise_image(data: bytes, *, name: str = "") -> NormalisedImage:
     except ImageRejected:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if "truncated" in str(exc):
+            raise ImageRejected(_INCOMPLETE.format(label=label)) from exc
         raise ImageRejected(f"{label}已损坏或无法识别，请重新拍摄上传") from exc
 
     # Re-encoding from pixels drops EXIF, ICC, text chunks and anything hidden after them.

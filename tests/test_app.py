@@ -71,9 +71,14 @@ def test_oversized_request_is_a_chinese_413(client):
     app = client.application
     limit = app.config["MAX_CONTENT_LENGTH"]
     response = client.post(
-        "/login", data=b"x" * (limit + 1), content_type="application/octet-stream"
+        "/login",
+        data=b"x" * (limit + 1),
+        content_type="application/octet-stream",
+        headers={"Referer": "http://localhost/applications/1"},
     )
-    assert response.status_code == 413 and "文件过大" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 413 and "文件过大" in page
+    assert 'href="http://localhost/applications/1">返回上一页</a>' in page
 
 
 def test_security_headers_forbid_inline_script_and_framing(client):

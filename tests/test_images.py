@@ -70,6 +70,13 @@ def test_oversize_upload_is_refused_before_decoding():
         normalise_image(b"\xff\xd8\xff" + b"\0" * MAX_BYTES)
 
 
-def test_truncated_jpeg_is_refused():
-    with pytest.raises(ImageRejected, match="损坏"):
-        normalise_image(jpeg_bytes()[:100])
+def test_truncated_jpeg_is_refused_as_incomplete():
+    whole = jpeg_bytes()
+    for cut in (whole[:100], whole[: len(whole) // 2], whole[:-2]):
+        with pytest.raises(ImageRejected, match=r"照片.*不完整"):
+            normalise_image(cut, name="照片")
+
+
+def test_the_size_message_gives_the_files_own_size():
+    with pytest.raises(ImageRejected, match=r"超过10MB（12\.6MB）"):
+        normalise_image(b"\xff\xd8\xff" + b"\0" * int(12.6 * 1024 * 1024))
