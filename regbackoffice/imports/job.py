@@ -203,6 +203,8 @@ def ensure_enqueued(job: ImportJob) -> bool:
 
     Harmless when the job is in fact queued or running: the job is safe to run twice.
     """
+    if job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        return False  # finished: nothing to ask Redis
     q = jobs.queue()
     if q is None:
         return False
