@@ -119,6 +119,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CERTIFICATE_JOB_TIMEOUT": _int(env, "REGBO_CERTIFICATE_JOB_TIMEOUT", 300),
         # 排队中 this long with no rq job (Redis was down): the worker's sweep sends it again.
         "CERTIFICATE_REQUEUE_AFTER": _int(env, "REGBO_CERTIFICATE_REQUEUE_AFTER_SECONDS", 30),
+        # The same for a large import 排队中 (its upload committed while Redis was down).
+        "IMPORT_REQUEUE_AFTER": _int(env, "REGBO_IMPORT_REQUEUE_AFTER_SECONDS", 30),
         # Operations: the worker's heartbeat period; /healthz fails when no worker beat in
         # three periods, or when queued work waits longer than the queue age limit.
         "WORKER_HEARTBEAT_SECONDS": _int(env, "REGBO_WORKER_HEARTBEAT_SECONDS", 10),

@@ -24,6 +24,8 @@ ACTION_LABELS = {
     "application_updated": "修改单位基本信息",
     "application_import": "导入气瓶信息",
     "application_import_queued": "上传气瓶信息（后台导入）",
+    "application_import_interrupted": "后台导入意外中断（未导入任何气瓶）",
+    "application_import_retried": "重试后台导入",
     "application_item_updated": "修改气瓶信息",
     "application_item_deleted": "删除气瓶",
     "application_submitted": "提交申请",

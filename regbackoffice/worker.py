@@ -54,8 +54,13 @@ def _certificates() -> Sweeper:
     return Sweeper("certificates", certificates.requeue_stuck, certificates.waiting)
 
 
-# Imports join here once their sweeper exists (issue 17).
-SWEEPER_FACTORIES: list[Callable[[], Sweeper]] = [_certificates]
+def _imports() -> Sweeper:
+    from .imports import job
+
+    return Sweeper("imports", job.requeue_stuck, job.waiting)
+
+
+SWEEPER_FACTORIES: list[Callable[[], Sweeper]] = [_certificates, _imports]
 
 
 def sweepers() -> list[Sweeper]:

@@ -102,6 +102,7 @@ ROLES = {
             "import_result",
             "import_status",
             "import_errors",
+            "retry_import",
             "edit_item",
             "delete_item",
             "item_photos",

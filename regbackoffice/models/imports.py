@@ -48,6 +48,9 @@ class ImportJob(Model):
     message: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+    # Set with 导入中 in its own commit when a worker begins (the import itself is one
+    # transaction): the sweep tells an import whose worker died by it.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     application: Mapped[Application] = relationship()

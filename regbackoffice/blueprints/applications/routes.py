@@ -49,7 +49,7 @@ from ...models import (
     Variety,
 )
 from ...search import contains
-from ..form_helpers import VersionedForm
+from ..form_helpers import BaseForm, VersionedForm
 from ..refusal import refuse
 from . import bp
 from .forms import (
@@ -206,6 +206,8 @@ def show(application_id: int) -> str:
         .order_by(ImportJob.id.desc())
         .limit(1)
     )
+    if last_import is not None:
+        _resend_if_lost(last_import)  # as its result page does (the sweep catches the rest)
     is_draft = application.status is ApplicationStatus.DRAFT
     return render_template(
         "applications/show.html",
@@ -289,7 +291,27 @@ def import_result(application_id: int, job_id: int) -> str:
         job=job,
         progress=import_job.read_progress(job),
         running=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
+        can_retry=import_job.can_retry(job),
+        retry_form=BaseForm(),
     )
+
+
+@bp.route("/<int:application_id>/imports/<int:job_id>/retry", methods=["POST"])
+@applicant_only
+def retry_import(application_id: int, job_id: int) -> Response:
+    application = _application(application_id)
+    job = _import_job(application, job_id)
+    form = BaseForm()
+    if not form.validate_on_submit():
+        flash("页面已过期，请刷新后再点击“重试”。", "danger")
+    else:
+        try:
+            import_job.retry_import(job, current_user)
+        except ImportRejected as exc:
+            flash(f"不能重试：{exc}", "danger")
+        else:
+            flash("已重新排队导入同一文件。", "success")
+    return redirect(url_for(".import_result", application_id=application.id, job_id=job.id))
 
 
 @bp.route("/<int:application_id>/imports/<int:job_id>/status.json")
