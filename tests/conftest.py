@@ -7,6 +7,7 @@ transaction on one connection, with the app's commits turned into savepoints.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -165,6 +166,18 @@ def post_form(client: FlaskClient, url: str, data: dict | None = None, *, page: 
     """POST a form with a valid CSRF token taken from ``page`` (any page with a form)."""
     token = csrf_token_from(client.get(page).get_data(as_text=True))
     return client.post(url, data={**(data or {}), "csrf_token": token}, **kw)
+
+
+def post_import(client: FlaskClient, application, data: bytes, name: str = "list.xlsx", **kw):
+    """POST a cylinder-list file to the application's import, as its page does."""
+    return post_form(
+        client,
+        f"/applications/{application.id}/import",
+        {"file": (io.BytesIO(data), name)},
+        page=f"/applications/{application.id}",
+        content_type="multipart/form-data",
+        **kw,
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from regbackoffice.imports.template import HEADERS
 from regbackoffice.models import Application, ApplicationItem, ApplicationStatus, Role
 
 from . import factories
-from .conftest import post_form
+from .conftest import post_form, post_import
 from .xlsx_helpers import good_row, workbook_bytes
 
 
@@ -126,13 +126,7 @@ def test_import_through_the_page_adds_rows_and_lists_failures(client, login_as):
 
 
 def _post_file(client, application, data, name="list.xlsx"):
-    response = post_form(
-        client,
-        f"/applications/{application.id}/import",
-        {"file": (io.BytesIO(data), name)},
-        page=f"/applications/{application.id}",
-        content_type="multipart/form-data",
-    )
+    response = post_import(client, application, data, name)
     assert response.status_code == 302
     return response.headers["Location"]
 

@@ -31,7 +31,7 @@ from regbackoffice.models import (
 )
 
 from . import factories
-from .conftest import make_test_config, post_form
+from .conftest import make_test_config, post_form, post_import
 from .xlsx_helpers import (
     HEADERS,
     csv_bytes,
@@ -53,13 +53,7 @@ def draft(client, login_as):
 
 def _upload(client, application, data: bytes, name: str = "list.xlsx"):
     """POST the file to the import page; the page the applicant then sees."""
-    response = post_form(
-        client,
-        f"/applications/{application.id}/import",
-        {"file": (io.BytesIO(data), name)},
-        page=f"/applications/{application.id}",
-        content_type="multipart/form-data",
-    )
+    response = post_import(client, application, data, name)
     assert response.status_code == 302, response.get_data(as_text=True)
     location = response.headers["Location"]
     return location, client.get(location).get_data(as_text=True)
@@ -67,14 +61,9 @@ def _upload(client, application, data: bytes, name: str = "list.xlsx"):
 
 def _refused(client, application, data: bytes, name: str = "list.xlsx") -> str:
     """POST a file refused as a whole; the page with the flashed message."""
-    return post_form(
-        client,
-        f"/applications/{application.id}/import",
-        {"file": (io.BytesIO(data), name)},
-        page=f"/applications/{application.id}",
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    ).get_data(as_text=True)
+    return post_import(client, application, data, name, follow_redirects=True).get_data(
+        as_text=True
+    )
 
 
 def _item_form(product_no: str, **overrides: str) -> dict[str, str]:

@@ -267,7 +267,8 @@ OPERATIONS: list[dict[str, Any]] = [
         "record_schema": FILLING.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
-        "errors": [400, 401, 403, 409, 413, 415],
+        # 429: the client's record quota (REGBO_API_RECORD_RATE_LIMIT), with Retry-After.
+        "errors": [400, 401, 403, 409, 413, 415, 429],
     },
     {
         "path": "/inspections",
@@ -280,7 +281,8 @@ OPERATIONS: list[dict[str, Any]] = [
         "record_schema": INSPECTION.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
-        "errors": [400, 401, 403, 409, 413, 415],
+        # 429: the client's record quota (REGBO_API_RECORD_RATE_LIMIT), with Retry-After.
+        "errors": [400, 401, 403, 409, 413, 415, 429],
     },
     {
         "path": "/traces",
@@ -290,7 +292,8 @@ OPERATIONS: list[dict[str, Any]] = [
         "record_schema": TRACE.schema(),
         "data": BATCH_RESULT,
         "idempotent": True,
-        "errors": [400, 401, 403, 409, 413, 415],
+        # 429: the client's record quota (REGBO_API_RECORD_RATE_LIMIT), with Retry-After.
+        "errors": [400, 401, 403, 409, 413, 415, 429],
     },
     {
         "path": "/cylinders/trail",

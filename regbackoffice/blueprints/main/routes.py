@@ -1,4 +1,4 @@
-from flask import render_template
+from flask import render_template, url_for
 from flask_login import current_user, login_required
 
 from ... import inbox
@@ -10,10 +10,12 @@ from . import bp
 @login_required
 def home() -> str:
     """首页: the user's 待办事项 with counts, as in the seed's 首页, then the functions."""
-    tasks = inbox.tasks_for(current_user)
     counts = inbox.task_counts(current_user)
-    return render_template(
-        "main/home.html",
-        tasks=[(task, counts.get(task.key, 0)) for task in tasks],
-        task_page="applications.index" if current_user.role is Role.APPLICANT else "inbox.index",
-    )
+
+    def link(key: str) -> str:
+        if current_user.role is Role.APPLICANT:  # her drafts are on 我的申请
+            return url_for("applications.index")
+        return url_for("inbox.index", task=key)
+
+    tasks = [(t, counts.get(t.key, 0), link(t.key)) for t in inbox.tasks_for(current_user)]
+    return render_template("main/home.html", tasks=tasks)
