@@ -17,13 +17,14 @@ prefix (``varchar_pattern_ops`` indexes on PostgreSQL, whatever the collation), 
 
 History sources. A cylinder's history (``history(cylinder)``) is merged from a list of
 *history sources*, each a function ``cylinder -> Iterable[HistoryEntry]`` registered in
-``HISTORY_SOURCES`` (with ``@history_source``), and sorted by date. The sources here read
-what the archive already holds: the registration application (提交, 受理, 审核, 审批 with
-who and when), the certificate (发证, 注销), tag bindings, inspection records and status
-changes (``cylinder_status_changes``). Later features add their own source the same way,
-e.g. the change applications (停用/启用/报废/注销/更名/过户…) registering
-``@cylinder_archive.history_source`` on a function that lists a cylinder's change requests;
-nothing here needs to change for that.
+``HISTORY_SOURCES`` (with ``@history_source``), and sorted by date (``history``: by day,
+then untimed before timed, then time, then source order). The sources here read what the
+archive already holds: the registration application (提交, 受理, 审核, 审批 with who and
+when), the certificate (发证, 注销), 登记入档, tag bindings, inspection records and status
+changes after registration (``cylinder_status_changes``). Later features add their own
+source the same way, e.g. the change applications (停用/启用/报废/注销/更名/过户…)
+registering ``@cylinder_archive.history_source`` on a function that lists a cylinder's
+change requests; nothing here needs to change for that.
 """
 
 from __future__ import annotations
@@ -570,7 +571,7 @@ def _user_names(ids: Iterable[int | None]) -> dict[int, str]:
 
 @history_source
 def registration_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
-    """The registration application's steps and the entry into the archive."""
+    """The registration application's steps: 提交, 受理, 审核, 审批, with who and when."""
     application = (
         db.session.get(Application, cylinder.application_id)
         if cylinder.application_id is not None
@@ -604,30 +605,6 @@ def registration_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
                 detail=number,
                 actor=names.get(user_id, "") if user_id else "",
             )
-    initial = db.session.scalar(
-        select(CylinderStatusChange.status)
-        .where(
-            CylinderStatusChange.cylinder_id == cylinder.id,
-            CylinderStatusChange.previous_status.is_(None),
-        )
-        .order_by(CylinderStatusChange.id)
-        .limit(1)
-    )
-    if cylinder.registration_date is not None:
-        detail = [f"登记机关：{cylinder.registration_authority or ''}".rstrip("：")]
-        if initial is not None:
-            detail.append(f"登记时使用状态：{initial.label}")
-        # The moment it entered the archive, when that was on its registration date (a
-        # back-dated registration keeps only the date).
-        entered = _timed(cylinder.created_at)
-        yield HistoryEntry(
-            on=cylinder.registration_date,
-            at=entered[1] if entered and entered[0] == cylinder.registration_date else None,
-            kind="registration",
-            title="登记入档",
-            detail="，".join(d for d in detail if d),
-            actor=cylinder.registration_authority or "",
-        )
 
 
 @history_source
@@ -657,6 +634,47 @@ def certificate_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
                 detail=f"使用登记证编号：{certificate.number}，原因：{certificate.void_reason}",
                 actor=names.get(certificate.voided_by_id or 0, ""),
             )
+
+
+@history_source
+def archive_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
+    """登记入档: the day the cylinder entered the archive, with its status then.
+
+    After the certificate source, so that at the same moment 发证 comes first, as it does
+    when 证书生成 writes the archive.
+    """
+    if cylinder.registration_date is None:
+        return
+    initial = db.session.scalar(
+        select(CylinderStatusChange.status)
+        .where(
+            CylinderStatusChange.cylinder_id == cylinder.id,
+            CylinderStatusChange.previous_status.is_(None),
+        )
+        .order_by(CylinderStatusChange.id)
+        .limit(1)
+    )
+    detail = [f"登记机关：{cylinder.registration_authority or ''}".rstrip("：")]
+    if initial is not None:
+        detail.append(f"登记时使用状态：{initial.label}")
+    # The moment it entered the archive when that was its registration date; else the
+    # moment its certificate was issued that day (back-dated data); else only the date.
+    entered = _timed(cylinder.created_at)
+    if entered is None or entered[0] != cylinder.registration_date:
+        issued = [
+            _timed(c.created_at)
+            for c in certificates_of(cylinder)
+            if c.issue_date == cylinder.registration_date
+        ]
+        entered = issued[0] if issued else None
+    yield HistoryEntry(
+        on=cylinder.registration_date,
+        at=entered[1] if entered and entered[0] == cylinder.registration_date else None,
+        kind="registration",
+        title="登记入档",
+        detail="，".join(d for d in detail if d),
+        actor=cylinder.registration_authority or "",
+    )
 
 
 @history_source

@@ -90,7 +90,7 @@ def test_city_supervisor_sees_every_district_read_only(client, login_as, world):
     login_as(Role.SUPERVISOR, district_code=None)
     assert listed(client) == ["A-0001", "A-0002", "B-0001", "C-0001"]
     page = client.get("/archive/").get_data(as_text=True)
-    assert "全市，只读" in page and 'id="cylinder-selection"' not in page
+    assert "全市（只读）" in page and 'id="cylinder-selection"' not in page
     assert listed(client, f"?district={OTHER_DISTRICT}") == ["C-0001"]
     assert client.get(f"/archive/cylinders/{world['cylinders']['c1'].id}").status_code == 200
 
