@@ -50,6 +50,7 @@ def index() -> str:
         districts=cylinder_archive.district_choices(user),
         district_names=cylinder_archive.district_names() if user.role is not Role.APPLICANT else {},
         due_of={c.id: cylinder_archive.due_state(c, today) for c in page.items},
+        export_cap=cylinder_archive.EXPORT_ROW_CAP,
         # Only the unit selects cylinders: the change applications act on a unit's own.
         selectable=user.role is Role.APPLICANT,
     )
