@@ -42,6 +42,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from sqlalchemy import Select, func, literal, or_, select, tuple_
+from sqlalchemy import text as sql_text
 
 from .access import visible
 from .clock import china_date, china_today, format_china
@@ -183,15 +184,20 @@ def due_state(cylinder: Cylinder, today: date) -> str:
 
 
 def _search_clause(q: str) -> Any:
-    """Exact or prefix matches only, so that every branch uses an index."""
-    prefix = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return or_(
-        Cylinder.product_no.like(prefix, escape="\\"),
-        Cylinder.internal_no.like(prefix, escape="\\"),
-        Cylinder.info_code == q,
-        Cylinder.id == q,
-        Cylinder.rfid_code == q,
-    )
+    """Exact or prefix matches only, so that every branch uses an index. Typed in lower
+    case, the upper-case form is looked up too (archive IDs and codes are upper case), each
+    as its own indexed branch rather than a case-folding function on the column."""
+    branches = []
+    for text in dict.fromkeys([q, q.upper()]):
+        prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        branches += [
+            Cylinder.product_no.like(prefix, escape="\\"),
+            Cylinder.internal_no.like(prefix, escape="\\"),
+            Cylinder.info_code == text,
+            Cylinder.id == text,
+            Cylinder.rfid_code == text,
+        ]
+    return or_(*branches)
 
 
 def scoped_query(user: User, filt: ArchiveFilter, today: date | None = None) -> Select[Any]:
@@ -293,6 +299,18 @@ class ArchivePage:
         return f"{COUNT_CAP}条以上" if self.total > COUNT_CAP else f"{self.total}条"
 
 
+def _plan_each_query() -> None:
+    """On PostgreSQL, plan this transaction's statements for their actual values.
+
+    psycopg prepares a statement run five times, and PostgreSQL may then switch to a generic
+    plan: for "status = $1" it guesses a third of the rows match, and the capped count of
+    the rare 报废 then reads the whole table instead of the status index (0.5 s instead of
+    milliseconds at 1,000,000 cylinders). Planning anew costs well under a millisecond.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sql_text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def count_capped(query: Select[Any], cap: int = COUNT_CAP) -> int:
     """How many rows ``query`` has, counting at most ``cap + 1`` (bounded on 1M rows)."""
     limited = query.with_only_columns(Cylinder.id).order_by(None).limit(cap + 1).subquery()
@@ -310,6 +328,7 @@ def page(
 ) -> ArchivePage:
     """One page of the list in (产品编号, 档案ID) order, after or before a cursor."""
     per_page = per_page or PER_PAGE
+    _plan_each_query()
     query = scoped_query(user, filt, today)
     total = count_capped(query)
     after_key, before_key = decode_cursor(after), decode_cursor(before)
@@ -428,6 +447,7 @@ def export_xlsx(
     (and says when the cap cut the list)."""
     today = today or china_today()
     cap = cap or EXPORT_ROW_CAP
+    _plan_each_query()
     columns = [column for _, column in EXPORT_COLUMNS]
     query = scoped_query(user, filt, today).with_only_columns(*columns).order_by(*ORDER)
     districts = district_names()

@@ -194,6 +194,7 @@ def test_search_matches_exactly_or_by_prefix_never_inside(client, login_as, worl
     login_as(Role.APPLICANT, unit=unit_a)
     assert listed(client, "?q=A-000") == ["A-0001", "A-0002"]  # 产品编号 prefix
     assert listed(client, "?q=A-0002") == ["A-0002"]
+    assert listed(client, "?q=a-0002") == ["A-0002"]  # typed in lower case
     assert listed(client, "?q=NB-") == ["A-0001"]  # 单位内编号 prefix
     assert listed(client, "?q=CQQ500112ABCDEF1234") == ["A-0002"]  # 气瓶信息码, exact
     assert listed(client, "?q=CQQ500112") == []
@@ -243,7 +244,7 @@ def explain_list_queries(app):
     [
         (Role.APPLICANT, "?q=A-00"),
         (Role.ACCEPTOR, "?q=NB-7&status=in_use"),
-        (Role.SUPERVISOR, "?q=CQQ500112ABCDEF1234"),
+        (Role.SUPERVISOR, "?q=cqq500112abcdef1234"),
         (Role.APPLICANT, "?after={cursor}"),
         (Role.ACCEPTOR, "?before={cursor}"),
         (Role.SUPERVISOR, "?after={cursor}&due=overdue"),
