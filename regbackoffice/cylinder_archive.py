@@ -25,6 +25,13 @@ changes after registration (``cylinder_status_changes``). Later features add the
 source the same way, e.g. the change applications (停用/启用/报废/注销/更名/过户…)
 registering ``@cylinder_archive.history_source`` on a function that lists a cylinder's
 change requests; nothing here needs to change for that.
+
+Page hooks for the same work: the unit's list wraps its rows in
+``<form id="cylinder-selection" method="post">`` (CSRF token, one ``cylinder`` checkbox per
+row, value the 档案ID) and includes ``templates/archive/_selection_actions.html`` inside it;
+the cylinder page includes ``templates/archive/_cylinder_actions.html``. Both are empty
+until the change applications add their buttons (each posting to its own endpoint, which
+looks the ids up through ``access.visible(Cylinder)`` again).
 """
 
 from __future__ import annotations
