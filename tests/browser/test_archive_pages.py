@@ -15,7 +15,7 @@ def test_unit_selects_cylinders_and_opens_a_cylinders_history(open_context, live
     context, _watch = open_context(bypass_csp=True)  # axe is injected as a script
     page = context.new_page()
     login(page, live_server, "applicant-500112")
-    page.get_by_role("link", name="气瓶档案").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="气瓶档案").click()
     page.wait_for_url("**/archive/")
     boxes = page.locator('#cylinder-selection input[name="cylinder"]')
     assert boxes.count() >= 10
@@ -37,6 +37,7 @@ def test_unit_selects_cylinders_and_opens_a_cylinders_history(open_context, live
     titles = [history.nth(i).locator("td").nth(1).inner_text() for i in range(history.count())]
     assert titles[:4] == ["提交使用登记申请", "受理", "审核通过", "审批通过"]
     assert titles[-2:] == ["定期检验", "使用状态变更为停用"]
+    page.locator("#h-history").evaluate("e => e.scrollIntoView({block: 'start'})")
     screenshot(page, "16-archive-cylinder")
     found += violations(page)
     assert not found, "\n".join(found)
