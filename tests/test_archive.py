@@ -367,6 +367,17 @@ def test_export_is_scoped_and_capped(client, login_as, monkeypatch, world):
     assert [r[4] for r in rows[2:]] == ["A-0001", "A-0002"]  # of 3 in the district; none of 500105
 
 
+def test_city_export_of_one_district(app, world):
+    http = app.test_client()
+    login(http, factories.make_user(Role.SUPERVISOR, district_code=None))
+    sheet = _sheet(http.get(f"/archive/export.xlsx?district={OTHER_DISTRICT}"))
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert "全市" in rows[0][0] and "区县：江北区" in rows[0][0]
+    assert [(r[1], r[2], r[4]) for r in rows[2:]] == [
+        ("重庆档案丙气体有限公司", "江北区", "C-0001")
+    ]
+
+
 # --- one cylinder's page and history ----------------------------------------------------
 
 
