@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.admin import bp as admin_bp
     from .blueprints.api import bp as api_bp
     from .blueprints.applications import bp as applications_bp
+    from .blueprints.archive import bp as archive_bp
     from .blueprints.auth import bp as auth_bp
     from .blueprints.certificates import bp as certificates_bp
     from .blueprints.files import bp as files_bp
@@ -62,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(acceptance_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(archive_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(files_bp)

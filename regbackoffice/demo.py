@@ -362,6 +362,8 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
             "demo-inspection", inspection_body, ["inspection", "query", "trace"], password
         )
     )
+    for spec in DEMO_DISTRICTS:
+        _ensure_inspections(spec, today)
     for username, role in (("city", Role.SUPERVISOR), ("admin", Role.ADMIN)):
         _ensure_user(username, password, role)
         users[username] = role.value
@@ -619,3 +621,44 @@ def _ensure_api_activity(
             fillable.qr_content or f"https://trace.example.invalid/q/{fillable.product_no}",
             demo_photo(fillable.product_no, AttachmentKind.STAMP),
         )
+
+
+def _ensure_inspections(spec: DemoDistrict, today: date) -> None:
+    """Inspection records from the demo inspection body, for the 气瓶档案 history: a passed
+    periodic inspection of the fillable cylinder, a failed one of the stopped cylinder, and
+    a failed one that stops a cylinder of the oldest certificate (a status change after
+    registration). Idempotent by record number."""
+    from . import api_records
+
+    client = db.session.scalars(
+        select(ApiClient).where(ApiClient.app_id == "demo-inspection")
+    ).one()
+
+    def cylinder(product_no: str, month: str) -> Cylinder | None:
+        key = identity_key(DEMO_MANUFACTURER, product_no, month)
+        return db.session.scalar(select(Cylinder).where(Cylinder.identity_key == key))
+
+    org = INSPECTION_BODY.unit_name
+    plan = [
+        (cylinder(f"YS{spec.code}0001", "2022-03"), 30, "合格"),
+        (cylinder(f"YS{spec.code}0003", "2022-03"), 45, "不合格"),
+        (cylinder(f"YSH{spec.code}011", "2024-03"), 10, "不合格"),
+    ]
+    records = []
+    for target, days_ago, conclusion in plan:
+        if target is None:
+            continue
+        inspected = today - timedelta(days=days_ago)
+        record: dict[str, Any] = {
+            "record_no": f"DEMO-I-{target.product_no}",
+            "id": target.id,
+            "inspect_date": inspected.isoformat(),
+            "inspection_org": org,
+            "conclusion": conclusion,
+            "inspect_type": "定期",
+        }
+        if conclusion == "合格":
+            # 2320 + G13 (液化石油气钢瓶): every 4 years.
+            record["next_inspection_month"] = _add_months(inspected, 48)
+        records.append(record)
+    api_records.submit_batch(client, "inspection", records)

@@ -160,6 +160,7 @@ AUDIT_DETAIL_LABELS = {
     "addresses_cleared": "解除锁定的地址数",
     "failures": "连续失败次数",
     "forced": "因密码过弱被要求修改",
+    "filter": "筛选条件",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).
 HIDDEN_DETAILS = frozenset({"sha256"})
@@ -172,6 +173,7 @@ OBJECT_LABELS = {
     "certificate": "使用登记证",
     "certificates": "使用登记证",
     "cylinder": "气瓶",
+    "cylinders": "气瓶档案",
     "dashboard": "监管看板",
     "district_applications": "区县申请列表",
     "unit": "单位",

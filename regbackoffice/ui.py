@@ -23,12 +23,20 @@ class NavItem:
 
 # Menu entries per role. Later features add theirs here; unknown endpoints are skipped.
 NAVIGATION: dict[Role, list[NavItem]] = {
-    Role.APPLICANT: [NavItem("我的申请", "applications.index")],
-    Role.ACCEPTOR: [NavItem("待办事项", "inbox.index"), NavItem("证书打印", "certificates.index")],
-    Role.REVIEWER: [NavItem("待办事项", "inbox.index")],
-    Role.APPROVER: [NavItem("待办事项", "inbox.index")],
+    Role.APPLICANT: [
+        NavItem("我的申请", "applications.index"),
+        NavItem("气瓶档案", "archive.index"),
+    ],
+    Role.ACCEPTOR: [
+        NavItem("待办事项", "inbox.index"),
+        NavItem("证书打印", "certificates.index"),
+        NavItem("气瓶档案", "archive.index"),
+    ],
+    Role.REVIEWER: [NavItem("待办事项", "inbox.index"), NavItem("气瓶档案", "archive.index")],
+    Role.APPROVER: [NavItem("待办事项", "inbox.index"), NavItem("气瓶档案", "archive.index")],
     Role.SUPERVISOR: [
         NavItem("监管看板", "supervision.dashboard"),
+        NavItem("气瓶档案", "archive.index"),
         NavItem("审计日志", "admin.audit_log"),
         NavItem("代码表", "admin.reference"),
     ],

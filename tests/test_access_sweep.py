@@ -26,6 +26,7 @@ from regbackoffice.models import (
     Attachment,
     AuditLog,
     Certificate,
+    Cylinder,
     ImportJob,
     Role,
     User,
@@ -139,6 +140,11 @@ ROLES = {
         for name in ["dashboard", "export", "district", "district_export"]
     },
     "admin.reference": (Role.ADMIN, Role.SUPERVISOR),
+    # 气瓶档案: the unit's, the district's or (read-only) the city's cylinders.
+    **{
+        f"archive.{name}": (Role.APPLICANT, *BUREAU_READERS)
+        for name in ["index", "export", "detail"]
+    },
 }
 
 # Endpoints that take object ids in the form instead of the URL: field → Target attribute.
@@ -212,6 +218,10 @@ def world(app):
         _target("approved", approved, owner),
     ]
     api_client, _secret = factories.make_api_client(unit)
+    # 证书生成 wrote the approved application's cylinder into the archive (unit A, 500112).
+    cylinder_id = db.session.scalar(
+        select(Cylinder.id).where(Cylinder.application_id == approved.id)
+    )
     db.session.commit()
     return {
         "targets": targets,
@@ -225,6 +235,7 @@ def world(app):
             "code": "500112",
             "key": next(iter(tables.TABLE_KEYS)),
             "year": 2026,  # 节假日安排 pages name a year
+            "cylinder_id": cylinder_id,
         },
         "api_client": api_client,
     }

@@ -38,7 +38,27 @@ class Cylinder(Model):
         Index("ix_cylinders_district_status", "district_code", "status"),
         Index("ix_cylinders_unit", "use_unit_id"),
         Index("ix_cylinders_certificate_no", "certificate_no"),
-        Index("ix_cylinders_product_no", "product_no"),
+        # 气瓶档案 lists (``cylinder_archive``): each scope's cylinders in (产品编号, ID) order,
+        # paged by keyset; city-wide by the third.
+        Index("ix_cylinders_unit_product", "use_unit_id", "product_no", "id"),
+        Index("ix_cylinders_district_product", "district_code", "product_no", "id"),
+        Index("ix_cylinders_product_no", "product_no", "id"),
+        # City-wide by status (停用/报废 are the rare ones 市局 looks for), in list order.
+        Index("ix_cylinders_status_product", "status", "product_no", "id"),
+        # 下次检验 filters (已超期 / 30日内到期) city-wide and per district.
+        Index("ix_cylinders_next_inspection", "next_inspection_month"),
+        Index("ix_cylinders_district_next_inspection", "district_code", "next_inspection_month"),
+        # Prefix search (LIKE 'text%') under any collation on PostgreSQL.
+        Index(
+            "ix_cylinders_product_no_prefix",
+            "product_no",
+            postgresql_ops={"product_no": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_cylinders_internal_no_prefix",
+            "internal_no",
+            postgresql_ops={"internal_no": "varchar_pattern_ops"},
+        ),
         # Lookups by the QR URL (API query, tag binding). Hash: a 1000-character URL can
         # exceed a btree entry's size limit.
         Index("ix_cylinders_qr_content", "qr_content", postgresql_using="hash"),
