@@ -23,7 +23,10 @@ class NavItem:
 
 # Menu entries per role. Later features add theirs here; unknown endpoints are skipped.
 NAVIGATION: dict[Role, list[NavItem]] = {
-    Role.APPLICANT: [NavItem("我的申请", "applications.index")],
+    Role.APPLICANT: [
+        NavItem("我的申请", "applications.index"),
+        NavItem("变更申请", "changes.index"),
+    ],
     Role.ACCEPTOR: [NavItem("待办事项", "inbox.index"), NavItem("证书打印", "certificates.index")],
     Role.REVIEWER: [NavItem("待办事项", "inbox.index")],
     Role.APPROVER: [NavItem("待办事项", "inbox.index")],

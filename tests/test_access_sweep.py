@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from regbackoffice import certificates
+from regbackoffice import certificates, change_workflow
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     Application,
@@ -26,6 +26,7 @@ from regbackoffice.models import (
     Attachment,
     AuditLog,
     Certificate,
+    ChangeKind,
     ImportJob,
     Role,
     User,
@@ -139,6 +140,15 @@ ROLES = {
         for name in ["dashboard", "export", "district", "district_export"]
     },
     "admin.reference": (Role.ADMIN, Role.SUPERVISOR),
+    # 变更申请: scoped by the request (the district's bureau, the unit, a 过户's receiver).
+    "changes.index": (Role.APPLICANT,),
+    "changes.new": (Role.APPLICANT,),
+    "changes.show": ANY_LOGGED_IN,
+    "changes.proof": ANY_LOGGED_IN,
+    "changes.receive": (Role.APPLICANT,),
+    "changes.accept": (Role.ACCEPTOR,),
+    "changes.approve": (Role.APPROVER,),
+    "changes.reject": (Role.APPLICANT, Role.ACCEPTOR, Role.APPROVER),
 }
 
 # Endpoints that take object ids in the form instead of the URL: field → Target attribute.
@@ -212,6 +222,14 @@ def world(app):
         _target("approved", approved, owner),
     ]
     api_client, _secret = factories.make_api_client(unit)
+    change = change_workflow.submit(
+        ChangeKind.SUSPEND,
+        unit,
+        owner,
+        [factories.make_cylinder(unit)],
+        change_workflow.ChangeFields(reason="检修"),
+        app.config,
+    )
     db.session.commit()
     return {
         "targets": targets,
@@ -225,6 +243,7 @@ def world(app):
             "code": "500112",
             "key": next(iter(tables.TABLE_KEYS)),
             "year": 2026,  # 节假日安排 pages name a year
+            "change_id": change.id,
         },
         "api_client": api_client,
     }

@@ -14,6 +14,7 @@ from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .calendar import CalendarDay, CalendarYear, DayKind, ScheduleSource
 from .certificates import Certificate, CertificateCounter, RenderState
+from .changes import ChangeItem, ChangeKind, ChangeOrigin, ChangeRequest, ChangeStatus
 from .cylinders import (
     Cylinder,
     CylinderChangeCounter,
@@ -51,6 +52,11 @@ __all__ = [
     "CalendarYear",
     "Certificate",
     "CertificateCounter",
+    "ChangeItem",
+    "ChangeKind",
+    "ChangeOrigin",
+    "ChangeRequest",
+    "ChangeStatus",
     "Cylinder",
     "CylinderChangeCounter",
     "CylinderStatus",

@@ -41,6 +41,7 @@ SHOWN_STATUSES = [s for s in ApplicationStatus if s is not ApplicationStatus.DRA
 VIOLATION_REASON_LABELS = {
     "STATUS_STOPPED": "气瓶已停用",
     "STATUS_SCRAPPED": "气瓶已报废",
+    "STATUS_CANCELLED": "气瓶已注销",
     "INSPECTION_OVERDUE": "超期未检",
     "NOT_OWNER": "非本单位气瓶",
     "SERVICE_LIFE_EXCEEDED": "超过设计使用年限",

@@ -2,6 +2,7 @@ from flask import render_template, url_for
 from flask_login import current_user, login_required
 
 from ... import inbox
+from ...change_workflow import ChangeTask
 from ...models import Role
 from . import bp
 
@@ -17,5 +18,10 @@ def home() -> str:
             return url_for("applications.index")
         return url_for("inbox.index", task=key)
 
-    tasks = [(t, counts.get(t.key, 0), link(t.key)) for t in inbox.tasks_for(current_user)]
+    # Change-request task kinds (eight per step) are listed only when something waits.
+    tasks = [
+        (t, counts.get(t.key, 0), link(t.key))
+        for t in inbox.tasks_for(current_user)
+        if not isinstance(t, ChangeTask) or counts.get(t.key)
+    ]
     return render_template("main/home.html", tasks=tasks)
