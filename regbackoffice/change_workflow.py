@@ -22,11 +22,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select, update
 
-from . import audit, cylinder_changes
+from . import audit, certificates, cylinder_changes
 from .clock import china_today
 from .domain_errors import DomainError
 from .extensions import db
 from .models import (
+    Certificate,
     ChangeItem,
     ChangeKind,
     ChangeOrigin,
@@ -296,6 +297,16 @@ def _check_fields(kind: ChangeKind, unit: Unit, f: ChangeFields, today: date) ->
             raise ChangeError(
                 f"统一社会信用代码{target.credit_code}不是已登记的在用使用单位，不能过户给该单位。"
             )
+        if certificates.current_certificate(target.id) is None:
+            raise ChangeError(
+                f"接收单位{target.name}尚无有效的使用登记证：过户的气瓶记入接收单位的使用登记证，"
+                "请接收单位先办理使用登记。"
+            )
+    if kind is _K.REISSUE and f.certificate_no.strip():
+        number = f.certificate_no.strip()
+        certificate = db.session.scalar(select(Certificate).where(Certificate.number == number))
+        if certificate is None or certificate.application.unit_id != unit.id:
+            raise ChangeError(f"使用登记证{number}不是本单位的使用登记证，请核对编号。")
 
 
 def submit(
@@ -370,6 +381,7 @@ def _add_items(change: ChangeRequest, cylinders: Iterable[Cylinder]) -> None:
             live_cylinder_id=c.id,
             previous_status=c.status,
             previous_unit_id=c.use_unit_id,
+            previous_certificate_no=c.certificate_no,
         )
         for c in cylinders
     )
@@ -426,6 +438,7 @@ def approve(change: ChangeRequest, user: User, expected_version: int | None, sod
 
 
 def _approve(change: ChangeRequest, user: User) -> None:
+    affected = _certificates_affected(change)
     changed = _apply(change)
     change.status = _C.APPROVED
     change.approved_at = utcnow()
@@ -435,7 +448,49 @@ def _approve(change: ChangeRequest, user: User) -> None:
         update(ChangeItem).where(ChangeItem.change_id == change.id).values(live_cylinder_id=None)
     )
     db.session.flush()
-    _record("change_approved", change, actor=user, cylinders=changed)
+    # The certificates follow: each one the change touched is issued again (换发 / 补发).
+    for certificate in affected:
+        certificates.issue_new_version(
+            certificate,
+            user,
+            change_request_id=change.id,
+            reissued=change.kind is _K.REISSUE,
+        )
+    _record(
+        "change_approved",
+        change,
+        actor=user,
+        cylinders=changed,
+        numbers=[c.number for c in affected],
+    )
+
+
+def _certificates_affected(change: ChangeRequest) -> list[Certificate]:
+    """The valid certificates a change touches (before it takes effect)."""
+    numbers = set(
+        db.session.scalars(
+            select(ChangeItem.previous_certificate_no)
+            .where(
+                ChangeItem.change_id == change.id, ChangeItem.previous_certificate_no.is_not(None)
+            )
+            .distinct()
+        )
+    )
+    if change.kind is _K.REISSUE and change.certificate_no:
+        numbers = {change.certificate_no}
+    found = list(
+        db.session.scalars(
+            select(Certificate)
+            .where(Certificate.number.in_(numbers), Certificate.voided_at.is_(None))
+            .order_by(Certificate.number)
+        )
+    )
+    if change.kind is _K.TRANSFER and change.target_unit_id is not None:
+        receiver = certificates.current_certificate(change.target_unit_id)
+        if receiver is None:
+            raise ChangeError("接收单位尚无有效的使用登记证，不能批准过户。请驳回该申请。")
+        found.append(receiver)
+    return found
 
 
 def reject(
@@ -523,11 +578,16 @@ def _apply(change: ChangeRequest) -> int:
     elif kind is _K.TRANSFER:
         target = change.target_unit
         assert target is not None
+        receiver = certificates.current_certificate(target.id)
+        assert receiver is not None  # checked by _certificates_affected
         for cylinder in cylinders:
-            # The archive ID, tag and history stay; the owner and its district change.
+            # The archive ID, tag and history stay; the owner, its district and the
+            # certificate the cylinder is registered on become the receiver's.
             cylinder.use_unit_id = target.id
             cylinder.use_unit_name = target.name
             cylinder.district_code = target.district_code
+            cylinder.certificate_no = receiver.number
+            cylinder.registration_authority = receiver.authority
     db.session.flush()
     return len(cylinders) if kind is not _K.REISSUE else 0
 

@@ -62,6 +62,7 @@ CHANGE_ACTION_LABELS = {
     "change_approved": "批准变更申请（已生效）",
     "change_rejected": "驳回变更申请",
     "change_opened_by_inspection": "检验判废，生成注销任务",
+    "certificate_version_issued": "换发使用登记证（新版本）",
 }
 
 
@@ -182,6 +183,7 @@ AUDIT_DETAIL_LABELS = {
     "change_kind": "变更类型",
     "from_change_status": "原状态",
     "reported_late": "逾期报停（停用后超过30日）",
+    "reissued": "补发",
     "cylinder": "气瓶档案ID",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).

@@ -109,6 +109,24 @@ def accept_and_approve(a, change):
     assert refreshed(change).status is ChangeStatus.APPROVED
 
 
+def certified_unit(district="500112", items=1):
+    """A use unit holding a valid 使用登记证 (where 过户 cylinders go)."""
+    from regbackoffice import certificates
+
+    unit = factories.make_unit(district)
+    application = factories.make_approved_application(unit, items=items)
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=district)
+    certificates.generate(application, acceptor, application.version_id)
+    return unit
+
+
+def trace_url(cylinder) -> str:
+    from urllib.parse import urlencode
+
+    query = {"manufacturer": cylinder.manufacturer, "product_no": cylinder.product_no}
+    return "/trace?" + urlencode(query)
+
+
 def jpeg_bytes() -> bytes:
     from PIL import Image
 
@@ -315,6 +333,7 @@ def test_an_inspection_scrap_record_opens_a_cancel_task_in_the_districts_inbox(c
         post_json(client, "/api/v1/cylinders/query", {"id": cylinder.id}, token), 200
     )["data"]
     assert data["status"] == "注销"
+    assert "注销" in client.get(trace_url(cylinder)).get_data(as_text=True)
 
 
 def test_a_failed_periodic_inspection_opens_a_cancel_task_the_clerk_can_send_back(client, actors):
@@ -371,7 +390,7 @@ def test_transfer_waits_for_the_receiving_unit_then_the_bureau_and_keeps_the_arc
     a = actors
     cylinder = factories.make_cylinder(a.unit)
     archive_id, qr = cylinder.id, cylinder.qr_content
-    receiver_unit = factories.make_unit("500112")
+    receiver_unit = certified_unit()
     receiver = factories.make_user(Role.APPLICANT, unit=receiver_unit)
     receiver_http = a.client_for(receiver)
     old_token = token_for(factories.make_api_client(a.unit)[0])
@@ -416,12 +435,14 @@ def test_transfer_waits_for_the_receiving_unit_then_the_bureau_and_keeps_the_arc
         200,
     )["data"]
     assert [c["id"] for c in feed["cylinders"]] == [archive_id]
+    trace = client.get(trace_url(cylinder)).get_data(as_text=True)
+    assert receiver_unit.name in trace and a.unit.name not in trace
 
 
 def test_the_receiving_unit_may_refuse_a_transfer_with_a_reason(actors):
     a = actors
     cylinder = factories.make_cylinder(a.unit)
-    receiver_unit = factories.make_unit("500112")
+    receiver_unit = certified_unit()
     receiver_http = a.client_for(factories.make_user(Role.APPLICANT, unit=receiver_unit))
     change = submitted(
         submit(
@@ -436,6 +457,18 @@ def test_the_receiving_unit_may_refuse_a_transfer_with_a_reason(actors):
     assert cylinder.use_unit_id == a.unit.id
 
 
+def test_transfer_to_a_unit_without_a_certificate_is_refused(actors):
+    cylinder = factories.make_cylinder(actors.unit)
+    bare = factories.make_unit("500112")
+    response = submit(
+        actors.unit_http,
+        "transfer",
+        {"product_nos": cylinder.product_no, "target_credit_code": bare.credit_code},
+    )
+    page = actors.unit_http.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"接收单位{bare.name}尚无有效的使用登记证" in page
+
+
 def test_transfer_to_an_unknown_credit_code_is_refused(actors):
     cylinder = factories.make_cylinder(actors.unit)
     response = submit(
@@ -445,28 +478,6 @@ def test_transfer_to_an_unknown_credit_code_is_refused(actors):
     )
     page = actors.unit_http.get(response.headers["Location"]).get_data(as_text=True)
     assert "没有对应的已登记使用单位" in page
-
-
-# --- 补领 --------------------------------------------------------------------------------
-
-
-def test_reissue_is_a_request_with_a_reason_through_the_same_steps(actors):
-    a = actors
-    cylinder = factories.make_cylinder(a.unit)
-    change = submitted(
-        submit(
-            a.unit_http,
-            "reissue",
-            {
-                "product_nos": cylinder.product_no,
-                "reason": "证书遗失",
-                "certificate_no": cylinder.certificate_no,
-            },
-        )
-    )
-    accept_and_approve(a, change)
-    db.session.refresh(cylinder)
-    assert cylinder.status is CylinderStatus.IN_USE
 
 
 # --- Selection ---------------------------------------------------------------------------

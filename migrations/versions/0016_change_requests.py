@@ -182,6 +182,7 @@ def upgrade():
         sa.Column("live_cylinder_id", sa.String(length=50), nullable=True),
         sa.Column("previous_status", _enum("item_previous_status", NEW_STATUSES), nullable=False),
         sa.Column("previous_unit_id", sa.Integer(), nullable=False),
+        sa.Column("previous_certificate_no", sa.String(length=50), nullable=True),
         sa.ForeignKeyConstraint(
             ["change_id"],
             ["change_requests.id"],
@@ -199,9 +200,45 @@ def upgrade():
     )
     op.create_index("ix_change_items_change", "change_items", ["change_id"])
     op.create_index("ix_change_items_cylinder_id", "change_items", ["cylinder_id"])
+    with op.batch_alter_table("certificates") as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+        batch_op.add_column(
+            sa.Column("reissued", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    op.create_table(
+        "certificate_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("certificate_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("reissued", sa.Boolean(), nullable=False),
+        sa.Column("issue_date", sa.Date(), nullable=False),
+        sa.Column("cylinder_count", sa.Integer(), nullable=False),
+        sa.Column("pdf_key", sa.String(length=100), nullable=True),
+        sa.Column("pdf_sha256", sa.String(length=64), nullable=True),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("change_request_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_certificate_versions_certificate_id_certificates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["change_request_id"],
+            ["change_requests.id"],
+            name=op.f("fk_certificate_versions_change_request_id_change_requests"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_versions")),
+        sa.UniqueConstraint(
+            "certificate_id", "version", name=op.f("uq_certificate_versions_version")
+        ),
+    )
 
 
 def downgrade():
+    op.drop_table("certificate_versions")
+    with op.batch_alter_table("certificates") as batch_op:
+        batch_op.drop_column("reissued")
+        batch_op.drop_column("version")
     op.drop_index("ix_change_items_cylinder_id", table_name="change_items")
     op.drop_index("ix_change_items_change", table_name="change_items")
     op.drop_table("change_items")

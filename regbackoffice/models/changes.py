@@ -179,5 +179,7 @@ class ChangeItem(Model):
         enum_type(CylinderStatus, "item_previous_status"), nullable=False
     )
     previous_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), nullable=False)
+    # The certificate the cylinder was on (a 过户 moves it to the receiver's).
+    previous_certificate_no: Mapped[str | None] = mapped_column(String(50))
 
     change: Mapped[ChangeRequest] = relationship()
