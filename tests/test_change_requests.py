@@ -642,3 +642,35 @@ def test_docs_workflow_describes_the_change_steps():
             assert role.startswith("nobody")
             continue
         assert (role, step_label, limit) == (step.role.value, step.label, step.limit_config)
+
+
+# --- The dashboard -----------------------------------------------------------------------
+
+
+def test_the_dashboard_counts_changes_per_month_and_district_and_lists_overdue_ones(app, actors):
+    a = actors
+    done, late = factories.make_cylinder(a.unit), factories.make_cylinder(a.unit)
+    change = submitted(
+        submit(a.unit_http, "suspend", {"product_nos": done.product_no, "reason": "检修"})
+    )
+    accept_and_approve(a, change)
+    waiting = submitted(
+        submit(
+            a.unit_http,
+            "scrap",
+            {
+                "product_nos": late.product_no,
+                "proof_photo": (io.BytesIO(jpeg_bytes()), "p.jpg"),
+            },
+        )
+    )
+    waiting.due_on = china_today() - timedelta(days=3)
+    db.session.flush()
+    supervisor = a.client_for(factories.make_user(Role.SUPERVISOR, district_code=None))
+    page = supervisor.get("/supervision/").get_data(as_text=True)
+    month = china_today().strftime("%Y-%m")
+    section = page.split('id="table-changes_monthly"', 1)[1].split("</section>", 1)[0]
+    assert month in section and "渝北区" in section
+    overdue = page.split('id="table-overdue_changes"', 1)[1].split("</section>", 1)[0]
+    assert waiting.number in overdue and "报废" in overdue
+    assert change.number not in overdue
