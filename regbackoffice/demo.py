@@ -466,7 +466,10 @@ def _ensure_change_tasks(today: date, password: str) -> dict[str, int]:
     ]  # fmt: skip
     if own is not None:
         cylinder = db.session.scalar(
-            select(Cylinder).where(Cylinder.certificate_no == own.number).limit(1)
+            select(Cylinder)
+            .where(Cylinder.certificate_no == own.number)
+            .order_by(Cylinder.product_no)
+            .limit(1)
         )
         if cylinder is not None:
             plans.append(

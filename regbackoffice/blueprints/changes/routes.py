@@ -16,6 +16,8 @@ from ...credit_code import normalize_credit_code
 from ...domain_errors import DomainError
 from ...extensions import db
 from ...models import (
+    Certificate,
+    CertificateVersion,
     ChangeItem,
     ChangeKind,
     ChangeRequest,
@@ -216,8 +218,16 @@ def show(change_id: int) -> str:
         .tuples()
         .all()
     )
+    # The certificates this change had issued again (those the user may open).
+    issued = db.session.scalars(
+        visible(Certificate)
+        .join(CertificateVersion, CertificateVersion.certificate_id == Certificate.id)
+        .where(CertificateVersion.change_request_id == change.id)
+        .order_by(Certificate.number)
+    ).all()
     return render_template(
         "changes/show.html",
+        issued=issued,
         change=change,
         items=_items(change),
         record=record,
