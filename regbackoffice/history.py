@@ -16,6 +16,19 @@ from .models import (
 )
 
 
+def change_events(change_id: int) -> list[tuple[AuditLog, str, str]]:
+    """A change request's 办理记录: (row, action in words, detail in words), oldest first."""
+    rows = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.object_type == "change_request", AuditLog.object_id == str(change_id))
+        .order_by(AuditLog.at, AuditLog.id)
+    )
+    return [
+        (row, AUDIT_ACTION_LABELS.get(row.action, row.action), describe_for_audit_log(row))
+        for row in rows
+    ]
+
+
 def events(application: Application) -> list[AuditLog]:
     """Every audited step of the application, oldest first."""
     return list(

@@ -674,3 +674,23 @@ def test_the_dashboard_counts_changes_per_month_and_district_and_lists_overdue_o
     overdue = page.split('id="table-overdue_changes"', 1)[1].split("</section>", 1)[0]
     assert waiting.number in overdue and "报废" in overdue
     assert change.number not in overdue
+
+
+def test_the_approver_rejects_at_approval_and_the_acceptor_no_longer_can(actors):
+    a = actors
+    cylinder = factories.make_cylinder(a.unit)
+    change = submitted(
+        submit(a.unit_http, "suspend", {"product_nos": cylinder.product_no, "reason": "检修"})
+    )
+    assert act(a.acceptor_http, change, "accept").status_code == 302
+    assert reject(a.acceptor_http, change, "受理后又想驳回").status_code == 302
+    assert refreshed(change).status is ChangeStatus.ACCEPTED
+    assert reject(a.approver_http, change, "停用原因与现场不符").status_code == 302
+    change = refreshed(change)
+    assert change.status is ChangeStatus.REJECTED and change.rejected_by_id == a.approver.id
+    page = a.unit_http.get(f"/changes/{change.id}").get_data(as_text=True)
+    history = page.split('id="change-history"', 1)[1]
+    for words in ("提交变更申请", "受理变更申请", "驳回变更申请", "停用原因与现场不符"):
+        assert words in history
+    db.session.refresh(cylinder)
+    assert cylinder.status is CylinderStatus.IN_USE

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ... import change_selection, change_workflow, storage
+from ... import change_selection, change_workflow, history, storage
 from ...access import get_or_404, roles_required, visible
 from ...clock import china_today
 from ...credit_code import normalize_credit_code
@@ -228,6 +228,7 @@ def show(change_id: int) -> str:
     return render_template(
         "changes/show.html",
         issued=issued,
+        events=history.change_events(change.id),
         change=change,
         items=_items(change),
         record=record,
