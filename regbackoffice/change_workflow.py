@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from . import audit, certificates, cylinder_changes
 from .clock import china_today
@@ -113,11 +115,12 @@ def steps(approval_steps: int) -> list[ChangeStep]:
 
 
 def tasks_for(role: Role, approval_steps: int) -> list[ChangeTask]:
-    """The bureau's change tasks of ``role``: one per kind and step, in kind order."""
+    """The change tasks of ``role``: one per kind and step, in kind order (for applicants:
+    the 过户 waiting for their unit's 接收确认)."""
     return [
         ChangeTask(kind, step)
         for step in steps(approval_steps)
-        if step.role is role and role is not Role.APPLICANT
+        if step.role is role
         for kind in ChangeKind
         if kind in step.kinds
     ]
@@ -360,8 +363,18 @@ def submit(
     db.session.add(change)
     db.session.flush()
     change.number = f"BG{change.id:08d}"
-    _add_items(change, cylinders)
-    db.session.flush()
+    # A concurrent request for the same cylinder wins the unique claim: refuse, don't fail.
+    savepoint = db.session.begin_nested()
+    try:
+        _add_items(change, cylinders)
+        db.session.flush()
+    except IntegrityError:
+        savepoint.rollback()
+        raise ChangeError(
+            "所选气瓶刚被另一项变更申请占用（同一气瓶同时只能有一项变更申请）。请刷新后重新选择。",
+            409,
+        ) from None
+    savepoint.commit()
     _record(
         "change_submitted",
         change,
@@ -622,8 +635,6 @@ def open_from_inspection(cylinder: Cylinder, record: InspectionRecord) -> Change
         submitted_at=utcnow(),
         item_count=1,
     )
-    from flask import current_app
-
     _start_step(change, current_app.config, today)
     db.session.add(change)
     db.session.flush()

@@ -15,7 +15,7 @@ from .access import visible
 from .change_workflow import ChangeTask
 from .change_workflow import tasks_for as change_tasks_for
 from .extensions import db
-from .models import Application, ChangeRequest, User
+from .models import Application, ChangeRequest, Role, User
 from .search import contains
 from .workdays import workdays_left
 from .workflow import Step
@@ -52,10 +52,12 @@ def task_counts(user: User) -> dict[str, int]:
         by_status = dict(rows)
         counts.update({t.key: by_status.get(t.status, 0) for t in steps})
     if changes:
+        query = visible(ChangeRequest, user)
+        if user.role is Role.APPLICANT:  # 接收确认 is the receiving unit's task only
+            query = query.where(ChangeRequest.target_unit_id == user.unit_id)
         change_rows = (
             db.session.execute(
-                visible(ChangeRequest, user)
-                .with_only_columns(ChangeRequest.kind, ChangeRequest.status, func.count())
+                query.with_only_columns(ChangeRequest.kind, ChangeRequest.status, func.count())
                 .where(ChangeRequest.status.in_({t.status for t in changes}))
                 .group_by(ChangeRequest.kind, ChangeRequest.status)
             )

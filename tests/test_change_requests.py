@@ -419,8 +419,12 @@ def test_transfer_waits_for_the_receiving_unit_then_the_bureau_and_keeps_the_arc
     )
     assert sender_try.status_code == 302
     assert refreshed(change).status is ChangeStatus.AWAITING_RECEIVER
+    home = receiver_http.get("/").get_data(as_text=True)
+    assert '<a href="/changes/">您有1条过户申请的接收确认任务需要处理</a>' in home
+    assert "接收确认任务" not in a.unit_http.get("/").get_data(as_text=True)
     assert act(receiver_http, change, "receive").status_code == 302
     assert refreshed(change).status is ChangeStatus.SUBMITTED
+    assert "接收确认任务" not in receiver_http.get("/").get_data(as_text=True)
     accept_and_approve(a, change)
 
     assert codes(check(client, old_token, archive_id)) == {"NOT_OWNER"}
@@ -694,3 +698,16 @@ def test_the_approver_rejects_at_approval_and_the_acceptor_no_longer_can(actors)
         assert words in history
     db.session.refresh(cylinder)
     assert cylinder.status is CylinderStatus.IN_USE
+
+
+def test_two_requests_racing_for_one_cylinder_the_second_is_refused_not_failed(app, monkeypatch):
+    unit = factories.make_unit()
+    applicant = factories.make_user(Role.APPLICANT, unit=unit)
+    cylinder = factories.make_cylinder(unit)
+    fields = change_workflow.ChangeFields(reason="检修")
+    change_workflow.submit(ChangeKind.SUSPEND, unit, applicant, [cylinder], fields, app.config)
+    # As if the other request committed after this one looked: only the unique claim stops it.
+    monkeypatch.setattr(change_workflow, "_open_claims", lambda cylinders: None)
+    with pytest.raises(change_workflow.ChangeError) as refused:
+        change_workflow.submit(ChangeKind.SUSPEND, unit, applicant, [cylinder], fields, app.config)
+    assert refused.value.status_code == 409 and "刚被另一项变更申请占用" in refused.value.message
