@@ -92,6 +92,8 @@ def test_a_transfer_issues_new_versions_of_both_certificates_with_transfer_notes
     text = pdf_text(receiver_cert)
     assert "第2版" in text and "过户转入" in text and moving.product_no in text
     assert "变更或者停用情况" in text
+    listed = a.acceptor_http.get("/certificates").get_data(as_text=True)
+    assert "第2版" in listed  # 证书打印 shows which version is to be printed
     # The superseded version is kept, its PDF too.
     old = db.session.scalars(
         select(CertificateVersion).where(CertificateVersion.certificate_id == sender_cert.id)
