@@ -120,6 +120,13 @@ def certified_unit(district="500112", items=1):
     return unit
 
 
+def feed(client, token, cursor=None):
+    """The unit's changes feed (``/api/v1/cylinders/changes``) after ``cursor``."""
+    body = {"limit": 100} if cursor is None else {"cursor": cursor, "limit": 100}
+    response = post_json(client, "/api/v1/cylinders/changes", body, token)
+    return assert_envelope(response, 200)["data"]
+
+
 def trace_url(cylinder) -> str:
     from urllib.parse import urlencode
 
@@ -152,9 +159,12 @@ def test_suspend_is_accepted_then_approved_and_the_interlock_refuses_at_once(cli
     assert change.item_count == 1
     # Nothing changes before the approval.
     assert codes(check(client, token, cylinder.id)) == set()
+    cursor = feed(client, token)["cursor"]
     accept_and_approve(a, change)
 
     assert codes(check(client, token, cylinder.id)) == {"STATUS_STOPPED"}
+    changed = feed(client, token, cursor)["cylinders"]
+    assert [(c["id"], c["status"]) for c in changed] == [(cylinder.id, "停用")]
     data = assert_envelope(
         post_json(client, "/api/v1/cylinders/query", {"id": cylinder.id}, token), 200
     )["data"]
