@@ -721,3 +721,29 @@ def test_two_requests_racing_for_one_cylinder_the_second_is_refused_not_failed(a
     with pytest.raises(change_workflow.ChangeError) as refused:
         change_workflow.submit(ChangeKind.SUSPEND, unit, applicant, [cylinder], fields, app.config)
     assert refused.value.status_code == 409 and "刚被另一项变更申请占用" in refused.value.message
+
+
+def test_sent_back_to_the_unit_it_files_the_cancel_itself_with_the_scrap_record(client, actors):
+    a = actors
+    cylinder = factories.make_cylinder(a.unit)
+    token = token_for(factories.make_api_client(a.unit)[0])
+    _inspect(client, cylinder, inspect_type="报废处置", conclusion="判废")
+    opened = db.session.scalars(select(ChangeRequest)).one()
+    assert reject(a.acceptor_http, opened, "请使用单位核实后自行申请注销").status_code == 302
+    # The unit's 注销 form offers the record; choosing it is the proof.
+    form = a.unit_http.get("/changes/new/cancel").get_data(as_text=True)
+    assert f'value="{opened.inspection_record_id}"' in form
+    change = submitted(
+        submit(
+            a.unit_http,
+            "cancel",
+            {
+                "product_nos": cylinder.product_no,
+                "inspection_record_id": str(opened.inspection_record_id),
+            },
+        )
+    )
+    assert change.inspection_record_id == opened.inspection_record_id
+    assert change.proof_photo_key is None
+    accept_and_approve(a, change)
+    assert codes(check(client, token, cylinder.id)) == {"STATUS_CANCELLED"}
