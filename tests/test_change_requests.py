@@ -66,7 +66,7 @@ def submit(http, kind, data=None, *, query="", **kw):
     token = csrf_token_from(page.get_data(as_text=True))
     return http.post(
         f"/changes/new/{kind}{query}",
-        data={**(data or {}), "csrf_token": token},
+        data={**(data or {}), "csrf_token": token, "kind_form": "1"},
         content_type="multipart/form-data",
         **kw,
     )
@@ -747,3 +747,31 @@ def test_sent_back_to_the_unit_it_files_the_cancel_itself_with_the_scrap_record(
     assert change.proof_photo_key is None
     accept_and_approve(a, change)
     assert codes(check(client, token, cylinder.id)) == {"STATUS_CANCELLED"}
+
+
+def test_a_selection_posted_from_the_archive_list_opens_the_form_with_those_cylinders(actors):
+    a = actors
+    picked = [factories.make_cylinder(a.unit) for _ in range(2)]
+    token = csrf_token_from(a.unit_http.get("/changes/").get_data(as_text=True))
+    page = a.unit_http.post(
+        "/changes/new/suspend",
+        data={"csrf_token": token, "cylinder": [c.id for c in picked]},
+    )
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert all(c.id in html for c in picked)
+    assert db.session.scalar(select(ChangeRequest.id)) is None  # nothing filed yet
+    hidden = re.search(r'name="cylinder_ids"[^>]*value="([^"]*)"', html).group(1)
+    change = submitted(
+        a.unit_http.post(
+            "/changes/new/suspend",
+            data={
+                "csrf_token": csrf_token_from(html),
+                "kind_form": "1",
+                "cylinder_ids": hidden,
+                "reason": "检修",
+            },
+            content_type="multipart/form-data",
+        )
+    )
+    assert change.item_count == 2

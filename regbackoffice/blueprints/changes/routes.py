@@ -128,15 +128,18 @@ def new(kind: str) -> str | Response:
     change_kind = _kind(kind)
     unit = current_user.unit
     form = ChangeForm()
-    if request.method == "GET":
-        ids = request.args.getlist("cylinder")
+    # A selection posted from the 气瓶档案 list (name="cylinder" per ticked row) opens the
+    # form with those cylinders; only this form's own POST (kind_form) submits.
+    from_selection = request.method == "POST" and "kind_form" not in request.form
+    if request.method == "GET" or from_selection:
+        ids = request.args.getlist("cylinder") + request.form.getlist("cylinder")
         form.cylinder_ids.data = " ".join(ids)
     preselected = change_selection.tokens_from_text(form.cylinder_ids.data or "")
     records: list[InspectionRecord] = []
     if change_kind in (ChangeKind.SCRAP, ChangeKind.CANCEL):
         mine = db.session.scalars(select(Cylinder.id).where(Cylinder.use_unit_id == unit.id))
         records = change_selection.scrap_records(mine)[:50]
-    if form.validate_on_submit():
+    if not from_selection and form.validate_on_submit():
         try:
             cylinders = _selected(form, change_kind, unit)
             change = change_workflow.submit(
