@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .blueprints.archive import bp as archive_bp
     from .blueprints.auth import bp as auth_bp
     from .blueprints.certificates import bp as certificates_bp
+    from .blueprints.changes import bp as changes_bp
     from .blueprints.files import bp as files_bp
     from .blueprints.health import bp as health_bp
     from .blueprints.inbox import bp as inbox_bp
@@ -66,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(archive_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(changes_bp)
     app.register_blueprint(files_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(inbox_bp)

@@ -27,6 +27,7 @@ from .models import (
     Attachment,
     AuditLog,
     Certificate,
+    ChangeRequest,
     Cylinder,
     FillingRecord,
     ImportJob,
@@ -79,6 +80,15 @@ def _unit_scope(user: User) -> ColumnElement[bool]:
     return _district_or_unit(Unit.district_code, Unit.id, user)
 
 
+def _change_scope(user: User) -> ColumnElement[bool]:
+    """The district's bureau; the applying unit and, for a 过户, the receiving unit."""
+    if user.role is Role.APPLICANT:
+        return (ChangeRequest.unit_id == user.unit_id) | (
+            ChangeRequest.target_unit_id == user.unit_id
+        )
+    return _district_or_unit(ChangeRequest.district_code, ChangeRequest.unit_id, user)
+
+
 def _user_scope(user: User) -> ColumnElement[bool]:
     return true() if user.role is Role.ADMIN else User.id == user.id
 
@@ -121,6 +131,7 @@ SCOPES: dict[type, Callable[[User], ColumnElement[bool]]] = {
     ApplicationItem: _via_application(ApplicationItem.application_id),
     Attachment: _attachment_scope,
     Certificate: _via_application(Certificate.application_id),
+    ChangeRequest: _change_scope,
     ImportJob: _via_application(ImportJob.application_id),
     Cylinder: lambda user: _district_or_unit(Cylinder.district_code, Cylinder.use_unit_id, user),
     FillingRecord: _via_cylinder_or_sender(FillingRecord),

@@ -40,7 +40,7 @@ from flask import current_app
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import audit, cylinder_changes, inspection_rules, interlock
+from . import audit, change_workflow, cylinder_changes, inspection_rules, interlock
 from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
 from .clock import china_date
 from .extensions import db
@@ -443,6 +443,8 @@ def inspection_failed(conclusion: str) -> bool:
 def apply_inspection(cylinder: Cylinder, record: dict[str, Any]) -> str:
     """Bring the archive up to date with one inspection; returns what changed (Chinese)."""
     inspected: date = record["inspect_date"]
+    if cylinder.status is CylinderStatus.CANCELLED:
+        return "气瓶已注销使用登记，档案未更新"
     if record["inspect_type"] == "报废处置":
         cylinder_changes.set_status(cylinder, CylinderStatus.SCRAPPED, inspected)
         if cylinder.last_inspection_date is None or inspected > cylinder.last_inspection_date:
@@ -475,19 +477,25 @@ def _store_inspections(
                 f"警告：气瓶{cylinder.id}已报废，不应再做定期检验；记录已保存，档案未更新，"
                 "请核对气瓶档案ID"
             )
-        db.session.add(
-            InspectionRecord(
-                client_id=client.id,
-                record_no=clean.get("record_no"),
-                cylinder_id=cylinder.id,
-                inspect_date=clean["inspect_date"],
-                inspection_org=clean["inspection_org"],
-                next_inspection_month=clean.get("next_inspection_month"),
-                conclusion=clean["conclusion"],
-                inspect_type=clean["inspect_type"],
-            )
+        inspection = InspectionRecord(
+            client_id=client.id,
+            record_no=clean.get("record_no"),
+            cylinder_id=cylinder.id,
+            inspect_date=clean["inspect_date"],
+            inspection_org=clean["inspection_org"],
+            next_inspection_month=clean.get("next_inspection_month"),
+            conclusion=clean["conclusion"],
+            inspect_type=clean["inspect_type"],
         )
+        db.session.add(inspection)
+        was_cancelled = cylinder.status is CylinderStatus.CANCELLED
         change = apply_inspection(cylinder, clean)
+        if not was_cancelled and (
+            clean["inspect_type"] == "报废处置" or inspection_failed(clean["conclusion"])
+        ):
+            # 判废 / 不合格: the district's clerk confirms 注销 or sends it back to the unit.
+            db.session.flush()
+            change_workflow.open_from_inspection(cylinder, inspection)
         audit.record(
             "cylinder_inspection_applied",
             object_type="cylinder",

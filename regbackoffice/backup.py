@@ -41,6 +41,9 @@ FILE_REFERENCES = (
     ("attachments", "storage_key"),
     ("attachments", "thumbnail_key"),
     ("certificates", "pdf_key"),
+    ("certificate_versions", "pdf_key"),
+    ("change_requests", "proof_photo_key"),
+    ("change_requests", "proof_thumbnail_key"),
     ("import_jobs", "file_key"),
 )
 

@@ -63,6 +63,7 @@ class CylinderRow:
     internal_no: str = ""  # 单位内编号
     last_inspection_date: str = ""  # 最近一次检验日期, yyyy-mm-dd ('' when never inspected)
     tag: str = ""  # 信息化管理情况 (二维码 / RFID标签; '' when none)
+    change: str = ""  # 变更或者停用情况 (新增/停用/报废/注销/过户转出/过户转入 + date)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class CertificateDocument:
     verify_url: str  # encoded in the QR code
     cylinders: tuple[CylinderRow, ...]
     category: str = EQUIPMENT_CATEGORY  # 设备类别
+    edition: str = ""  # 第2版 / 第2版（补发）: printed next to the number from version 2 on
+    show_changes: bool = False  # the annex's 变更或者停用情况 column (versions after a change)
 
     def __post_init__(self) -> None:
         # Frozen and hashable all the way down: a list would be silently shared.
@@ -87,8 +90,8 @@ class CertificateDocument:
 
     @property
     def count(self) -> int:
-        """数量: the registered cylinders the certificate covers."""
-        return len(self.cylinders)
+        """数量: the registered cylinders the certificate covers (not those 过户转出)."""
+        return sum(1 for c in self.cylinders if not c.change.startswith("过户转出"))
 
 
 class StaticOnlyURLFetcher(URLFetcher):

@@ -14,6 +14,7 @@ import hashlib
 import io
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from flask import current_app
@@ -27,17 +28,24 @@ from . import audit, jobs, storage, unit_identity, workflow
 from .archive import CylinderData, register_cylinders
 from .certificate_numbers import allocate_certificate_number
 from .certificate_pdf import CertificateDocument, CylinderRow, render_certificate_pdf
-from .clock import china_today
+from .clock import china_date, china_today
 from .extensions import db
 from .models import (
     Application,
     ApplicationItem,
     Certificate,
+    CertificateVersion,
+    ChangeItem,
+    ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
     Cylinder,
     CylinderStatus,
+    CylinderStatusChange,
     District,
     Medium,
     RenderState,
+    Unit,
     User,
     Variety,
     utcnow,
@@ -147,9 +155,12 @@ def retry(certificate: Certificate, user: User) -> None:
     _enqueue_after_commit(certificate)
 
 
-def verify_url(number: str) -> str:
+def verify_url(number: str, version: int = 1) -> str:
+    """The QR code's address; from version 2 on it names the version, so that a paper of
+    a superseded version verifies as superseded."""
     base = current_app.config["PUBLIC_BASE_URL"] or "http://127.0.0.1:5000"
-    return f"{base}/verify/{quote(number, safe='')}"
+    url = f"{base}/verify/{quote(number, safe='')}"
+    return url if version == 1 else f"{url}?v={version}"
 
 
 def document_for(certificate: Certificate) -> CertificateDocument:
@@ -166,14 +177,33 @@ def document_for(certificate: Certificate) -> CertificateDocument:
         .order_by(ApplicationItem.row_no, ApplicationItem.id)
     ).all()
     unit_name, credit_code = unit_identity.certificate_identity(application)
+    address = application.address
+    entries: list[tuple[Any, str]] = [(item, archive_id) for item, archive_id in rows]
+    notes: dict[str, str] = {}
+    if certificate.version > 1:
+        # A later version: the unit as it is now (更名, 地址变更), cylinders transferred in
+        # (their archive data), and each cylinder's 变更或者停用情况.
+        unit = db.session.get_one(Unit, application.unit_id)
+        unit_name, address = unit.name, unit.address
+        known = {archive_id for _, archive_id in rows}
+        for cylinder in db.session.scalars(
+            select(Cylinder)
+            .where(Cylinder.certificate_no == certificate.number)
+            .order_by(Cylinder.product_no)
+        ):
+            if cylinder.id not in known:
+                entries.append((cylinder, cylinder.id))
+        notes = change_notes(certificate, [archive_id for _, archive_id in entries])
     return CertificateDocument(
         unit_name=unit_name,
         credit_code=credit_code,
-        address=application.address,
+        address=address,
         number=certificate.number,
         authority=certificate.authority,
         issue_date=certificate.issue_date,
-        verify_url=verify_url(certificate.number),
+        verify_url=verify_url(certificate.number, certificate.version),
+        edition=edition_label(certificate.version, certificate.reissued),
+        show_changes=certificate.version > 1,
         cylinders=tuple(
             CylinderRow(
                 product_no=item.product_no,
@@ -190,15 +220,157 @@ def document_for(certificate: Certificate) -> CertificateDocument:
                     item.last_inspection_date.isoformat() if item.last_inspection_date else ""
                 ),
                 tag=item.tag_type.label if item.tag_type else "",
+                change=notes.get(archive_id, ""),
             )
-            for item, archive_id in rows
+            for item, archive_id in entries
         ),
     )
 
 
+def edition_label(version: int, reissued: bool) -> str:
+    """What the certificate prints next to its number: 第2版, 第3版（补发）; '' for the first."""
+    if version == 1:
+        return ""
+    return f"第{version}版" + ("（补发）" if reissued else "")
+
+
+def change_notes(certificate: Certificate, archive_ids: Sequence[str]) -> dict[str, str]:
+    """变更或者停用情况 per cylinder of the certificate: 新增 / 停用 / 报废 / 注销 / 过户转出 /
+    过户转入 and the date (China date) it took effect."""
+    cylinders = {
+        c.id: c for c in db.session.scalars(select(Cylinder).where(Cylinder.id.in_(archive_ids)))
+    }
+    transfers: dict[str, tuple[str | None, datetime | None]] = {}
+    for cylinder_id, previous_no, approved_at in db.session.execute(
+        select(
+            ChangeItem.cylinder_id, ChangeItem.previous_certificate_no, ChangeRequest.approved_at
+        )
+        .join(ChangeRequest, ChangeRequest.id == ChangeItem.change_id)
+        .where(
+            ChangeItem.cylinder_id.in_(archive_ids),
+            ChangeRequest.kind == ChangeKind.TRANSFER,
+            ChangeRequest.status == ChangeStatus.APPROVED,
+        )
+        .order_by(ChangeRequest.approved_at)
+    ).tuples():
+        transfers[cylinder_id] = (previous_no, approved_at)
+    changed_on: dict[str, date] = dict(
+        db.session.execute(
+            select(CylinderStatusChange.cylinder_id, func.max(CylinderStatusChange.effective_on))
+            .where(CylinderStatusChange.cylinder_id.in_(archive_ids))
+            .group_by(CylinderStatusChange.cylinder_id)
+        )
+        .tuples()
+        .all()
+    )
+    notes = {}
+    for archive_id in archive_ids:
+        cylinder = cylinders.get(archive_id)
+        if cylinder is None:
+            continue
+        if cylinder.certificate_no != certificate.number:
+            moved = transfers.get(archive_id)
+            notes[archive_id] = "过户转出" + (
+                f" {china_date(moved[1])}" if moved and moved[1] else ""
+            )
+        elif cylinder.status is not CylinderStatus.IN_USE:
+            day = changed_on.get(archive_id)
+            notes[archive_id] = cylinder.status.label + (f" {day}" if day else "")
+        elif archive_id in transfers:
+            when = transfers[archive_id][1]
+            notes[archive_id] = "过户转入" + (f" {china_date(when)}" if when else "")
+        else:
+            notes[archive_id] = f"新增 {cylinder.registration_date or ''}".strip()
+    return notes
+
+
+def current_certificate(unit_id: int) -> Certificate | None:
+    """The unit's valid (not 注销) certificate issued last: where 过户 cylinders go."""
+    return db.session.scalar(
+        select(Certificate)
+        .join(Application, Application.id == Certificate.application_id)
+        .where(Application.unit_id == unit_id, Certificate.voided_at.is_(None))
+        .order_by(Certificate.issue_date.desc(), Certificate.id.desc())
+        .limit(1)
+    )
+
+
+def issue_new_version(
+    certificate: Certificate,
+    user: User,
+    *,
+    change_request_id: int | None,
+    reissued: bool = False,
+    today: date | None = None,
+) -> Certificate:
+    """换发 (or 补发): the same number as the next version, rendered by the same job.
+
+    Assumption (docs/workflow.md): a change keeps the registration and its number; the
+    certificate is issued again as version N+1 and version N is kept, its PDF included, and
+    verifies as superseded on /verify.
+    """
+    if certificate.voided_at is not None:
+        raise WorkflowError(f"使用登记证{certificate.number}已注销，不能换发。")
+    db.session.add(
+        CertificateVersion(
+            certificate_id=certificate.id,
+            version=certificate.version,
+            reissued=certificate.reissued,
+            issue_date=certificate.issue_date,
+            cylinder_count=certificate.cylinder_count,
+            pdf_key=certificate.pdf_key,
+            pdf_sha256=certificate.pdf_sha256,
+            change_request_id=change_request_id,
+        )
+    )
+    certificate.version += 1
+    certificate.reissued = reissued
+    certificate.issue_date = today or china_today()
+    certificate.cylinder_count = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Cylinder)
+            .where(Cylinder.certificate_no == certificate.number)
+        )
+        or 0
+    )
+    certificate.render_state = RenderState.QUEUED
+    certificate.render_error = None
+    certificate.render_attempts = 0
+    certificate.pdf_key = None
+    certificate.pdf_sha256 = None
+    certificate.rendered_at = None
+    certificate.created_at = utcnow()  # the requeue sweep counts 排队中 from here
+    db.session.flush()
+    audit.record(
+        "certificate_version_issued",
+        object_type="certificate",
+        object_id=certificate.id,
+        actor=user,
+        certificate_no=certificate.number,
+        version=certificate.version,
+        reissued=reissued,
+        cylinders=certificate.cylinder_count,
+    )
+    _enqueue_after_commit(certificate)
+    return certificate
+
+
+def superseded_versions(certificate: Certificate) -> list[CertificateVersion]:
+    return list(
+        db.session.scalars(
+            select(CertificateVersion)
+            .where(CertificateVersion.certificate_id == certificate.id)
+            .order_by(CertificateVersion.version)
+        )
+    )
+
+
 def pdf_key(certificate: Certificate) -> str:
-    """One file per certificate: a re-run replaces it atomically, never adds another."""
-    return f"certificates/{certificate.district_code}/{certificate.id}.pdf"
+    """One file per certificate version: a re-run replaces it atomically, never adds another;
+    a new version (换发, 补发) gets its own, so the superseded version's file stays."""
+    suffix = "" if certificate.version == 1 else f"-v{certificate.version}"
+    return f"certificates/{certificate.district_code}/{certificate.id}{suffix}.pdf"
 
 
 @jobs.job(RENDER_JOB)

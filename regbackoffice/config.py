@@ -37,6 +37,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _approval_steps(env: Mapping[str, str]) -> int:
+    steps = _int(env, "REGBO_CHANGE_APPROVAL_STEPS", 2)
+    if steps not in (1, 2):
+        raise ConfigError(f"REGBO_CHANGE_APPROVAL_STEPS must be 1 or 2, got {steps}")
+    return steps
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """``postgresql://…`` (the libpq form) as SQLAlchemy's psycopg 3 URL; others unchanged.
 
@@ -113,6 +120,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "ACCEPT_LIMIT_WORKDAYS": _int(env, "REGBO_ACCEPT_LIMIT_WORKDAYS", 5),
         "DECISION_LIMIT_WORKDAYS": _int(env, "REGBO_DECISION_LIMIT_WORKDAYS", 15),
         "SEPARATION_OF_DUTIES": _bool(env, "REGBO_SEPARATION_OF_DUTIES", True),
+        # Change requests after registration (change_workflow, docs/workflow.md): 2 = 受理
+        # then 审批 by another person, 1 = the 受理 decides. Time limits in working days.
+        "CHANGE_APPROVAL_STEPS": _approval_steps(env),
+        "CHANGE_RECEIVE_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_RECEIVE_LIMIT_WORKDAYS", 5),
+        "CHANGE_ACCEPT_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_ACCEPT_LIMIT_WORKDAYS", 5),
+        "CHANGE_DECISION_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_DECISION_LIMIT_WORKDAYS", 15),
         "CERTIFICATE_NO_FORMAT": env.get(
             "REGBO_CERTIFICATE_NO_FORMAT", "瓶渝{district:3}{serial:05d}({yy})"
         ),

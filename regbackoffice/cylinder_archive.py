@@ -59,6 +59,9 @@ from .models import (
     ApiClient,
     Application,
     Certificate,
+    ChangeItem,
+    ChangeKind,
+    ChangeRequest,
     Cylinder,
     CylinderStatus,
     CylinderStatusChange,
@@ -794,3 +797,46 @@ def status_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
             title=f"使用状态变更为{change.status.label}",
             detail=detail,
         )
+
+
+@history_source
+def change_request_entries(cylinder: Cylinder) -> Iterator[HistoryEntry]:
+    """变更申请 naming the cylinder (停用, 过户, 补领 …): filed, and approved or 驳回."""
+    rows = db.session.execute(
+        select(ChangeRequest, ChangeItem)
+        .join(ChangeItem, ChangeItem.change_id == ChangeRequest.id)
+        .where(ChangeItem.cylinder_id == cylinder.id)
+        .order_by(ChangeRequest.submitted_at, ChangeRequest.id)
+    ).tuples()
+    for change, item in rows:
+        names = _user_names([change.created_by_id, change.approved_by_id, change.rejected_by_id])
+        subject = f"{change.kind.label}申请 {change.number or ''}".rstrip()
+        filed = _timed(change.submitted_at)
+        assert filed is not None  # submitted_at is NOT NULL
+        detail = change.unit_name
+        if change.kind is ChangeKind.TRANSFER and change.target_unit is not None:
+            detail = f"{change.unit_name} → {change.target_unit.name}"
+        yield HistoryEntry(
+            on=filed[0],
+            at=filed[1],
+            kind="change",
+            title=f"提交{subject}",
+            detail=detail,
+            actor=names.get(change.created_by_id or 0, change.origin.label),
+        )
+        for title, at, user_id, extra in (
+            (f"批准{subject}", change.approved_at, change.approved_by_id, ""),
+            (f"驳回{subject}", change.rejected_at, change.rejected_by_id, change.reject_reason),
+        ):
+            timed = _timed(at)
+            if timed is not None:
+                yield HistoryEntry(
+                    on=timed[0],
+                    at=timed[1],
+                    kind="change",
+                    title=title,
+                    detail=f"原因：{extra}"
+                    if extra
+                    else f"变更前使用状态：{item.previous_status.label}",
+                    actor=names.get(user_id or 0, ""),
+                )

@@ -68,6 +68,7 @@ INTERLOCK_CASES: dict[str, dict[str, Any]] = {
     "overdue": {"status": CylinderStatus.IN_USE, "next_inspection": -1},
     "stopped": {"status": CylinderStatus.STOPPED, "next_inspection": +2},
     "scrapped": {"status": CylinderStatus.SCRAPPED, "next_inspection": +2},
+    "cancelled": {"status": CylinderStatus.CANCELLED, "next_inspection": +2},
 }
 
 
@@ -367,6 +368,8 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
     for username, role in (("city", Role.SUPERVISOR), ("admin", Role.ADMIN)):
         _ensure_user(username, password, role)
         users[username] = role.value
+    changes = _ensure_change_tasks(today, password)
+    users["applicant-movers"] = Role.APPLICANT.value
 
     db.session.flush()
     return {
@@ -375,7 +378,130 @@ def seed_demo(password: str, today: date | None = None) -> dict[str, Any]:
         "api_clients": clients,
         "cylinders": cylinders,
         "applications": demo_applications,
+        "change_requests": changes,
     }
+
+
+# --- One pending change request of each kind (变更申请) -------------------------------
+
+# A small unit of its own for 使用地址变更: a whole-unit request claims every cylinder.
+ADDRESS_UNIT = DemoDistrict("500112", "重庆渝北演示搬迁燃气有限公司", "91500112MA5U00004")
+
+
+def _change_cylinder(unit: Unit, district: District, n: int, status: CylinderStatus) -> Cylinder:
+    product_no = f"YSBG{district.code}{n:03d}"
+    key = identity_key(DEMO_MANUFACTURER, product_no, "2023-06")
+    existing = db.session.scalar(select(Cylinder).where(Cylinder.identity_key == key))
+    if existing is not None:
+        return existing
+    return archive.register_cylinder(
+        archive.CylinderData(
+            variety_code="2320",
+            product_no=product_no,
+            medium_code="G13",
+            manufacturer=DEMO_MANUFACTURER,
+            manufacture_month="2023-06",
+            nominal_pressure_mpa=Decimal("2.10"),
+            volume_l=Decimal("35.50"),
+            last_inspection_date=date(2023, 6, 10),
+            next_inspection_month="2027-06",
+            tag_type=TagType.QR,
+            qr_content=f"https://trace.example.invalid/q/{product_no}",
+        ),
+        unit=unit,
+        district=district,
+        certificate_no=None,
+        registration_date=date(2023, 7, 1),
+        status=status,
+    )
+
+
+def _ensure_change_tasks(today: date, password: str) -> dict[str, int]:
+    """Every kind pending once (in 渝北区, the 过户 to 江北区's demo unit), idempotently."""
+    from flask import current_app
+
+    from . import change_selection, change_workflow
+    from .models import ChangeItem, ChangeKind, ChangeRequest
+
+    district = db.session.get_one(District, "500112")
+    unit = _ensure_unit(DEMO_DISTRICTS[0], UnitKind.USE_UNIT)
+    other = _ensure_unit(DEMO_DISTRICTS[1], UnitKind.USE_UNIT)
+    movers = _ensure_unit(ADDRESS_UNIT, UnitKind.USE_UNIT)
+    applicant = _ensure_user("applicant-500112", password, Role.APPLICANT, unit=unit)
+    other_applicant = _ensure_user("applicant-500105", password, Role.APPLICANT, unit=other)
+    movers_applicant = _ensure_user("applicant-movers", password, Role.APPLICANT, unit=movers)
+    acceptor = _ensure_user("accept-500112", password, Role.ACCEPTOR, district="500112")
+    limits = current_app.config
+    done: dict[str, int] = {}
+
+    def photo() -> tuple[str, str, str, str]:
+        data = demo_photo("报废证明", AttachmentKind.SUPERVISION_CERTIFICATE)
+        return change_selection.store_proof(data, "报废证明.jpg")
+
+    Fields = change_workflow.ChangeFields
+    own = db.session.scalar(
+        select(Certificate)
+        .join(Application, Application.id == Certificate.application_id)
+        .where(Application.unit_id == unit.id)
+        .order_by(Certificate.id)
+    )
+    plans: list[tuple[ChangeKind, Unit, User, list[Cylinder], Any]] = [
+        (ChangeKind.SUSPEND, unit, applicant,
+         [_change_cylinder(unit, district, 1, CylinderStatus.IN_USE)],
+         lambda: Fields(reason="季节性停产，停用检修")),
+        (ChangeKind.RESUME, unit, applicant,
+         [_change_cylinder(unit, district, 2, CylinderStatus.STOPPED)], Fields),
+        (ChangeKind.SCRAP, unit, applicant,
+         [_change_cylinder(unit, district, 3, CylinderStatus.IN_USE)],
+         lambda: Fields(reason="瓶体严重腐蚀", proof=photo())),
+        (ChangeKind.CANCEL, unit, applicant,
+         [_change_cylinder(unit, district, 4, CylinderStatus.SCRAPPED)],
+         lambda: Fields(reason="已报废，申请注销", proof=photo())),
+        (ChangeKind.TRANSFER, unit, applicant,
+         [_change_cylinder(unit, district, 5, CylinderStatus.IN_USE)],
+         lambda: Fields(reason="整体转让", target_unit=other)),
+        (ChangeKind.RENAME, other, other_applicant, [], lambda: Fields(
+            new_unit_name="重庆江北工业气体集团有限公司")),
+        (ChangeKind.ADDRESS, movers, movers_applicant,
+         [_change_cylinder(movers, district, 6, CylinderStatus.IN_USE)],
+         lambda: Fields(new_address="重庆市渝北区演示新址路18号")),
+    ]  # fmt: skip
+    if own is not None:
+        cylinder = db.session.scalar(
+            select(Cylinder)
+            .where(
+                Cylinder.certificate_no == own.number,
+                # not one the demo inspections already put into a 注销 task
+                ~select(ChangeItem.id)
+                .join(ChangeRequest, ChangeRequest.id == ChangeItem.change_id)
+                .where(
+                    ChangeItem.live_cylinder_id == Cylinder.id,
+                    ChangeRequest.kind != ChangeKind.REISSUE,
+                )
+                .exists(),
+            )
+            .order_by(Cylinder.product_no)
+            .limit(1)
+        )
+        if cylinder is not None:
+            plans.append(
+                (ChangeKind.REISSUE, unit, applicant, [cylinder],
+                 lambda: Fields(reason="证书遗失", certificate_no=own.number))
+            )  # fmt: skip
+    for kind, who, user, cylinders, fields in plans:
+        existing = db.session.scalar(
+            select(ChangeRequest).where(ChangeRequest.unit_id == who.id, ChangeRequest.kind == kind)
+        )
+        if existing is not None:
+            done[kind.value] = existing.id
+            continue
+        if not cylinders:  # 更名: every cylinder of the unit
+            cylinders = change_selection.all_of_unit(who)
+        change = change_workflow.submit(kind, who, user, cylinders, fields(), limits)
+        if kind is ChangeKind.CANCEL:  # one waiting for 审批, too
+            change_workflow.accept(change, acceptor, change.version_id, limits)
+        done[kind.value] = change.id
+    return done
 
 
 # --- Several months of activity for the city dashboard (监管看板) ---------------------

@@ -5,7 +5,28 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Application, ApplicationStatus, AttachmentKind, AuditLog, Role
+from .models import (
+    Application,
+    ApplicationStatus,
+    AttachmentKind,
+    AuditLog,
+    ChangeKind,
+    ChangeStatus,
+    Role,
+)
+
+
+def change_events(change_id: int) -> list[tuple[AuditLog, str, str]]:
+    """A change request's 办理记录: (row, action in words, detail in words), oldest first."""
+    rows = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.object_type == "change_request", AuditLog.object_id == str(change_id))
+        .order_by(AuditLog.at, AuditLog.id)
+    )
+    return [
+        (row, AUDIT_ACTION_LABELS.get(row.action, row.action), describe_for_audit_log(row))
+        for row in rows
+    ]
 
 
 def events(application: Application) -> list[AuditLog]:
@@ -46,11 +67,23 @@ ACTION_LABELS = {
     "unit_identity_confirmed": "确认单位信息变更",
 }
 
+# Change requests after registration (change_workflow), on the audit log page.
+CHANGE_ACTION_LABELS = {
+    "change_submitted": "提交变更申请",
+    "change_received": "接收单位确认接收（过户）",
+    "change_accepted": "受理变更申请",
+    "change_approved": "批准变更申请（已生效）",
+    "change_rejected": "驳回变更申请",
+    "change_opened_by_inspection": "检验判废，生成注销任务",
+    "certificate_version_issued": "换发使用登记证（新版本）",
+}
+
 
 # Every audit action in words, for the audit log page (the application history uses the
 # ones above; these add sign-in, administration, certificates and the JSON API).
 AUDIT_ACTION_LABELS = {
     **ACTION_LABELS,
+    **CHANGE_ACTION_LABELS,
     "login": "登录",
     "logout": "退出",
     "account_locked": "账号锁定",
@@ -161,6 +194,11 @@ AUDIT_DETAIL_LABELS = {
     "failures": "连续失败次数",
     "forced": "因密码过弱被要求修改",
     "filter": "筛选条件",
+    "change_kind": "变更类型",
+    "from_change_status": "原状态",
+    "reported_late": "逾期报停（停用后超过30日）",
+    "reissued": "补发",
+    "cylinder": "气瓶档案ID",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).
 HIDDEN_DETAILS = frozenset({"sha256"})
@@ -172,6 +210,7 @@ OBJECT_LABELS = {
     "audit_log": "审计日志",
     "certificate": "使用登记证",
     "certificates": "使用登记证",
+    "change_request": "变更申请",
     "cylinder": "气瓶",
     "cylinders": "气瓶档案",
     "dashboard": "监管看板",
@@ -182,6 +221,8 @@ OBJECT_LABELS = {
 _KIND_LABELS = {k.value: k.label for k in AttachmentKind}
 _STATUS_LABELS = {s.value: s.label for s in ApplicationStatus}
 _ROLE_LABELS = {r.value: r.label for r in Role}
+_CHANGE_KIND_LABELS = {k.value: k.label for k in ChangeKind}
+_CHANGE_STATUS_LABELS = {s.value: s.label for s in ChangeStatus}
 
 
 def _value_in_words(key: str, value: object) -> object:
@@ -191,6 +232,10 @@ def _value_in_words(key: str, value: object) -> object:
         return _STATUS_LABELS.get(str(value), value)
     if key == "role":
         return _ROLE_LABELS.get(str(value), value)
+    if key == "change_kind":
+        return _CHANGE_KIND_LABELS.get(str(value), value)
+    if key == "from_change_status":
+        return _CHANGE_STATUS_LABELS.get(str(value), value)
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, list):

@@ -1,42 +1,72 @@
-"""待办事项: the bureau's tasks per role (``workflow.STEPS``), counted and listed by deadline."""
+"""待办事项: the bureau's tasks per role, counted and listed by deadline.
+
+Registration tasks come from ``workflow.STEPS``; change requests after registration add one
+task kind per kind and step (``change_workflow.tasks_for``: 停用申请的受理任务, …).
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import Select, func, or_
 
 from .access import visible
+from .change_workflow import ChangeTask
+from .change_workflow import tasks_for as change_tasks_for
 from .extensions import db
-from .models import Application, User
+from .models import Application, ChangeRequest, Role, User
 from .search import contains
 from .workdays import workdays_left
 from .workflow import Step
 from .workflow import tasks_for as tasks_for_role
 
+Task = Step | ChangeTask
 
-def tasks_for(user: User) -> list[Step]:
-    """The user's 待办事项 tasks (``workflow.STEPS``)."""
-    return tasks_for_role(user.role)
+
+def tasks_for(user: User) -> list[Task]:
+    """The user's 待办事项 tasks: registration first, then the change requests."""
+    steps = int(current_app.config.get("CHANGE_APPROVAL_STEPS", 2))
+    return [*tasks_for_role(user.role), *change_tasks_for(user.role, steps)]
 
 
 def task_counts(user: User) -> dict[str, int]:
-    """Open tasks per task key, in one query."""
+    """Open tasks per task key, in two queries (applications, change requests)."""
     tasks = tasks_for(user)
     if not tasks:
         return {}
-    rows = (
-        db.session.execute(
-            visible(Application, user)
-            .with_only_columns(Application.status, func.count())
-            .where(Application.status.in_([t.status for t in tasks]))
-            .group_by(Application.status)
+    steps = [t for t in tasks if isinstance(t, Step)]
+    changes = [t for t in tasks if isinstance(t, ChangeTask)]
+    counts: dict[str, int] = {}
+    if steps:
+        rows = (
+            db.session.execute(
+                visible(Application, user)
+                .with_only_columns(Application.status, func.count())
+                .where(Application.status.in_([t.status for t in steps]))
+                .group_by(Application.status)
+            )
+            .tuples()
+            .all()
         )
-        .tuples()
-        .all()
-    )
-    by_status = dict(rows)
-    return {task.key: by_status.get(task.status, 0) for task in tasks}
+        by_status = dict(rows)
+        counts.update({t.key: by_status.get(t.status, 0) for t in steps})
+    if changes:
+        query = visible(ChangeRequest, user)
+        if user.role is Role.APPLICANT:  # 接收确认 is the receiving unit's task only
+            query = query.where(ChangeRequest.target_unit_id == user.unit_id)
+        change_rows = (
+            db.session.execute(
+                query.with_only_columns(ChangeRequest.kind, ChangeRequest.status, func.count())
+                .where(ChangeRequest.status.in_({t.status for t in changes}))
+                .group_by(ChangeRequest.kind, ChangeRequest.status)
+            )
+            .tuples()
+            .all()
+        )
+        by_kind = {(k, s): n for k, s, n in change_rows}
+        counts.update({t.key: by_kind.get((t.kind, t.status), 0) for t in changes})
+    return counts
 
 
 def task_query(user: User, task: Step, search: str = "") -> Select[tuple[Application]]:
@@ -53,10 +83,27 @@ def task_query(user: User, task: Step, search: str = "") -> Select[tuple[Applica
     return query.order_by(*order)
 
 
-def due_date(application: Application, task: Step) -> date | None:
-    return getattr(application, task.deadline_field) if task.deadline_field else None
+def change_task_query(
+    user: User, task: ChangeTask, search: str = ""
+) -> Select[tuple[ChangeRequest]]:
+    """The change task's requests in the user's district, soonest deadline first."""
+    query = visible(ChangeRequest, user).where(
+        ChangeRequest.kind == task.kind, ChangeRequest.status == task.status
+    )
+    search = search.strip()
+    if search:
+        query = query.where(
+            or_(contains(ChangeRequest.unit_name, search), contains(ChangeRequest.number, search))
+        )
+    return query.order_by(
+        ChangeRequest.due_on.asc().nulls_last(), ChangeRequest.submitted_at, ChangeRequest.id
+    )
 
 
-def days_left(application: Application, task: Step, today: date) -> int | None:
-    due = due_date(application, task)
+def due_date(row: Application | ChangeRequest, task: Task) -> date | None:
+    return getattr(row, task.deadline_field) if task.deadline_field else None
+
+
+def days_left(row: Application | ChangeRequest, task: Task, today: date) -> int | None:
+    due = due_date(row, task)
     return None if due is None else workdays_left(due, today)

@@ -2,7 +2,8 @@
 
 Reasons (DESIGN 8), each with a Chinese message:
 ``NOT_REGISTERED`` (unknown ID or 信息化编码: possibly a 黑气瓶), ``STATUS_STOPPED``,
-``STATUS_SCRAPPED``, ``INSPECTION_OVERDUE`` (the next inspection month has passed),
+``STATUS_SCRAPPED``, ``STATUS_CANCELLED`` (注销), ``INSPECTION_OVERDUE`` (the next
+inspection month has passed),
 ``MEDIUM_MISMATCH``, ``NOT_OWNER`` (registered to another unit) and
 ``SERVICE_LIFE_EXCEEDED`` (by the configurable ``SERVICE_LIFE_RULES``, DESIGN 12: e.g.
 LPG/DME welded cylinders, 8 years of design life, usable to 12 years only after an
@@ -24,6 +25,7 @@ MESSAGES = {
     "NOT_REGISTERED": "气瓶未在使用登记系统中登记（可能为黑气瓶），不得充装",
     "STATUS_STOPPED": "气瓶已停用，不得充装",
     "STATUS_SCRAPPED": "气瓶已报废，不得充装",
+    "STATUS_CANCELLED": "气瓶已注销使用登记，不得充装",
     "INSPECTION_OVERDUE": "气瓶超过下次检验日期{month}未检验，不得充装",
     "MEDIUM_MISMATCH": "充装介质{given}与登记的充装介质{registered}不一致，不得充装",
     "NOT_OWNER": "气瓶登记在其他使用单位名下，本单位不得充装",
@@ -67,6 +69,8 @@ def check(
         reasons.append(_reason("STATUS_STOPPED"))
     elif status is CylinderStatus.SCRAPPED:
         reasons.append(_reason("STATUS_SCRAPPED"))
+    elif status is CylinderStatus.CANCELLED:
+        reasons.append(_reason("STATUS_CANCELLED"))
     # "2026-05" is overdue from 2026-06-01 on: the month itself is still allowed.
     if cylinder.next_inspection_month and cylinder.next_inspection_month < on.strftime("%Y-%m"):
         reasons.append(_reason("INSPECTION_OVERDUE", month=cylinder.next_inspection_month))

@@ -65,6 +65,8 @@ def bind(
     """Bind the tag (flushes and audits); raises BindRefused with the envelope code."""
     if cylinder.use_unit_id != client.unit_id:
         raise BindRefused(403, "该气瓶登记在其他使用单位名下，本单位不能绑定其标签")
+    if cylinder.status is CylinderStatus.CANCELLED:
+        raise BindRefused(409, f"气瓶{cylinder.id}已注销使用登记，不能绑定信息化标签")
     if cylinder.status is CylinderStatus.SCRAPPED:
         raise BindRefused(
             409, f"气瓶{cylinder.id}已报废，不能绑定信息化标签；报废气瓶应办理注销，不得继续使用"

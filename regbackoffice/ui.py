@@ -26,6 +26,7 @@ NAVIGATION: dict[Role, list[NavItem]] = {
     Role.APPLICANT: [
         NavItem("我的申请", "applications.index"),
         NavItem("气瓶档案", "archive.index"),
+        NavItem("变更申请", "changes.index"),
     ],
     Role.ACCEPTOR: [
         NavItem("待办事项", "inbox.index"),

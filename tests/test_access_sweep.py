@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from regbackoffice import certificates
+from regbackoffice import certificates, change_workflow
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     Application,
@@ -26,6 +26,7 @@ from regbackoffice.models import (
     Attachment,
     AuditLog,
     Certificate,
+    ChangeKind,
     Cylinder,
     ImportJob,
     Role,
@@ -145,6 +146,15 @@ ROLES = {
         f"archive.{name}": (Role.APPLICANT, *BUREAU_READERS)
         for name in ["index", "export", "detail"]
     },
+    # 变更申请: scoped by the request (the district's bureau, the unit, a 过户's receiver).
+    "changes.index": (Role.APPLICANT,),
+    "changes.new": (Role.APPLICANT,),
+    "changes.show": ANY_LOGGED_IN,
+    "changes.proof": ANY_LOGGED_IN,
+    "changes.receive": (Role.APPLICANT,),
+    "changes.accept": (Role.ACCEPTOR,),
+    "changes.approve": (Role.APPROVER,),
+    "changes.reject": (Role.APPLICANT, Role.ACCEPTOR, Role.APPROVER),
 }
 
 # Endpoints that take object ids in the form instead of the URL: field → Target attribute.
@@ -222,6 +232,14 @@ def world(app):
     cylinder_id = db.session.scalar(
         select(Cylinder.id).where(Cylinder.application_id == approved.id)
     )
+    change = change_workflow.submit(
+        ChangeKind.SUSPEND,
+        unit,
+        owner,
+        [factories.make_cylinder(unit)],
+        change_workflow.ChangeFields(reason="检修"),
+        app.config,
+    )
     db.session.commit()
     return {
         "targets": targets,
@@ -236,6 +254,7 @@ def world(app):
             "key": next(iter(tables.TABLE_KEYS)),
             "year": 2026,  # 节假日安排 pages name a year
             "cylinder_id": cylinder_id,
+            "change_id": change.id,
         },
         "api_client": api_client,
     }

@@ -12,11 +12,20 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from regbackoffice import certificates, cylinder_archive, cylinder_changes, tag_binding
+from regbackoffice import (
+    certificates,
+    change_workflow,
+    cylinder_archive,
+    cylinder_changes,
+    tag_binding,
+)
 from regbackoffice.clock import china_today
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     AuditLog,
+    ChangeItem,
+    ChangeKind,
+    ChangeRequest,
     Cylinder,
     CylinderStatus,
     Role,
@@ -27,7 +36,7 @@ from regbackoffice.models import (
 
 from . import factories
 from .api_helpers import assert_envelope, png_base64, post_json, token_for
-from .conftest import login
+from .conftest import csrf_token_from, login
 
 DISTRICT, OTHER_DISTRICT = "500112", "500105"
 ROW = re.compile(
@@ -111,7 +120,7 @@ def test_the_archive_is_in_the_menu_of_units_bureaus_and_the_city_only(app, worl
     assert http.get("/archive/").status_code == 403  # the admin
 
 
-def test_the_units_list_has_a_selection_form_with_an_empty_actions_block(client, login_as, world):
+def test_the_units_list_posts_its_selection_to_the_change_applications(client, login_as, world):
     login_as(Role.APPLICANT, unit=world["units"][0])
     html = client.get("/archive/").get_data(as_text=True)
     form = html[
@@ -122,8 +131,32 @@ def test_the_units_list_has_a_selection_form_with_an_empty_actions_block(client,
     ticked = re.findall(r'name="cylinder" value="([^"]+)"', form)
     assert ticked == [world["cylinders"]["a1"].id, world["cylinders"]["a2"].id]
     assert 'name="csrf_token"' in form
-    # No action yet: the change applications add theirs in archive/_selection_actions.html.
-    assert "<button" not in form
+    # Each action posts the ticked rows to its change form (blueprints/changes/).
+    actions = re.findall(r'formaction="/changes/new/(\w+)"', form)
+    assert actions == ["suspend", "resume", "scrap", "cancel", "transfer", "reissue"]
+    opened = client.post(
+        "/changes/new/suspend",
+        data={"csrf_token": csrf_token_from(html), "cylinder": ticked},
+    )
+    assert opened.status_code == 200
+    assert all(c in opened.get_data(as_text=True) for c in ticked)
+
+
+def test_an_approved_change_request_is_in_the_cylinders_history(client, login_as, world):
+    unit_a, cylinder = world["units"][0], world["cylinders"]["a1"]
+    applicant = login_as(Role.APPLICANT, unit=unit_a)
+    change = change_workflow.submit(
+        ChangeKind.SUSPEND,
+        unit_a,
+        applicant,
+        [cylinder],
+        change_workflow.ChangeFields(reason="季节性停产"),
+        client.application.config,
+    )
+    db.session.commit()
+    html = unescape(client.get(f"/archive/cylinders/{cylinder.id}").get_data(as_text=True))
+    assert f"提交停用申请 {change.number}" in html
+    assert "申请停用" in html  # the cylinder page's own action
 
 
 def test_bureau_list_has_no_selection_and_names_the_unit(client, login_as, world):
@@ -394,6 +427,14 @@ def _history(client, cylinder_id: str) -> list[list[str]]:
     ]
 
 
+def cancel_task_number(cylinder: Cylinder) -> str:
+    return db.session.scalars(
+        select(ChangeRequest.number)
+        .join(ChangeItem, ChangeItem.change_id == ChangeRequest.id)
+        .where(ChangeItem.cylinder_id == cylinder.id, ChangeRequest.kind == ChangeKind.CANCEL)
+    ).one()
+
+
 def test_history_tells_the_cylinders_life_in_date_order_with_who_acted(client, login_as):
     unit = factories.make_unit(DISTRICT, name="重庆履历燃气有限公司")
     application = factories.make_approved_application(unit, items=1)
@@ -442,6 +483,8 @@ def test_history_tells_the_cylinders_life_in_date_order_with_who_acted(client, l
         "绑定信息化标签",
         "定期检验",
         "使用状态变更为停用",
+        # The 不合格 record opened a 注销 task for the bureau (a change request).
+        f"提交注销申请 {cancel_task_number(cylinder)}",
         "注销使用登记证",
     ]
     by_title = {row[1]: row for row in history}

@@ -7,8 +7,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
+from regbackoffice import change_workflow
 from regbackoffice.extensions import db
-from regbackoffice.models import ApiClient, Cylinder, Unit, User
+from regbackoffice.models import ApiClient, ChangeKind, ChangeRequest, Cylinder, Unit, User
 
 from . import factories
 
@@ -31,7 +32,14 @@ def test_seed_demo_is_idempotent_and_writes_the_documented_json(app, tmp_path):
     assert _counts() == counts
 
     summary = json.loads(out.read_text("utf-8"))
-    assert set(summary) == {"password", "users", "api_clients", "cylinders", "applications"}
+    assert set(summary) == {
+        "password",
+        "users",
+        "api_clients",
+        "cylinders",
+        "applications",
+        "change_requests",
+    }
     assert summary["password"] == "demo-pass-1"
     for code in ("500112", "500105"):
         for prefix, role in (
@@ -41,10 +49,25 @@ def test_seed_demo_is_idempotent_and_writes_the_documented_json(app, tmp_path):
         ):
             assert summary["users"][f"{prefix}-{code}"] == role
         assert summary["users"][f"applicant-{code}"] == "applicant"
-        assert set(summary["cylinders"][code]) == {"fillable", "overdue", "stopped", "scrapped"}
+        assert set(summary["cylinders"][code]) == {
+            "fillable",
+            "overdue",
+            "stopped",
+            "scrapped",
+            "cancelled",
+        }
         for cylinder_id in summary["cylinders"][code].values():
             assert db.session.get(Cylinder, cylinder_id).district_code == code
     assert summary["users"]["city"] == "supervisor" and summary["users"]["admin"] == "admin"
+    # A pending change request of each kind (变更申请).
+    kinds = {
+        c.kind.value: c.status
+        for c in db.session.scalars(
+            select(ChangeRequest).where(ChangeRequest.id.in_(summary["change_requests"].values()))
+        )
+    }
+    assert set(kinds) == {k.value for k in ChangeKind}
+    assert all(status in change_workflow.OPEN_STATUSES for status in kinds.values())
     for client in summary["api_clients"]:
         assert set(client) == {"app_id", "app_secret", "unit_credit_code", "scopes"}
         stored = db.session.scalar(select(ApiClient).where(ApiClient.app_id == client["app_id"]))

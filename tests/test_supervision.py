@@ -217,9 +217,29 @@ def test_summaries_count_registrations_and_api_violations(client, supervisor):
     assert any(row[2] == api_client.app_id and row[3] == "启用" for row in platforms)
 
 
+def overdue_change_in(district: str):
+    """A 停用 request past its 受理 time limit (the table of overdue change requests)."""
+    from regbackoffice import change_workflow
+    from regbackoffice.models import ChangeKind
+
+    unit = factories.make_unit(district)
+    change = change_workflow.submit(
+        ChangeKind.SUSPEND,
+        unit,
+        factories.make_user(Role.APPLICANT, unit=unit),
+        [factories.make_cylinder(unit)],
+        change_workflow.ChangeFields(reason="检修"),
+        {"CHANGE_ACCEPT_LIMIT_WORKDAYS": 5},
+    )
+    change.due_on = china_today() - timedelta(days=1)
+    db.session.flush()
+    return change
+
+
 def test_each_dashboard_export_equals_the_screen_and_is_audited(client, supervisor):
     submitted_in("500112", due=china_today() - timedelta(days=1))
     report_violation("500112")
+    overdue_change_in("500112")
     summaries.rebuild_summaries()
     query = "?start=2025-06-01&end=2026-05-31"
     html = client.get(f"/supervision/{query}").get_data(as_text=True)

@@ -7,13 +7,13 @@ replaces the single-column product_no index), and the city's by status. The 下�
 单位内编号 uses varchar_pattern_ops indexes on PostgreSQL, whatever the collation.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,8 @@ from .applications import (
 from .audit import AuditLog
 from .base import LabeledEnum, utcnow
 from .calendar import CalendarDay, CalendarYear, DayKind, ScheduleSource
-from .certificates import Certificate, CertificateCounter, RenderState
+from .certificates import Certificate, CertificateCounter, CertificateVersion, RenderState
+from .changes import ChangeItem, ChangeKind, ChangeOrigin, ChangeRequest, ChangeStatus
 from .cylinders import (
     Cylinder,
     CylinderChangeCounter,
@@ -51,6 +52,12 @@ __all__ = [
     "CalendarYear",
     "Certificate",
     "CertificateCounter",
+    "CertificateVersion",
+    "ChangeItem",
+    "ChangeKind",
+    "ChangeOrigin",
+    "ChangeRequest",
+    "ChangeStatus",
     "Cylinder",
     "CylinderChangeCounter",
     "CylinderStatus",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -80,6 +82,33 @@ class Certificate(Model):
     print_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 换发: after a change the same number is issued again as the next version (版本); the
+    # versions before are kept in ``certificate_versions`` and verify as superseded.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    reissued: Mapped[bool] = mapped_column(  # 补发 (补领 of a lost or damaged certificate)
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     application: Mapped[Application] = relationship()
     last_printed_by: Mapped[User | None] = relationship(foreign_keys=[last_printed_by_id])
+
+
+class CertificateVersion(Model):
+    """A version of a certificate that a later one replaced (superseded), with its PDF."""
+
+    __tablename__ = "certificate_versions"
+    __table_args__ = (
+        UniqueConstraint("certificate_id", "version", name="uq_certificate_versions_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    reissued: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    cylinder_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    pdf_key: Mapped[str | None] = mapped_column(String(100))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    superseded_at: Mapped[datetime] = created_at_column()
+    # The change request whose approval replaced this version.
+    change_request_id: Mapped[int | None] = mapped_column(ForeignKey("change_requests.id"))

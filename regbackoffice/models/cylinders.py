@@ -25,6 +25,8 @@ class CylinderStatus(LabeledEnum):
     IN_USE = ("in_use", "在用")
     STOPPED = ("stopped", "停用")
     SCRAPPED = ("scrapped", "报废")
+    # 注销: the registration is cancelled (after 报废, or by the bureau); final, like 报废.
+    CANCELLED = ("cancelled", "注销")
 
 
 class TagType(LabeledEnum):

@@ -17,14 +17,17 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import case, func, select
 
-from .. import workflow
-from ..clock import china_day_start, china_today, format_china
+from .. import change_workflow, workflow
+from ..clock import china_date, china_day_start, china_today, format_china
 from ..extensions import db
 from ..models import (
     ApiClient,
     Application,
     ApplicationStatus,
     Certificate,
+    ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
     District,
     Medium,
     RegistrationStat,
@@ -41,6 +44,7 @@ SHOWN_STATUSES = [s for s in ApplicationStatus if s is not ApplicationStatus.DRA
 VIOLATION_REASON_LABELS = {
     "STATUS_STOPPED": "气瓶已停用",
     "STATUS_SCRAPPED": "气瓶已报废",
+    "STATUS_CANCELLED": "气瓶已注销",
     "INSPECTION_OVERDUE": "超期未检",
     "NOT_OWNER": "非本单位气瓶",
     "SERVICE_LIFE_EXCEEDED": "超过设计使用年限",
@@ -174,6 +178,69 @@ def overdue_table(today: date | None = None) -> Table:
         total_a, total_d = total_a + a, total_d + d
         table.rows.append([district.name, str(a), str(d), str(a + d)])
     table.rows.append([CITY, str(total_a), str(total_d), str(total_a + total_d)])
+    return table
+
+
+def changes_monthly_table(period: Period) -> Table:
+    """Approved change requests per month (of approval, China date) and district, per kind."""
+    start, end = period.utc_bounds()
+    rows = db.session.execute(
+        select(ChangeRequest.district_code, ChangeRequest.kind, ChangeRequest.approved_at).where(
+            ChangeRequest.status == ChangeStatus.APPROVED,
+            ChangeRequest.approved_at >= start,
+            ChangeRequest.approved_at < end,
+        )
+    ).all()
+    counts: dict[tuple[str, str], dict[ChangeKind, int]] = {}
+    for code, kind, approved_at in rows:
+        month = china_date(approved_at).strftime("%Y-%m")
+        per_kind = counts.setdefault((month, code), {})
+        per_kind[kind] = per_kind.get(kind, 0) + 1
+    names = _district_names()
+    kinds = list(ChangeKind)
+    table = Table(
+        "changes_monthly",
+        "每月变更办结（按区县）",
+        ["月份", "区县", *[k.label for k in kinds], "合计"],
+        note="已批准的变更申请，按批准日期所在月份计。",
+    )
+    totals = [0] * len(kinds)
+    for (month, code), per_kind in sorted(counts.items()):
+        values = [per_kind.get(k, 0) for k in kinds]
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
+        table.rows.append([month, names.get(code, code), *map(str, values), str(sum(values))])
+    table.rows.append([CITY, "", *map(str, totals), str(sum(totals))])
+    return table
+
+
+def overdue_changes_table(today: date | None = None, limit: int = 200) -> Table:
+    """Open change requests past the time limit of their open step, most overdue first."""
+    today = today or china_today()
+    names = _district_names()
+    changes = db.session.scalars(
+        select(ChangeRequest)
+        .where(change_workflow.overdue_clause(today))
+        .order_by(ChangeRequest.due_on, ChangeRequest.id)
+        .limit(limit)
+    ).all()
+    table = Table(
+        "overdue_changes",
+        "超期未办的变更申请",
+        ["区县", "申请编号", "类型", "使用单位", "环节", "办理期限"],
+        note=f"以 {today.isoformat()} 计，按工作日时限；最多列出{limit}件。",
+    )
+    for change in changes:
+        step = change_workflow.open_step(change)
+        table.rows.append(
+            [
+                names.get(change.district_code, change.district_code),
+                change.number or "",
+                change.kind.label,
+                change.unit_name,
+                step.label if step else change.status.label,
+                change.due_on.isoformat() if change.due_on else "",
+            ]
+        )
     return table
 
 
@@ -435,6 +502,8 @@ TABLES: dict[str, Builder] = {
     "violations_monthly": lambda period, today: violations_monthly_table(period),
     "recent_violations": lambda period, today: recent_violations_table(),
     "platforms": lambda period, today: platforms_table(),
+    "changes_monthly": lambda period, today: changes_monthly_table(period),
+    "overdue_changes": lambda period, today: overdue_changes_table(today),
 }
 TABLE_KEYS = tuple(TABLES)
 

@@ -41,6 +41,14 @@ def test_the_forms_have_no_serious_accessibility_violation(open_context, live_se
     found += violations(page)  # the draft: import form, photo links, submit block
     page.goto(page.url + "/edit")
     found += violations(page)
+    for path in (
+        "/changes/",
+        "/changes/new/suspend",
+        "/changes/new/scrap",
+        "/changes/new/transfer",
+    ):
+        page.goto(live_server(path))
+        found += violations(page)
     page.context.clear_cookies()
     login(page, live_server, "admin")
     for path in ("/admin/users/new", "/admin/units/new", "/admin/api-clients", "/admin/audit"):
@@ -56,4 +64,11 @@ def test_the_forms_have_no_serious_accessibility_violation(open_context, live_se
     for path in ("/audit", "/void"):
         page.goto(detail + path)
         found += violations(page)
+    page.goto(live_server("/inbox?task=suspend-accept"))
+    found += violations(page)
+    page.get_by_role("link", name="详情").first.click()
+    change = page.url
+    found += violations(page)  # a change request with its 受理 / 驳回
+    page.goto(change + "/reject")
+    found += violations(page)
     assert not found, "\n".join(found)

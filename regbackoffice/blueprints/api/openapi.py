@@ -59,7 +59,11 @@ CYLINDER = _obj(
         "last_inspection_date": _nullable("最近一次检验日期（yyyy-mm-dd）"),
         "next_inspection_month": _nullable("下次检验日期（yyyy-mm）"),
         "internal_no": _nullable("单位内编号"),
-        "status": {"type": "string", "enum": ["在用", "停用", "报废"], "description": "使用状态"},
+        "status": {
+            "type": "string",
+            "enum": ["在用", "停用", "报废", "注销"],
+            "description": "使用状态",
+        },
         "tag_type": {
             "type": ["string", "null"],
             "enum": ["二维码", "RFID标签", None],

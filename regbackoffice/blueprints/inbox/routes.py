@@ -3,6 +3,7 @@ from flask_login import current_user
 
 from ... import inbox
 from ...access import roles_required
+from ...change_workflow import ChangeTask
 from ...clock import china_today
 from ...extensions import db
 from ...models import Role
@@ -21,11 +22,20 @@ def index() -> str:
     if task is None:
         abort(404)
     search = request.args.get("q", "")
-    page = db.paginate(
-        inbox.task_query(current_user, task, search), per_page=PER_PAGE, error_out=False
-    )
+    if isinstance(task, ChangeTask):
+        query = inbox.change_task_query(current_user, task, search)
+    else:
+        query = inbox.task_query(current_user, task, search)  # type: ignore[assignment]
+    page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     today = china_today()
     rows = [(a, inbox.due_date(a, task), inbox.days_left(a, task, today)) for a in page.items]
     return render_template(
-        "inbox/index.html", tasks=tasks, counts=counts, task=task, page=page, rows=rows, q=search
+        "inbox/index.html",
+        tasks=tasks,
+        counts=counts,
+        task=task,
+        page=page,
+        rows=rows,
+        q=search,
+        change_task=isinstance(task, ChangeTask),
     )

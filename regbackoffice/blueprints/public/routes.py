@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 from sqlalchemy import select
 
-from ... import trace
+from ... import certificates, trace
 from ...clock import china_today
 from ...extensions import db, limiter
 from ...models import Application, Certificate
@@ -26,11 +26,24 @@ def verify(number: str) -> tuple[str, int] | str:
     if certificate is None:
         return render_template("public/verify.html", number=number[:50], certificate=None), 404
     application = db.session.get(Application, certificate.application_id)
+    assert application is not None
+    # A paper of an earlier version carries ?v=N in its QR code (version 1: none).
+    asked = request.args.get("v", "")
+    version = int(asked) if asked.isdigit() and 0 < int(asked) < 1000 else 1
+    versions = {v.version: v for v in certificates.superseded_versions(certificate)}
+    superseded = versions.get(version) if version < certificate.version else None
+    unit_name = application.unit_name
+    if certificate.version > 1:
+        unit_name = application.unit.name  # 更名 takes effect on the new version
     return render_template(
         "public/verify.html",
         number=certificate.number,
         certificate=certificate,
         application=application,
+        unit_name=unit_name,
+        asked_version=version,
+        superseded=superseded,
+        edition=certificates.edition_label(certificate.version, certificate.reissued),
     )
 
 
