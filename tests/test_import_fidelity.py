@@ -18,6 +18,7 @@ from regbackoffice import applications, create_app
 from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import template as import_template
+from regbackoffice.imports.cells import FORMULA_MESSAGE
 from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import (
@@ -36,7 +37,9 @@ from .xlsx_helpers import (
     HEADERS,
     csv_bytes,
     good_row,
+    libreoffice_saved,
     ods_bytes,
+    rewrite_part,
     set_cell_xml,
     workbook_bytes,
     xls_bytes,
@@ -222,6 +225,85 @@ def test_hidden_and_filtered_rows_are_imported_and_counted(client, draft):
     _url, page = _upload(client, draft, _sheet([good_row("H-1"), good_row("H-2")], decorate=hide))
     assert "成功导入 <strong>2</strong> 行" in page
     assert "其中<strong>1</strong>行在Excel中被隐藏" in page
+
+
+def _hidden_and_errors_sheet() -> bytes:
+    """Four rows: two hidden (one of them good), an #N/A 产品编号, a #REF! 公称工作压力."""
+
+    def decorate(_wb, ws):
+        ws["B3"] = "=NA()"
+        ws["F4"] = "=#REF!"
+        ws.row_dimensions[4].hidden = True
+        ws.row_dimensions[5].hidden = True
+
+    rows = [good_row("LH-1"), good_row("LH-2"), good_row("LH-3"), good_row("LH-4")]
+    return _sheet(rows, decorate=decorate)
+
+
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_xls_and_ods_saved_by_libreoffice_count_hidden_rows_and_name_error_cells(
+    client, draft, tmp_path, kind
+):
+    data = libreoffice_saved(_hidden_and_errors_sheet(), kind, tmp_path)
+    _url, page = _upload(client, draft, data, f"list.{kind}")
+    assert "成功导入 <strong>2</strong> 行，失败 <strong>2</strong> 行" in page
+    assert "其中<strong>2</strong>行在Excel中被隐藏" in page
+    assert "产品编号（镂空码）：单元格是Excel错误值#N/A，请改正" in page
+    assert "公称工作压力(MPa)：单元格是Excel错误值#REF!，请改正" in page
+    assert "产品编号（镂空码）必填" not in page and "公称工作压力(MPa)必填" not in page
+    assert _products(draft) == ["LH-1", "LH-4"]
+
+
+def test_xls_hidden_rows_written_by_xlwt_are_counted():
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("气瓶信息")
+    for col, title in enumerate(HEADERS):
+        ws.write(0, col, title)
+    for r, row in enumerate([good_row("XH-1"), good_row("XH-2"), good_row("XH-3")], start=1):
+        for col, value in enumerate(row):
+            ws.write(r, col, value)
+    ws.row(2).hidden = True  # Excel row 3
+    out = io.BytesIO()
+    book.save(out)
+    rows = parse_workbook(out.getvalue(), "list.xls")
+    assert [row_no for row_no, _ in rows] == [2, 3, 4]
+    assert rows.hidden == 1
+
+
+def test_ods_filtered_and_repeated_hidden_rows_are_counted_and_uncalculated_formulas_refused():
+    application = factories.make_application()
+    data = ods_bytes([good_row("OF-1"), good_row("OF-2"), good_row("OF-3")])
+
+    def change(xml: str) -> str:
+        head, header, row2, row3, row4 = xml.split("<table:table-row>")
+        empty = (
+            '<table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row>'
+        )
+        tail = (
+            '<table:table-row table:visibility="collapse" table:number-rows-repeated="9000">'
+            "<table:table-cell/></table:table-row>"
+        )
+        row4 = row4.replace("</table:table>", tail + "</table:table>")
+        # A script's formula in 容积 of row 2: no computed value.
+        row2 = row2.replace(
+            '<table:table-cell office:value-type="float" office:value="35.5"><text:p>35.5'
+            "</text:p></table:table-cell>",
+            '<table:table-cell table:formula="of:=35+0.5"/>',
+        )
+        return (
+            f"{head}<table:table-row>{header}<table:table-row>{row2}"
+            f'<table:table-row table:visibility="filter">{row3}{empty}'
+            f'<table:table-row table:visibility="collapse">{row4}'
+        )
+
+    rows = parse_workbook(rewrite_part(data, "content.xml", change), "list.ods")
+    assert [row_no for row_no, _ in rows] == [2, 3, 6]  # the repeated empty rows count
+    assert rows.hidden == 2  # the filtered row 3 and the hidden row 6, not the empty ones
+    outcome = import_rows(application, rows, today=TODAY)
+    assert _reasons(outcome, 2) == [f"容积(L)：{FORMULA_MESSAGE}"]
+    assert outcome.imported == 2
 
 
 # ----------------------------------------------------------------------------- sheets, header

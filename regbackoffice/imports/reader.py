@@ -4,9 +4,11 @@
 气瓶信息 wherever it stands, or from the first sheet when the workbook has none of that name
 and that sheet's header matches (never from 填写示例). For .xlsx the sheet's XML is also
 scanned for what calamine does not say: Excel error values, formulas without a computed
-value, hidden (or filtered) rows and number cells shown in scientific notation; cells inside
-a merged range come from calamine's merged ranges. A .csv is decoded (UTF-8 with or without
-BOM, else GB18030, which contains GBK) and read with the csv module: every value is text.
+value, hidden (or filtered) rows and number cells shown in scientific notation; .xls and
+.ods are scanned for the same (``legacy.py``: hidden rows and error cells; formulas without
+a value exist only in .ods); cells inside a merged range come from calamine's merged
+ranges. A .csv is decoded (UTF-8 with or without BOM, else GB18030, which contains GBK) and
+read with the csv module: every value is text.
 """
 
 from __future__ import annotations
@@ -25,15 +27,12 @@ from defusedxml import ElementTree
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from . import ImportRejected
-from .cells import CellProblem, ScientificNumber, cell_text
+from .cells import FORMULA_MESSAGE, CellProblem, ScientificNumber, cell_text
+from .legacy import scan_ods, scan_xls
 from .safety import PASSWORD_MESSAGE, file_kind
 from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, SHEET_NAME
 
 MAX_ROWS = 100_000
-FORMULA_MESSAGE = (
-    "公式没有计算结果（文件由程序生成、未在Excel中计算过）：请在Excel或WPS中打开并保存后再导入，"
-    "或把公式改为数值"
-)
 
 
 class ParsedRows(list[tuple[int, list[Any]]]):
@@ -136,6 +135,15 @@ def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, 
     if difference is None:
         if kind == "xlsx":
             hidden = _mark_xlsx_cells(data, index, rows)
+        else:
+
+            def mark(row: int, column: int, problem: CellProblem) -> None:
+                _mark(rows, row, column, problem)
+
+            if kind == "xls":
+                hidden = scan_xls(data, names[index], index, mark)
+            else:
+                hidden = scan_ods(data, names[index], index, mark, len(COLUMNS))
         _mark_merged(merged, rows)
     return rows, hidden, where, difference
 
