@@ -382,6 +382,29 @@ def test_a_qr_url_in_the_archive_or_in_another_live_application_is_refused():
     assert outcome.imported == 0
 
 
+def test_voiding_an_application_releases_its_tags_for_another_application():
+    """The tag's claim (the unique live_tag_key) is released with the cylinder when the
+    application is 驳回（退件）, so the tag can be imported again elsewhere."""
+    from regbackoffice import workflow
+    from regbackoffice.models import AttachmentKind
+
+    url = "https://trace.example.com/q/VOIDED-TAG"
+    first = factories.make_application()
+    assert _import(first, workbook_bytes([good_row("VT-1", tag_value=url)])).imported == 1
+    [item] = db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == first.id)
+    ).all()
+    assert item.live_tag_key  # claimed while live
+    for kind in (AttachmentKind.STAMP, AttachmentKind.SUPERVISION_CERTIFICATE):
+        factories.make_photo(item, kind)
+    workflow.submit(first, db.session.get(User, first.created_by_id), first.version_id, 5)
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=first.district_code)
+    workflow.void(first, acceptor, "照片模糊，请重新申请", first.version_id, sod=True)
+    second = factories.make_application()
+    outcome = _import(second, workbook_bytes([good_row("VT-2", tag_value=url)]))
+    assert outcome.imported == 1, outcome.failed
+
+
 def test_a_row_lists_all_its_reasons_including_the_archive():
     factories.make_cylinder(
         product_no="ALL-1", manufacturer="测试气瓶制造厂", manufacture_month="2022-05"
