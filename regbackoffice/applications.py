@@ -316,6 +316,7 @@ def item_form_values(item: ApplicationItem) -> dict[str, str]:
         "internal_no": item.internal_no or "",
         "tag_type": item.tag_type.label if item.tag_type else "",
         "tag_value": item.qr_content or item.rfid_code or "",
+        "design_life_years": str(item.design_life_years or ""),
     }
 
 

@@ -84,6 +84,7 @@ def _item_form(product_no: str, **overrides: str) -> dict[str, str]:
         "internal_no": "",
         "tag_type": "",
         "tag_value": "",
+        "design_life_years": "",
     }
     return {**form, **overrides}
 
@@ -533,6 +534,121 @@ def test_csv_in_an_unknown_encoding_or_utf16_is_refused_with_the_fix():
 def test_damaged_xls_is_refused_by_its_ole2_check():
     with pytest.raises(ImportRejected, match=r"不是有效的\.xls文件"):
         parse_workbook(xls_bytes([good_row("D-1")])[:3000], "list.xls")
+
+
+# ----------------------------------------------------------------------------- 设计使用年限 (16)
+
+# 2310/G1 has no service-life row in the table: only the cylinder's own design life decides.
+_NO_TABLE_ROW = {"variety": "2310", "medium": "G1", "next_inspection_month": "2027-05"}
+
+
+def _with_life(product_no: str, life, **overrides) -> list:
+    return [*good_row(product_no, **overrides), life]
+
+
+def test_design_life_column_is_imported_and_used_by_the_service_life_rule():
+    application = factories.make_application()
+    rows = [
+        # Made 2018-05, own design life 5 years: past it, refused like at the interlock.
+        _with_life("DL-1", 5, manufacture_month="2018-05", **_NO_TABLE_ROW),
+        # The same without a design life: no table row, registered.
+        _with_life("DL-2", None, manufacture_month="2018-05", **_NO_TABLE_ROW),
+        # LPG made 2017-05 (over the table's 8 years) with its own 15 years: registered.
+        _with_life("DL-3", "15", manufacture_month="2017-05", last_inspection_date="2024-05-20"),
+        # LPG made 2017-05 without one: the table's 8 years refuse it.
+        _with_life("DL-4", None, manufacture_month="2017-05", last_inspection_date="2024-05-20"),
+        _with_life("DL-5", "8.5"),
+        _with_life("DL-6", 0),
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    assert _reasons(outcome, 2) == [
+        "气瓶已超过设计使用年限5年（制造年月2018-05，设备品种2310、充装介质G1），"
+        "不予登记；超过设计使用年限的气瓶应报废"
+    ]
+    assert "气瓶已超过设计使用年限8年" in _reasons(outcome, 5)[0]
+    assert _reasons(outcome, 6) == ["设计使用年限“8.5”应为整数年（如8）"]
+    assert _reasons(outcome, 7) == ["设计使用年限0年超出合理范围（1–60年），请核对"]
+    lives = dict(
+        db.session.execute(
+            select(ApplicationItem.product_no, ApplicationItem.design_life_years).where(
+                ApplicationItem.application_id == application.id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    assert lives == {"DL-2": None, "DL-3": 15}
+
+
+def test_templates_and_error_files_without_the_design_life_column_still_import():
+    application = factories.make_application()
+    old_template = workbook_bytes([good_row("OLD-1")], header=HEADERS[:-1])
+    assert _import(application, old_template).imported == 1
+    # An error file made before the column: 错误原因 stands where 设计使用年限 now is.
+    old_error_file = workbook_bytes(
+        [[*good_row("OLD-2"), "第2行：容积(L)“abc”不是数字"]], header=[*HEADERS[:-1], "错误原因"]
+    )
+    outcome = _import(application, old_error_file)
+    assert outcome.imported == 1, outcome.failed
+    misspelt = workbook_bytes([_with_life("OLD-3", 8)], header=[*HEADERS[:-1], "设计年限"])
+    with pytest.raises(ImportRejected, match="第13列应为“设计使用年限（年）”，实为“设计年限”"):
+        parse_workbook(misspelt)
+
+
+def test_the_template_offers_the_design_life_column_last(client, login_as):
+    login_as(Role.APPLICANT)
+    wb = load_workbook(io.BytesIO(client.get("/applications/template.xlsx").data))
+    header = [c.value for c in wb[import_template.SHEET_NAME][1]]
+    assert header[-1] == "设计使用年限（年）" and header[:-1] == list(HEADERS[:-1])
+
+
+def test_design_life_goes_from_the_item_to_the_archive_and_the_interlock():
+    from regbackoffice import certificates, inspection_rules, interlock
+    from regbackoffice.models import Cylinder
+
+    approved = factories.make_approved_application(items=1)
+    [item] = db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == approved.id)
+    ).all()
+    assert item.manufacture_month == "2022-05"
+    item.variety_code, item.medium_code = "2310", "G1"  # no row in the rule table
+    item.design_life_years = 5
+    db.session.flush()
+    certificates.generate(approved, factories.make_user(Role.ACCEPTOR), approved.version_id)
+    cylinder = db.session.scalar(select(Cylinder).where(Cylinder.application_id == approved.id))
+    assert cylinder.design_life_years == 5
+    rules = inspection_rules.DEFAULT_SERVICE_LIFE_RULES
+    unit_id = cylinder.use_unit_id
+    assert interlock.check(cylinder, "G1", unit_id, date(2027, 4, 30), rules) == []
+    refused = interlock.check(cylinder, "G1", unit_id, date(2027, 5, 1), rules)
+    assert [(r.code, r.message) for r in refused] == [
+        ("SERVICE_LIFE_EXCEEDED", "气瓶已超过设计使用年限5年，不得充装")
+    ]
+
+
+def test_design_life_in_the_item_edit_form(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="DLF-1")
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    assert 'name="design_life_years"' in client.get(url).get_data(as_text=True)
+    page = post_form(client, url, _item_form("DLF-1", design_life_years="abc"), page=url)
+    assert page.status_code == 400
+    assert "设计使用年限“abc”应为整数年（如8）" in page.get_data(as_text=True)
+    too_old = _item_form("DLF-1", design_life_years="3", manufacture_month="2022-05")
+    page = post_form(client, url, too_old, page=url)
+    assert "气瓶已超过设计使用年限3年" in page.get_data(as_text=True)
+    valid = _item_form(
+        "DLF-1",
+        design_life_years="15",
+        last_inspection_date="2024-05-20",
+        tag_type="二维码",
+        tag_value="https://trace.example.com/q/DLF-1",
+    )
+    saved = post_form(client, url, valid, page=url)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db.session.refresh(item)
+    assert item.design_life_years == 15
 
 
 # ----------------------------------------------------------------------------- SQLite demo

@@ -331,6 +331,7 @@ def item_values(
         "tag_type": data.tag_type,
         "qr_content": data.qr_content,
         "rfid_code": data.rfid_code,
+        "design_life_years": data.design_life_years,
         "identity_key": key,
         "live_identity_key": key,
         "live_tag_key": live_tag_key(data),

@@ -30,7 +30,7 @@ from . import ImportRejected
 from .cells import FORMULA_MESSAGE, CellProblem, ScientificNumber, cell_text
 from .legacy import scan_ods, scan_xls
 from .safety import PASSWORD_MESSAGE, file_kind
-from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, SHEET_NAME
+from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, REQUIRED_COLUMNS, SHEET_NAME
 
 MAX_ROWS = 100_000
 
@@ -59,7 +59,8 @@ def parse_workbook(data: bytes, filename: str = "") -> ParsedRows:
             + "、".join(HEADERS)
             + "）"
         )
-    data_rows = ParsedRows(_data_rows(rows))
+    absent = absent_optional_columns(rows[0]) if rows else []
+    data_rows = ParsedRows(_data_rows(rows, absent))
     if not data_rows:
         raise ImportRejected("文件中没有气瓶数据（第2行起每只气瓶一行）")
     if len(data_rows) > MAX_ROWS:
@@ -79,20 +80,47 @@ def _header_text(value: Any) -> str:
 _EXPECTED = [re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)) for h in HEADERS]
 
 
+def _header_cell(row: Sequence[Any], index: int) -> str:
+    return _header_text(row[index] if index < len(row) else None)
+
+
+def _differs(row: Sequence[Any], index: int) -> str:
+    shown = cell_text(row[index] if index < len(row) else None)
+    actual = f"实为“{shown}”" if shown else "实为空"
+    return f"第{index + 1}列应为“{HEADERS[index]}”，{actual}"
+
+
 def header_difference(row: Sequence[Any]) -> str | None:
-    """ "第3列应为“充装介质”，实为“介质”" for the first column that differs, else None."""
+    """ "第3列应为“充装介质”，实为“介质”" for the first column that differs, else None.
+
+    The required columns must all be there, in order. An optional column after them (设计
+    使用年限) may be missing (an older template, or 错误原因 of an older error file in its
+    place); a header that looks like it but is misspelt is named, never silently skipped.
+    """
     for index, expected in enumerate(_EXPECTED):
-        value = row[index] if index < len(row) else None
-        if _header_text(value) != expected:
-            shown = cell_text(value)
-            actual = f"实为“{shown}”" if shown else "实为空"
-            return f"第{index + 1}列应为“{HEADERS[index]}”，{actual}"
+        text = _header_cell(row, index)
+        if text == expected:
+            continue
+        if index < REQUIRED_COLUMNS or "年限" in text:
+            return _differs(row, index)
     return None
 
 
-def _data_rows(rows: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+def absent_optional_columns(row: Sequence[Any]) -> list[int]:
+    """The optional columns this file's header does not have (their cells are not read)."""
+    return [
+        index
+        for index in range(REQUIRED_COLUMNS, len(COLUMNS))
+        if _header_cell(row, index) != _EXPECTED[index]
+    ]
+
+
+def _data_rows(rows: list[list[Any]], absent: Sequence[int]) -> Iterator[tuple[int, list[Any]]]:
     for index, row in enumerate(rows[1:], start=2):
         cells = row[: len(COLUMNS)]
+        for column in absent:
+            if column < len(cells):
+                cells[column] = None  # another column stands there (错误原因, 备注…)
         if any(v.counts if isinstance(v, CellProblem) else bool(cell_text(v)) for v in cells):
             yield index, cells
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
 )
@@ -182,6 +183,9 @@ class ApplicationItem(Model):
     tag_type: Mapped[TagType | None] = mapped_column(enum_type(TagType, "item_tag_type"))
     qr_content: Mapped[str | None] = mapped_column(String(1000))
     rfid_code: Mapped[str | None] = mapped_column(String(50))
+    # 设计使用年限 (years) where the applicant gave it (the template's optional last column);
+    # carried into cylinders.design_life_years. None: the service-life rule table decides.
+    design_life_years: Mapped[int | None] = mapped_column(SmallInteger)
     identity_key: Mapped[str] = mapped_column(String(160), nullable=False)
     # Equals identity_key while the item claims its cylinder (application live, item not
     # excluded); NULL otherwise. The unique index makes concurrent imports race-safe.

@@ -1,11 +1,15 @@
-"""application_items.live_tag_key: 一瓶一码 held by a unique index, not only a look-up
+"""application_items.live_tag_key (一瓶一码 held by a unique index) and design_life_years
 
+``live_tag_key``:
 The sha256 of a live item's QR URL or RFID code (``<tag_type>:<value>``, as tag bindings
 are keyed). Two concurrent imports of the same new tag into two applications both passed
 the look-up; with the unique index the second waits for the first and is refused.
 
 Live items with a tag are filled in; when two live items already share a tag, the oldest
 keeps it and the others stay NULL (their look-up still refuses an edit).
+
+``design_life_years``: 设计使用年限 from the template's optional last column, carried into
+``cylinders.design_life_years`` at registration.
 
 Revision ID: 0014
 Revises: 0013
@@ -25,6 +29,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("application_items") as batch_op:
         batch_op.add_column(sa.Column("live_tag_key", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("design_life_years", sa.SmallInteger(), nullable=True))
         batch_op.create_unique_constraint("uq_application_items_live_tag_key", ["live_tag_key"])
     connection = op.get_bind()
     rows = connection.execute(
@@ -53,3 +58,4 @@ def downgrade():
     with op.batch_alter_table("application_items") as batch_op:
         batch_op.drop_constraint("uq_application_items_live_tag_key", type_="unique")
         batch_op.drop_column("live_tag_key")
+        batch_op.drop_column("design_life_years")
