@@ -255,6 +255,22 @@ def test_xls_and_ods_saved_by_libreoffice_count_hidden_rows_and_name_error_cells
     assert _products(draft) == ["LH-1", "LH-4"]
 
 
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_xls_and_ods_cells_inside_a_merged_range_are_named(tmp_path, kind):
+    def merge(_wb, ws):
+        ws.merge_cells("D2:D3")  # one 制造单位 for two cylinders
+
+    data = _sheet([good_row("LM-1"), good_row("LM-2"), good_row("LM-3")], decorate=merge)
+    outcome = _import(
+        factories.make_application(), libreoffice_saved(data, kind, tmp_path), f"l.{kind}"
+    )
+    for row in (2, 3):
+        assert _reasons(outcome, row) == [
+            "制造单位：单元格在合并单元格D2:D3中：请取消合并，每只气瓶一行、每格填写自己的值"
+        ]
+    assert outcome.imported == 1
+
+
 def test_xls_hidden_rows_written_by_xlwt_are_counted():
     import xlwt
 

@@ -15,7 +15,8 @@ calamine reads an error cell of these formats as an empty cell (so it would be r
   ``table:number-rows-repeated``; a cell with ``calcext:value-type="error"`` (LibreOffice),
   or a formula cell showing an error text such as #N/A or Err:502 (older writers), is an
   error cell; a formula cell without ``office:value-type`` (written by a script, never
-  calculated) has no computed value.
+  calculated) has no computed value; ``table:number-rows-spanned``/``-columns-spanned``
+  make a merged range (calamine gives none for .ods).
 
 The scans use expressions, not a full parse, for speed on large sheets (as for .xlsx).
 """
@@ -139,6 +140,8 @@ _ODS_CELL = re.compile(
 )
 _ROWS_REPEATED = re.compile(rb'table:number-rows-repeated="(\d+)"')
 _COLUMNS_REPEATED = re.compile(rb'table:number-columns-repeated="(\d+)"')
+_ROWS_SPANNED = re.compile(rb'table:number-rows-spanned="(\d+)"')
+_COLUMNS_SPANNED = re.compile(rb'table:number-columns-spanned="(\d+)"')
 _VISIBILITY = re.compile(rb'table:visibility="(collapse|filter)"')
 _TEXT = re.compile(rb"<text:p\b[^>]*>(.*?)</text:p>", re.DOTALL)
 _TAGS = re.compile(rb"<[^>]+>")
@@ -151,16 +154,22 @@ def _ods_text(body: bytes) -> str:
     return html.unescape(b"\n".join(parts).decode("utf-8", "replace")).strip()
 
 
-def scan_ods(data: bytes, sheet_name: str, sheet_index: int, mark: Mark, columns: int) -> set[int]:
+Merged = list[tuple[tuple[int, int], tuple[int, int]]]  # calamine's ((top, left), (bottom, right))
+
+
+def scan_ods(
+    data: bytes, sheet_name: str, sheet_index: int, mark: Mark, columns: int
+) -> tuple[set[int], Merged]:
     """Mark error cells and formulas without a value among the first ``columns`` columns;
-    return the hidden rows (1-based)."""
+    return the hidden rows (1-based) and the merged ranges (calamine has none for .ods)."""
+    merged: Merged = []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             xml = archive.read("content.xml")
     except (KeyError, zipfile.BadZipFile, OSError):
-        return set()
-    if b"table:visibility" not in xml and b"table:formula" not in xml:
-        return set()
+        return set(), merged
+    if not any(m in xml for m in (b"table:visibility", b"table:formula", b"-spanned=")):
+        return set(), merged
     tables = list(_TABLE.finditer(xml))
     wanted = html.escape(sheet_name, quote=True).encode()
     table = next(
@@ -168,9 +177,9 @@ def scan_ods(data: bytes, sheet_name: str, sheet_index: int, mark: Mark, columns
         tables[sheet_index] if sheet_index < len(tables) else None,
     )
     if table is None:
-        return set()
+        return set(), merged
     body = table.group(2)
-    scan_cells = b"table:formula" in body
+    scan_cells = b"table:formula" in body or b"-spanned=" in body
     hidden: set[int] = set()
     row = 0  # 0-based index of the next row
     for match in _ODS_ROW.finditer(body):
@@ -181,13 +190,15 @@ def scan_ods(data: bytes, sheet_name: str, sheet_index: int, mark: Mark, columns
             # Bounded: rows past the import's limit are refused anyway (and LibreOffice
             # writes the empty rest of a sheet as one row repeated a million times).
             hidden.update(range(row + 1, min(row + 1 + count, ROW_LIMIT)))
-        if scan_cells and b"table:formula" in cells:
-            _scan_ods_row(cells, row, count, mark, columns)
+        if scan_cells and (b"table:formula" in cells or b"-spanned=" in cells):
+            _scan_ods_row(cells, row, count, mark, columns, merged)
         row += count
-    return hidden
+    return hidden, merged
 
 
-def _scan_ods_row(cells: bytes, row: int, count: int, mark: Mark, columns: int) -> None:
+def _scan_ods_row(
+    cells: bytes, row: int, count: int, mark: Mark, columns: int, merged: Merged
+) -> None:
     column = 0
     for cell in _ODS_CELL.finditer(cells):
         if column >= columns:
@@ -195,6 +206,12 @@ def _scan_ods_row(cells: bytes, row: int, count: int, mark: Mark, columns: int) 
         attributes, content = cell.group(1), cell.group(2) or b""
         repeated = _COLUMNS_REPEATED.search(attributes)
         width = int(repeated.group(1)) if repeated else 1
+        rows_spanned = _ROWS_SPANNED.search(attributes)
+        columns_spanned = _COLUMNS_SPANNED.search(attributes)
+        height = int(rows_spanned.group(1)) if rows_spanned else 1
+        span = int(columns_spanned.group(1)) if columns_spanned else 1
+        if height > 1 or span > 1:
+            merged.append(((row, column), (min(row + height, ROW_LIMIT) - 1, column + span - 1)))
         if b"table:formula=" in attributes:
             problem = _ods_formula_problem(attributes, content)
             if problem is not None:

@@ -171,7 +171,8 @@ def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, 
             if kind == "xls":
                 hidden = scan_xls(data, names[index], index, mark)
             else:
-                hidden = scan_ods(data, names[index], index, mark, len(COLUMNS))
+                hidden, ods_merged = scan_ods(data, names[index], index, mark, len(COLUMNS))
+                merged = [*merged, *ods_merged]
         _mark_merged(merged, rows)
     return rows, hidden, where, difference
 
