@@ -21,7 +21,15 @@ from . import audit, storage
 from .extensions import db
 from .identity import qr_url_error
 from .images import normalise_image
-from .models import ApiClient, Cylinder, CylinderStatus, TagBinding, TagType
+from .models import (
+    ApiClient,
+    Application,
+    ApplicationItem,
+    Cylinder,
+    CylinderStatus,
+    TagBinding,
+    TagType,
+)
 
 
 class BindRefused(Exception):
@@ -80,15 +88,31 @@ def bind(
     if tag_type is TagType.QR and (error := qr_url_error(value)):
         # The import refuses it too: a QR label encodes the cylinder's URL.
         raise BindRefused(400, error, field="qr_content")
-    if tag_type is TagType.QR:
-        # The URL may be in the archive since registration (二维码登记时将URL作为基础信息导入).
-        registered_elsewhere = db.session.scalar(
-            select(Cylinder.id)
-            .where(Cylinder.qr_content == value, Cylinder.id != cylinder.id)
-            .limit(1)
+    label = "二维码" if tag_type is TagType.QR else "RFID编码"
+    # The tag may be in the archive since registration (二维码登记时将URL作为基础信息导入).
+    archive_column = Cylinder.qr_content if tag_type is TagType.QR else Cylinder.rfid_code
+    registered_elsewhere = db.session.scalar(
+        select(Cylinder.id).where(archive_column == value, Cylinder.id != cylinder.id).limit(1)
+    )
+    if registered_elsewhere is not None:
+        raise BindRefused(409, f"该{label}已登记在其他气瓶的档案中，不能绑定到本气瓶")
+    # 一瓶一码 with the applications too: a tag imported for another cylinder that waits for
+    # registration (its item claims the tag, ``live_tag_key``) cannot go to this one.
+    claimed = db.session.execute(
+        select(Application.number, Application.id)
+        .join(ApplicationItem, ApplicationItem.application_id == Application.id)
+        .where(
+            ApplicationItem.live_tag_key == digest,
+            ApplicationItem.identity_key != cylinder.identity_key,
         )
-        if registered_elsewhere is not None:
-            raise BindRefused(409, "该二维码已登记在其他气瓶的档案中，不能绑定到本气瓶")
+        .limit(1)
+    ).first()
+    if claimed is not None:
+        raise BindRefused(
+            409,
+            f"该{label}已用于申请{claimed[0] or claimed[1]}中的另一只气瓶，"
+            "不能绑定到本气瓶：一瓶一码",
+        )
     current = db.session.scalar(select(TagBinding).where(TagBinding.cylinder_id == cylinder.id))
     if current is not None:
         # A concurrent request may have bound this very tag since the check above (each
