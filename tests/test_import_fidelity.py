@@ -5,6 +5,7 @@ behaviour shows there."""
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date
 
 import pytest
@@ -27,6 +28,7 @@ from regbackoffice.models import (
     Medium,
     Role,
     TagType,
+    Unit,
     User,
     Variety,
 )
@@ -339,6 +341,17 @@ def test_data_are_read_from_the_sheet_named_like_the_template_wherever_it_stands
     assert outcome.imported == 1 and _products(application) == ["NAMED-1"]
 
 
+def test_without_a_sheet_named_like_the_template_the_first_sheet_is_read_if_its_header_matches():
+    application = factories.make_application()
+    outcome = _import(application, _sheet([good_row("FIRST-1")], title="Sheet1"))
+    assert outcome.imported == 1 and _products(application) == ["FIRST-1"]
+    header = list(HEADERS)
+    header[2] = "介质"
+    other = workbook_bytes([good_row("FIRST-2")], header=header)  # its sheet is named Sheet
+    with pytest.raises(ImportRejected, match=r"读的是第一个工作表“Sheet”.*第3列应为“充装介质”"):
+        parse_workbook(other)
+
+
 def test_the_example_sheet_is_never_read():
     data = _sheet([good_row("EXAMPLE-1")], title=import_template.EXAMPLE_SHEET)
     with pytest.raises(ImportRejected, match="没有名为“气瓶信息”的工作表"):
@@ -356,6 +369,24 @@ def test_password_protected_file_says_so(client, draft):
     encrypted = io.BytesIO()
     OOXMLFile(io.BytesIO(workbook_bytes([good_row("PW-1")]))).encrypt("secret", encrypted)
     page = _refused(client, draft, encrypted.getvalue())
+    assert "文件设置了打开密码" in page and "取消密码" in page
+
+
+def test_password_protected_xls_says_so(client, draft):
+    """A BIFF workbook with a FILEPASS record (as Excel writes an encrypted .xls)."""
+    import olefile
+
+    data = bytearray(xls_bytes([good_row("PWX-1")]))
+    ole = olefile.OleFileIO(bytes(data))
+    stream = bytearray(ole.openstream("Workbook").read())
+    # Turn the first record after the globals' BOF into a FILEPASS of the same length.
+    bof_length = int.from_bytes(stream[2:4], "little")
+    stream[4 + bof_length : 4 + bof_length + 2] = (0x002F).to_bytes(2, "little")
+    path = io.BytesIO(bytes(data))
+    writer = olefile.OleFileIO(path, write_mode=True)
+    writer.write_stream("Workbook", bytes(stream))
+    writer.close()
+    page = _refused(client, draft, path.getvalue(), "list.xls")
     assert "文件设置了打开密码" in page and "取消密码" in page
 
 
@@ -420,6 +451,31 @@ def test_voiding_an_application_releases_its_tags_for_another_application():
     second = factories.make_application()
     outcome = _import(second, workbook_bytes([good_row("VT-2", tag_value=url)]))
     assert outcome.imported == 1, outcome.failed
+
+
+def test_a_tag_bound_through_the_api_is_refused_at_import():
+    from regbackoffice.models import TagBinding
+    from regbackoffice.tag_binding import tag_digest
+
+    cylinder = factories.make_cylinder(qr_content=None, tag_type=None)
+    api_client, _secret = factories.make_api_client(db.session.get(Unit, cylinder.use_unit_id))
+    db.session.add(
+        TagBinding(
+            cylinder_id=cylinder.id,
+            tag_type=TagType.RFID,
+            tag_value="E2000017BOUND",
+            tag_sha256=tag_digest(TagType.RFID, "E2000017BOUND"),
+            info_code="CQR500112ABCDEF0123",
+            stamp_photo_key="stamps/x.png",
+            stamp_photo_sha256="0" * 64,
+            client_id=api_client.id,
+        )
+    )
+    db.session.flush()
+    application = factories.make_application()
+    row = good_row("BOUND-1", tag_type="RFID标签", tag_value="E2000017BOUND")
+    outcome = _import(application, workbook_bytes([row]))
+    assert "RFID编码“E2000017BOUND”已用于已登记气瓶的档案" in _reasons(outcome, 2)[0]
 
 
 def test_a_row_lists_all_its_reasons_including_the_archive():
@@ -545,6 +601,27 @@ def test_csv_in_an_unknown_encoding_or_utf16_is_refused_with_the_fix():
     utf16 = csv_bytes([good_row("U16")], encoding="utf-16")
     with pytest.raises(ImportRejected, match=r"UTF-16编码.*CSV UTF-8"):
         parse_workbook(utf16, "list.csv")
+
+
+def test_ods_without_its_content_is_refused_by_its_zip_check():
+    def drop_content(data: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+            for info in source.infolist():
+                if info.filename != "content.xml":
+                    target.writestr(info, source.read(info.filename))
+        return out.getvalue()
+
+    with pytest.raises(ImportRejected, match=r"不是有效的\.ods表格（缺少content\.xml）"):
+        parse_workbook(drop_content(ods_bytes([good_row("ODS-1")])), "list.ods")
+
+
+def test_a_control_character_in_a_csv_cell_is_refused_naming_it():
+    application = factories.make_application()
+    data = csv_bytes([good_row("CTRL-1", manufacturer="测试\x07厂"), good_row("CTRL-2")])
+    outcome = _import(application, data, "list.csv")
+    assert any("U+0007 控制字符" in r for r in _reasons(outcome, 2))
+    assert _products(application) == ["CTRL-2"]
 
 
 def test_damaged_xls_is_refused_by_its_ole2_check():
