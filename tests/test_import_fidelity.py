@@ -744,6 +744,27 @@ def test_design_life_in_the_item_edit_form(client, login_as):
     assert item.design_life_years == 15
 
 
+def test_a_next_inspection_beyond_the_interval_is_refused_in_the_item_edit_form(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="IV-1")
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    form = _item_form(
+        "IV-1",
+        last_inspection_date="2024-05-20",
+        next_inspection_month="2029-01",  # LPG in a welded cylinder: 4 years, so 2028-05
+        tag_type="二维码",
+        tag_value="https://trace.example.com/q/IV-1",
+    )
+    page = post_form(client, url, form, page=url)
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "下次检验日期2029-01超过检验周期" in text and "定期检验周期为4年" in text
+    assert "最晚为2028-05" in text
+    db.session.refresh(item)
+    assert item.next_inspection_month == "2030-05"  # unchanged
+
+
 # ----------------------------------------------------------------------------- SQLite demo
 
 
