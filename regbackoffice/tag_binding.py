@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage
@@ -52,6 +53,31 @@ def tag_digest(tag_type: TagType, value: str) -> str:
     return hashlib.sha256(f"{tag_type.value}:{value}".encode()).hexdigest()
 
 
+# 一瓶一码 between the two doors a tag comes in by: an application item (import, item form,
+# 复制) claims it by the unique ``live_tag_key``, an API binding by the unique
+# ``tag_bindings.tag_sha256``; two tables, so neither index sees the other's uncommitted row.
+# Each side's look-up of the other therefore runs under a transaction-level advisory lock
+# on the tag's bucket: items take it shared (imports never wait for each other; their own
+# race is the unique index's), a binding exclusive. Whoever locks second looks after the
+# first has committed. Buckets, not one lock per tag: a 10,000-row import would need more
+# locks than PostgreSQL's shared lock table holds; it takes at most TAG_LOCK_BUCKETS.
+TAG_LOCK_CLASS = 0x5447  # "TG": the first key of pg_advisory_xact_lock(int, int)
+TAG_LOCK_BUCKETS = 32
+
+
+def lock_tags(digests: Iterable[str], *, exclusive: bool) -> None:
+    """Take the advisory locks of these tags' buckets until the transaction ends
+    (PostgreSQL only: the SQLite demo has one writer at a time)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    buckets = sorted({int(d[:8], 16) % TAG_LOCK_BUCKETS for d in digests})
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    for bucket in buckets:  # in one order everywhere: no deadlock between lockers
+        db.session.execute(
+            text(f"SELECT {function}(:cls, :bucket)"), {"cls": TAG_LOCK_CLASS, "bucket": bucket}
+        )
+
+
 def new_info_code(tag_type: TagType, district_code: str) -> str:
     letter = "Q" if tag_type is TagType.QR else "R"
     return f"CQ{letter}{district_code}{secrets.token_hex(5).upper()}"
@@ -82,6 +108,7 @@ def bind(
     except ValueError as exc:
         raise BindRefused(400, str(exc), field="stamp_photo") from exc
     digest = tag_digest(tag_type, value)
+    lock_tags([digest], exclusive=True)  # the live-item look-up below sees every import
     existing = _existing(digest)
     if existing is not None:
         return _answer_existing(existing, cylinder)

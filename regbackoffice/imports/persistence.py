@@ -21,7 +21,7 @@ from ..models import (
     TagBinding,
     TagType,
 )
-from ..tag_binding import tag_digest
+from ..tag_binding import lock_tags, tag_digest
 from . import ImportRejected
 from .rules import CodeTables, RowResult, validate_row
 
@@ -123,6 +123,9 @@ def tags_in_use(
     """Where each QR URL or RFID code is already used: in the archive (on a cylinder or a
     bound tag) or on a live application item. Values: (that cylinder's identity key, where)."""
     found: dict[tuple[TagType, str], list[tuple[str, str]]] = {}
+    # Held to the commit: a concurrent API binding of one of these tags either committed
+    # before (and is found below) or waits and then finds this transaction's items.
+    lock_tags([tag_digest(kind, value) for kind, value in tags], exclusive=False)
 
     def add(tag: tuple[TagType, str], key: str | None, where: str) -> None:
         found.setdefault(tag, []).append((key or "", where))
