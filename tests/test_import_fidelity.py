@@ -291,6 +291,29 @@ def test_xls_hidden_rows_written_by_xlwt_are_counted():
     assert rows.hidden == 1
 
 
+def test_xls_formulas_a_program_never_calculated_are_named_in_required_columns():
+    """xlwt writes a formula's result as "empty string": in 容积 (required) it is named, not
+    reported as 必填; in 单位内编号 (optional) it reads as empty, as Excel would show it."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("气瓶信息")
+    for col, title in enumerate(HEADERS):
+        ws.write(0, col, title)
+    rows = [
+        good_row("XF-1", volume=xlwt.Formula("35+0.5")),
+        good_row("XF-2", internal_no=xlwt.Formula('"NB-"&"2"')),
+    ]
+    for r, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            ws.write(r, col, value)
+    out = io.BytesIO()
+    book.save(out)
+    outcome = _import(factories.make_application(), out.getvalue(), "list.xls")
+    assert _reasons(outcome, 2) == [f"容积(L)：{FORMULA_MESSAGE}"]
+    assert outcome.imported == 1
+
+
 def test_ods_filtered_and_repeated_hidden_rows_are_counted_and_uncalculated_formulas_refused():
     application = factories.make_application()
     data = ods_bytes([good_row("OF-1"), good_row("OF-2"), good_row("OF-3")])

@@ -8,8 +8,10 @@ calamine reads an error cell of these formats as an empty cell (so it would be r
   BOF (found through its BOUNDSHEET record) to its EOF. A ROW record with ``fDyZero`` is a
   hidden row (Excel hides filtered-out rows the same way); a BOOLERR record with ``fError``
   and a FORMULA record whose cached result is an error are error cells. A FORMULA record
-  always carries a cached result in BIFF, so "a formula without a computed value" cannot
-  occur in .xls; its cached value is what calamine reads.
+  always carries a cached result in BIFF, which is what calamine reads; a program that
+  does not calculate (xlwt) writes the result "empty string". In a required column that
+  formula is named (公式没有计算结果) instead of 必填; elsewhere an empty result is read as
+  empty, as Excel shows a formula returning "".
 - .ods: the sheet's ``table:table`` in content.xml. A row with ``table:visibility``
   ``collapse`` (hidden) or ``filter`` (filtered out) is hidden, counted with
   ``table:number-rows-repeated``; a cell with ``calcext:value-type="error"`` (LibreOffice),
@@ -96,8 +98,11 @@ def _sheet_name(body: bytes) -> str | None:
         return None
 
 
-def scan_xls(data: bytes, sheet_name: str, sheet_index: int, mark: Mark) -> set[int]:
-    """Mark the error cells of the sheet; return its hidden rows (1-based)."""
+def scan_xls(
+    data: bytes, sheet_name: str, sheet_index: int, mark: Mark, required: frozenset[int]
+) -> set[int]:
+    """Mark the error cells of the sheet, and formulas with an empty result in the
+    ``required`` columns; return its hidden rows (1-based)."""
     try:
         ole = olefile.OleFileIO(io.BytesIO(data))
         names = {"/".join(p) for p in ole.listdir(streams=True, storages=False)}
@@ -123,9 +128,12 @@ def scan_xls(data: bytes, sheet_name: str, sheet_index: int, mark: Mark) -> set[
         elif kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
             row, column = struct.unpack_from("<HH", body)
             mark(row, column, error_problem(_BIFF_ERRORS.get(body[6], "#错误")))
-        elif kind == _FORMULA and len(body) >= 14 and body[12:14] == b"\xff\xff" and body[6] == 2:
+        elif kind == _FORMULA and len(body) >= 14 and body[12:14] == b"\xff\xff":
             row, column = struct.unpack_from("<HH", body)
-            mark(row, column, error_problem(_BIFF_ERRORS.get(body[8], "#错误")))
+            if body[6] == 2:
+                mark(row, column, error_problem(_BIFF_ERRORS.get(body[8], "#错误")))
+            elif body[6] == 3 and column in required:  # the result "empty string"
+                mark(row, column, CellProblem(FORMULA_MESSAGE, "", counts=False))
     return hidden
 
 

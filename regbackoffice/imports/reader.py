@@ -33,6 +33,22 @@ from .safety import PASSWORD_MESSAGE, file_kind
 from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, REQUIRED_COLUMNS, SHEET_NAME
 
 MAX_ROWS = 100_000
+# The columns a row cannot go without (their rule says 必填).
+REQUIRED_CELLS = frozenset(
+    index
+    for index, column in enumerate(COLUMNS)
+    if column.key
+    in {
+        "variety",
+        "product_no",
+        "medium",
+        "manufacturer",
+        "manufacture_month",
+        "pressure",
+        "volume",
+        "next_inspection_month",
+    }
+)
 
 
 class ParsedRows(list[tuple[int, list[Any]]]):
@@ -169,7 +185,7 @@ def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, 
                 _mark(rows, row, column, problem)
 
             if kind == "xls":
-                hidden = scan_xls(data, names[index], index, mark)
+                hidden = scan_xls(data, names[index], index, mark, REQUIRED_CELLS)
             else:
                 hidden, ods_merged = scan_ods(data, names[index], index, mark, len(COLUMNS))
                 merged = [*merged, *ods_merged]
