@@ -16,11 +16,12 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from regbackoffice import applications, create_app
+from regbackoffice.archive import CylinderData
 from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import template as import_template
 from regbackoffice.imports.cells import FORMULA_MESSAGE
-from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.persistence import import_rows, live_tag_key
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import (
     ApplicationItem,
@@ -474,6 +475,35 @@ def test_voiding_an_application_releases_its_tags_for_another_application():
     second = factories.make_application()
     outcome = _import(second, workbook_bytes([good_row("VT-2", tag_value=url)]))
     assert outcome.imported == 1, outcome.failed
+
+
+def test_a_cylinder_excluded_at_acceptance_releases_its_tag():
+    """受理 excludes the cylinders audited 错误: their tags are free for another application."""
+    from regbackoffice import attachment_audit, workflow
+    from regbackoffice.models import AuditVerdict
+
+    url = "https://trace.example.com/q/EXCLUDED-TAG"
+    first = factories.make_submitted_application(items=1, photos=False)
+    wrong = factories.make_item(first, product_no="EX-1", qr_content=url)
+    wrong.live_tag_key = live_tag_key(CylinderData.from_row(wrong))  # as the import claims it
+    db.session.flush()
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=first.district_code)
+    entries = [
+        attachment_audit.VerdictEntry(item.id, AuditVerdict.WRONG, "钢印照片与产品编号不符", 0)
+        if item.id == wrong.id
+        else attachment_audit.VerdictEntry(item.id, AuditVerdict.CORRECT, "", 0)
+        for item in db.session.scalars(
+            select(ApplicationItem).where(ApplicationItem.application_id == first.id)
+        )
+    ]
+    attachment_audit.save_verdicts(first, acceptor, entries)
+    attachment_audit.complete(first, acceptor, first.version_id)
+    second = factories.make_application()
+    assert _import(second, workbook_bytes([good_row("EX-2", tag_value=url)])).imported == 0
+    workflow.accept(first, acceptor, first.version_id, 15)
+    db.session.refresh(wrong)
+    assert wrong.excluded and wrong.live_tag_key is None
+    assert _import(second, workbook_bytes([good_row("EX-2", tag_value=url)])).imported == 1
 
 
 def test_a_tag_bound_through_the_api_is_refused_at_import():
