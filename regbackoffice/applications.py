@@ -16,16 +16,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage, workflow
-from .archive import CYLINDER_FIELDS
+from .archive import CYLINDER_FIELDS, CylinderData
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import invisible_characters_message
 from .imports.persistence import (
+    TAG_LABELS,
     archived_identities,
     claimed_identities,
     item_values,
+    live_tag_key,
     tag_reasons,
     tags_in_use,
 )
@@ -38,6 +40,7 @@ from .models import (
     Attachment,
     AttachmentKind,
     District,
+    TagType,
     Unit,
     User,
 )
@@ -313,6 +316,7 @@ def item_form_values(item: ApplicationItem) -> dict[str, str]:
         "internal_no": item.internal_no or "",
         "tag_type": item.tag_type.label if item.tag_type else "",
         "tag_value": item.qr_content or item.rfid_code or "",
+        "design_life_years": str(item.design_life_years or ""),
     }
 
 
@@ -345,12 +349,12 @@ def update_item(
     fields = item_values(application.id, item.row_no, result.data)
     savepoint = db.session.begin_nested()
     try:
-        for name in (*CYLINDER_FIELDS, "identity_key", "live_identity_key"):
+        for name in (*CYLINDER_FIELDS, "identity_key", "live_identity_key", "live_tag_key"):
             setattr(item, name, fields[name])
         db.session.flush()
     except IntegrityError:
         savepoint.rollback()
-        return ["该气瓶刚被其他申请占用，不能重复申请"]
+        return ["该气瓶或其二维码/RFID编码刚被其他申请占用，不能重复申请"]
     savepoint.commit()
     audit.record(
         "application_item_updated",
@@ -360,6 +364,11 @@ def update_item(
         product_no=item.product_no,
     )
     return []
+
+
+def _tag_of(item: ApplicationItem) -> tuple[TagType, str] | None:
+    value = item.qr_content if item.tag_type is TagType.QR else item.rfid_code
+    return (item.tag_type, value) if item.tag_type is not None and value else None
 
 
 def copy_voided_application(original: Application, actor: User) -> tuple[Application, list[str]]:
@@ -387,16 +396,22 @@ def copy_voided_application(original: Application, actor: User) -> tuple[Applica
     )
     keys = [i.identity_key for i in items]
     archived, claimed = archived_identities(keys), claimed_identities(keys)
+    used = tags_in_use([t for t in map(_tag_of, items) if t])
     notes: list[str] = []
     for row_no, old in enumerate(items, start=1):
         if old.identity_key in archived or old.identity_key in claimed:
             notes.append(f"{old.product_no}已登记或已在其他申请中，未复制")
+            continue
+        tag = _tag_of(old)
+        if tag and tag_reasons(tag, {old.identity_key}, used):
+            notes.append(f"{old.product_no}的{TAG_LABELS[tag[0]]}已用于另一只气瓶，未复制")
             continue
         new = ApplicationItem(
             application_id=copy.id,
             row_no=row_no,
             **{name: getattr(old, name) for name in (*CYLINDER_FIELDS, "identity_key")},
             live_identity_key=old.identity_key,
+            live_tag_key=live_tag_key(CylinderData.from_row(old)),
         )
         savepoint = db.session.begin_nested()
         try:

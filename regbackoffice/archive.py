@@ -34,6 +34,7 @@ class CylinderData:
     tag_type: TagType | None = None
     qr_content: str | None = None
     rfid_code: str | None = None
+    design_life_years: int | None = None  # 设计使用年限 where given; else the rule table
 
     @property
     def identity_key(self) -> str:
@@ -134,6 +135,7 @@ def _cylinder(
         tag_type=data.tag_type,
         qr_content=data.qr_content,
         rfid_code=data.rfid_code,
+        design_life_years=data.design_life_years,
         certificate_no=certificate_no,
         registration_date=registration_date,
         registration_authority=district.authority,

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage
 from .extensions import db
 from .identity import qr_url_error
 from .images import normalise_image
-from .models import ApiClient, Cylinder, CylinderStatus, TagBinding, TagType
+from .models import (
+    ApiClient,
+    Application,
+    ApplicationItem,
+    Cylinder,
+    CylinderStatus,
+    TagBinding,
+    TagType,
+)
 
 
 class BindRefused(Exception):
@@ -42,6 +51,31 @@ class BindResult:
 
 def tag_digest(tag_type: TagType, value: str) -> str:
     return hashlib.sha256(f"{tag_type.value}:{value}".encode()).hexdigest()
+
+
+# 一瓶一码 between the two doors a tag comes in by: an application item (import, item form,
+# 复制) claims it by the unique ``live_tag_key``, an API binding by the unique
+# ``tag_bindings.tag_sha256``; two tables, so neither index sees the other's uncommitted row.
+# Each side's look-up of the other therefore runs under a transaction-level advisory lock
+# on the tag's bucket: items take it shared (imports never wait for each other; their own
+# race is the unique index's), a binding exclusive. Whoever locks second looks after the
+# first has committed. Buckets, not one lock per tag: a 10,000-row import would need more
+# locks than PostgreSQL's shared lock table holds; it takes at most TAG_LOCK_BUCKETS.
+TAG_LOCK_CLASS = 0x5447  # "TG": the first key of pg_advisory_xact_lock(int, int)
+TAG_LOCK_BUCKETS = 32
+
+
+def lock_tags(digests: Iterable[str], *, exclusive: bool) -> None:
+    """Take the advisory locks of these tags' buckets until the transaction ends
+    (PostgreSQL only: the SQLite demo has one writer at a time)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    buckets = sorted({int(d[:8], 16) % TAG_LOCK_BUCKETS for d in digests})
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    for bucket in buckets:  # in one order everywhere: no deadlock between lockers
+        db.session.execute(
+            text(f"SELECT {function}(:cls, :bucket)"), {"cls": TAG_LOCK_CLASS, "bucket": bucket}
+        )
 
 
 def new_info_code(tag_type: TagType, district_code: str) -> str:
@@ -76,21 +110,38 @@ def bind(
     except ValueError as exc:
         raise BindRefused(400, str(exc), field="stamp_photo") from exc
     digest = tag_digest(tag_type, value)
+    lock_tags([digest], exclusive=True)  # the live-item look-up below sees every import
     existing = _existing(digest)
     if existing is not None:
         return _answer_existing(existing, cylinder)
     if tag_type is TagType.QR and (error := qr_url_error(value)):
         # The import refuses it too: a QR label encodes the cylinder's URL.
         raise BindRefused(400, error, field="qr_content")
-    if tag_type is TagType.QR:
-        # The URL may be in the archive since registration (二维码登记时将URL作为基础信息导入).
-        registered_elsewhere = db.session.scalar(
-            select(Cylinder.id)
-            .where(Cylinder.qr_content == value, Cylinder.id != cylinder.id)
-            .limit(1)
+    label = "二维码" if tag_type is TagType.QR else "RFID编码"
+    # The tag may be in the archive since registration (二维码登记时将URL作为基础信息导入).
+    archive_column = Cylinder.qr_content if tag_type is TagType.QR else Cylinder.rfid_code
+    registered_elsewhere = db.session.scalar(
+        select(Cylinder.id).where(archive_column == value, Cylinder.id != cylinder.id).limit(1)
+    )
+    if registered_elsewhere is not None:
+        raise BindRefused(409, f"该{label}已登记在其他气瓶的档案中，不能绑定到本气瓶")
+    # 一瓶一码 with the applications too: a tag imported for another cylinder that waits for
+    # registration (its item claims the tag, ``live_tag_key``) cannot go to this one.
+    claimed = db.session.execute(
+        select(Application.number, Application.id)
+        .join(ApplicationItem, ApplicationItem.application_id == Application.id)
+        .where(
+            ApplicationItem.live_tag_key == digest,
+            ApplicationItem.identity_key != cylinder.identity_key,
         )
-        if registered_elsewhere is not None:
-            raise BindRefused(409, "该二维码已登记在其他气瓶的档案中，不能绑定到本气瓶")
+        .limit(1)
+    ).first()
+    if claimed is not None:
+        raise BindRefused(
+            409,
+            f"该{label}已用于申请{claimed[0] or claimed[1]}中的另一只气瓶，"
+            "不能绑定到本气瓶：一瓶一码",
+        )
     current = db.session.scalar(select(TagBinding).where(TagBinding.cylinder_id == cylinder.id))
     if current is not None:
         # A concurrent request may have bound this very tag since the check above (each

@@ -255,7 +255,7 @@ def accept(
                 ApplicationItem.application_id == application.id,
                 ApplicationItem.audit_verdict == AuditVerdict.WRONG,
             )
-            .values(excluded=True, live_identity_key=None)
+            .values(excluded=True, live_identity_key=None, live_tag_key=None)
         ),
     ).rowcount
     now = utcnow()
@@ -324,7 +324,7 @@ def void(
     db.session.execute(
         update(ApplicationItem)
         .where(ApplicationItem.application_id == application.id)
-        .values(live_identity_key=None)
+        .values(live_identity_key=None, live_tag_key=None)
     )
     application.status = ApplicationStatus.VOIDED
     application.voided_at = utcnow()

@@ -84,9 +84,10 @@ def cylinder_data(**overrides) -> archive.CylinderData:
         "next_inspection_month": "2030-05",
         "internal_no": None,
         "tag_type": TagType.QR,
-        "qr_content": "https://trace.example.invalid/q/1",
     }
     values.update(overrides)
+    # 一瓶一码: each cylinder its own QR URL (unless one is given).
+    values.setdefault("qr_content", f"https://trace.example.invalid/q/{values['product_no']}")
     return archive.CylinderData(**values)
 
 

@@ -149,3 +149,30 @@ def test_a_qr_url_registered_for_another_cylinder_cannot_be_bound(client):
     factories.make_cylinder(unit, qr_content="https://trace.example.invalid/q/taken")
     body = bind_body(cylinder, qr_content="https://trace.example.invalid/q/taken")
     assert "其他气瓶" in assert_envelope(post_json(client, URL, body, token), 409)["message"]
+
+
+def test_a_tag_imported_for_another_cylinder_of_a_live_application_cannot_be_bound(client):
+    """一瓶一码 across the doors: the import refuses a bound tag, the binding refuses a tag
+    a live application claims for another cylinder (or an RFID code in the archive)."""
+    from regbackoffice.imports.persistence import import_rows
+    from regbackoffice.imports.reader import parse_workbook
+
+    from .xlsx_helpers import good_row, workbook_bytes
+
+    unit, token = setup_unit()
+    cylinder = factories.make_cylinder(unit, qr_content=None)
+    application = factories.make_application()
+    url = "https://trace.example.invalid/q/pending"
+    rows = parse_workbook(workbook_bytes([good_row("PENDING-1", tag_value=url)]))
+    assert import_rows(application, rows).imported == 1
+    refused = assert_envelope(
+        post_json(client, URL, bind_body(cylinder, qr_content=url), token), 409
+    )
+    assert refused["message"] == (
+        f"该二维码已用于申请{application.number}中的另一只气瓶，不能绑定到本气瓶：一瓶一码"
+    )
+    factories.make_cylinder(unit, tag_type=TagType.RFID, qr_content=None, rfid_code="E200-TAKEN")
+    body = bind_body(cylinder, tag_type="RFID标签", rfid="E200-TAKEN")
+    body.pop("qr_content")
+    refused = assert_envelope(post_json(client, URL, body, token), 409)
+    assert refused["message"] == "该RFID编码已登记在其他气瓶的档案中，不能绑定到本气瓶"

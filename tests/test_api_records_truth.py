@@ -437,6 +437,42 @@ def test_a_tag_binding_is_a_change(client, unit, token):
     assert changed["info_code"] == info_code
 
 
+def test_new_inspection_dates_and_a_certificate_void_are_changes(
+    client, unit, token, inspector_token
+):
+    from regbackoffice import certificates
+    from regbackoffice.models import Certificate, Cylinder, Role
+
+    approved = factories.make_approved_application(unit, items=2)
+    certificate = certificates.generate(
+        approved, factories.make_user(Role.ACCEPTOR), approved.version_id
+    )
+    db.session.commit()
+    first, second = db.session.scalars(
+        select(Cylinder).where(Cylinder.application_id == approved.id).order_by(Cylinder.id)
+    ).all()
+    cursor = changes(client, token)["cursor"]
+
+    # A 定期 inspection moves the inspection dates: the cylinder is in the feed again.
+    record = inspection(first.id)
+    send(client, "/api/v1/inspections", [record], inspector_token)
+    (changed,) = changes(client, token, cursor)["cylinders"]
+    assert changed["id"] == first.id
+    assert changed["next_inspection_month"] == record["next_inspection_month"]
+    cursor = changes(client, token, cursor)["cursor"]
+
+    # 注销: both cylinders become 停用, each once.
+    db.session.expire_all()  # the inspection changed the first cylinder in its request
+    certificate = db.session.get(Certificate, certificate.id)
+    certificates.void_certificate(certificate, factories.make_user(Role.ACCEPTOR), "迁出本市")
+    db.session.commit()
+    voided = changes(client, token, cursor)["cylinders"]
+    assert sorted((c["id"], c["status"]) for c in voided) == [
+        (first.id, "停用"),
+        (second.id, "停用"),
+    ]
+
+
 @pytest.mark.parametrize("cursor", ["garbage", "c1.", "c1.-1", "c1.١٢"])
 def test_a_cursor_not_handed_out_is_refused(client, token, cursor):
     response = post_json(client, "/api/v1/cylinders/changes", {"cursor": cursor}, token)

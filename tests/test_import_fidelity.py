@@ -5,6 +5,7 @@ behaviour shows there."""
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date
 
 import pytest
@@ -15,10 +16,12 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
 from regbackoffice import applications, create_app
+from regbackoffice.archive import CylinderData
 from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import template as import_template
-from regbackoffice.imports.persistence import import_rows
+from regbackoffice.imports.cells import FORMULA_MESSAGE
+from regbackoffice.imports.persistence import import_rows, live_tag_key
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import (
     ApplicationItem,
@@ -26,6 +29,7 @@ from regbackoffice.models import (
     Medium,
     Role,
     TagType,
+    Unit,
     User,
     Variety,
 )
@@ -36,7 +40,9 @@ from .xlsx_helpers import (
     HEADERS,
     csv_bytes,
     good_row,
+    libreoffice_saved,
     ods_bytes,
+    rewrite_part,
     set_cell_xml,
     workbook_bytes,
     xls_bytes,
@@ -81,6 +87,7 @@ def _item_form(product_no: str, **overrides: str) -> dict[str, str]:
         "internal_no": "",
         "tag_type": "",
         "tag_value": "",
+        "design_life_years": "",
     }
     return {**form, **overrides}
 
@@ -224,6 +231,124 @@ def test_hidden_and_filtered_rows_are_imported_and_counted(client, draft):
     assert "其中<strong>1</strong>行在Excel中被隐藏" in page
 
 
+def _hidden_and_errors_sheet() -> bytes:
+    """Four rows: two hidden (one of them good), an #N/A 产品编号, a #REF! 公称工作压力."""
+
+    def decorate(_wb, ws):
+        ws["B3"] = "=NA()"
+        ws["F4"] = "=#REF!"
+        ws.row_dimensions[4].hidden = True
+        ws.row_dimensions[5].hidden = True
+
+    rows = [good_row("LH-1"), good_row("LH-2"), good_row("LH-3"), good_row("LH-4")]
+    return _sheet(rows, decorate=decorate)
+
+
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_xls_and_ods_saved_by_libreoffice_count_hidden_rows_and_name_error_cells(
+    client, draft, tmp_path, kind
+):
+    data = libreoffice_saved(_hidden_and_errors_sheet(), kind, tmp_path)
+    _url, page = _upload(client, draft, data, f"list.{kind}")
+    assert "成功导入 <strong>2</strong> 行，失败 <strong>2</strong> 行" in page
+    assert "其中<strong>2</strong>行在Excel中被隐藏" in page
+    assert "产品编号（镂空码）：单元格是Excel错误值#N/A，请改正" in page
+    assert "公称工作压力(MPa)：单元格是Excel错误值#REF!，请改正" in page
+    assert "产品编号（镂空码）必填" not in page and "公称工作压力(MPa)必填" not in page
+    assert _products(draft) == ["LH-1", "LH-4"]
+
+
+@pytest.mark.parametrize("kind", ["xls", "ods"])
+def test_xls_and_ods_cells_inside_a_merged_range_are_named(tmp_path, kind):
+    def merge(_wb, ws):
+        ws.merge_cells("D2:D3")  # one 制造单位 for two cylinders
+
+    data = _sheet([good_row("LM-1"), good_row("LM-2"), good_row("LM-3")], decorate=merge)
+    outcome = _import(
+        factories.make_application(), libreoffice_saved(data, kind, tmp_path), f"l.{kind}"
+    )
+    for row in (2, 3):
+        assert _reasons(outcome, row) == [
+            "制造单位：单元格在合并单元格D2:D3中：请取消合并，每只气瓶一行、每格填写自己的值"
+        ]
+    assert outcome.imported == 1
+
+
+def test_xls_hidden_rows_written_by_xlwt_are_counted():
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("气瓶信息")
+    for col, title in enumerate(HEADERS):
+        ws.write(0, col, title)
+    for r, row in enumerate([good_row("XH-1"), good_row("XH-2"), good_row("XH-3")], start=1):
+        for col, value in enumerate(row):
+            ws.write(r, col, value)
+    ws.row(2).hidden = True  # Excel row 3
+    out = io.BytesIO()
+    book.save(out)
+    rows = parse_workbook(out.getvalue(), "list.xls")
+    assert [row_no for row_no, _ in rows] == [2, 3, 4]
+    assert rows.hidden == 1
+
+
+def test_xls_formulas_a_program_never_calculated_are_named_in_required_columns():
+    """xlwt writes a formula's result as "empty string": in 容积 (required) it is named, not
+    reported as 必填; in 单位内编号 (optional) it reads as empty, as Excel would show it."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("气瓶信息")
+    for col, title in enumerate(HEADERS):
+        ws.write(0, col, title)
+    rows = [
+        good_row("XF-1", volume=xlwt.Formula("35+0.5")),
+        good_row("XF-2", internal_no=xlwt.Formula('"NB-"&"2"')),
+    ]
+    for r, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            ws.write(r, col, value)
+    out = io.BytesIO()
+    book.save(out)
+    outcome = _import(factories.make_application(), out.getvalue(), "list.xls")
+    assert _reasons(outcome, 2) == [f"容积(L)：{FORMULA_MESSAGE}"]
+    assert outcome.imported == 1
+
+
+def test_ods_filtered_and_repeated_hidden_rows_are_counted_and_uncalculated_formulas_refused():
+    application = factories.make_application()
+    data = ods_bytes([good_row("OF-1"), good_row("OF-2"), good_row("OF-3")])
+
+    def change(xml: str) -> str:
+        head, header, row2, row3, row4 = xml.split("<table:table-row>")
+        empty = (
+            '<table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row>'
+        )
+        tail = (
+            '<table:table-row table:visibility="collapse" table:number-rows-repeated="9000">'
+            "<table:table-cell/></table:table-row>"
+        )
+        row4 = row4.replace("</table:table>", tail + "</table:table>")
+        # A script's formula in 容积 of row 2: no computed value.
+        row2 = row2.replace(
+            '<table:table-cell office:value-type="float" office:value="35.5"><text:p>35.5'
+            "</text:p></table:table-cell>",
+            '<table:table-cell table:formula="of:=35+0.5"/>',
+        )
+        return (
+            f"{head}<table:table-row>{header}<table:table-row>{row2}"
+            f'<table:table-row table:visibility="filter">{row3}{empty}'
+            f'<table:table-row table:visibility="collapse">{row4}'
+        )
+
+    rows = parse_workbook(rewrite_part(data, "content.xml", change), "list.ods")
+    assert [row_no for row_no, _ in rows] == [2, 3, 6]  # the repeated empty rows count
+    assert rows.hidden == 2  # the filtered row 3 and the hidden row 6, not the empty ones
+    outcome = import_rows(application, rows, today=TODAY)
+    assert _reasons(outcome, 2) == [f"容积(L)：{FORMULA_MESSAGE}"]
+    assert outcome.imported == 2
+
+
 # ----------------------------------------------------------------------------- sheets, header
 
 
@@ -238,6 +363,17 @@ def test_data_are_read_from_the_sheet_named_like_the_template_wherever_it_stands
     application = factories.make_application()
     outcome = _import(application, _sheet([good_row("NAMED-1")], decorate=add_sheets))
     assert outcome.imported == 1 and _products(application) == ["NAMED-1"]
+
+
+def test_without_a_sheet_named_like_the_template_the_first_sheet_is_read_if_its_header_matches():
+    application = factories.make_application()
+    outcome = _import(application, _sheet([good_row("FIRST-1")], title="Sheet1"))
+    assert outcome.imported == 1 and _products(application) == ["FIRST-1"]
+    header = list(HEADERS)
+    header[2] = "介质"
+    other = workbook_bytes([good_row("FIRST-2")], header=header)  # its sheet is named Sheet
+    with pytest.raises(ImportRejected, match=r"读的是第一个工作表“Sheet”.*第3列应为“充装介质”"):
+        parse_workbook(other)
 
 
 def test_the_example_sheet_is_never_read():
@@ -257,6 +393,24 @@ def test_password_protected_file_says_so(client, draft):
     encrypted = io.BytesIO()
     OOXMLFile(io.BytesIO(workbook_bytes([good_row("PW-1")]))).encrypt("secret", encrypted)
     page = _refused(client, draft, encrypted.getvalue())
+    assert "文件设置了打开密码" in page and "取消密码" in page
+
+
+def test_password_protected_xls_says_so(client, draft):
+    """A BIFF workbook with a FILEPASS record (as Excel writes an encrypted .xls)."""
+    import olefile
+
+    data = bytearray(xls_bytes([good_row("PWX-1")]))
+    ole = olefile.OleFileIO(bytes(data))
+    stream = bytearray(ole.openstream("Workbook").read())
+    # Turn the first record after the globals' BOF into a FILEPASS of the same length.
+    bof_length = int.from_bytes(stream[2:4], "little")
+    stream[4 + bof_length : 4 + bof_length + 2] = (0x002F).to_bytes(2, "little")
+    path = io.BytesIO(bytes(data))
+    writer = olefile.OleFileIO(path, write_mode=True)
+    writer.write_stream("Workbook", bytes(stream))
+    writer.close()
+    page = _refused(client, draft, path.getvalue(), "list.xls")
     assert "文件设置了打开密码" in page and "取消密码" in page
 
 
@@ -298,6 +452,83 @@ def test_a_qr_url_in_the_archive_or_in_another_live_application_is_refused():
     )
     assert f"已用于申请{other.number}中的另一只气瓶" in _reasons(outcome, 3)[0]
     assert outcome.imported == 0
+
+
+def test_voiding_an_application_releases_its_tags_for_another_application():
+    """The tag's claim (the unique live_tag_key) is released with the cylinder when the
+    application is 驳回（退件）, so the tag can be imported again elsewhere."""
+    from regbackoffice import workflow
+    from regbackoffice.models import AttachmentKind
+
+    url = "https://trace.example.com/q/VOIDED-TAG"
+    first = factories.make_application()
+    assert _import(first, workbook_bytes([good_row("VT-1", tag_value=url)])).imported == 1
+    [item] = db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == first.id)
+    ).all()
+    assert item.live_tag_key  # claimed while live
+    for kind in (AttachmentKind.STAMP, AttachmentKind.SUPERVISION_CERTIFICATE):
+        factories.make_photo(item, kind)
+    workflow.submit(first, db.session.get(User, first.created_by_id), first.version_id, 5)
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=first.district_code)
+    workflow.void(first, acceptor, "照片模糊，请重新申请", first.version_id, sod=True)
+    second = factories.make_application()
+    outcome = _import(second, workbook_bytes([good_row("VT-2", tag_value=url)]))
+    assert outcome.imported == 1, outcome.failed
+
+
+def test_a_cylinder_excluded_at_acceptance_releases_its_tag():
+    """受理 excludes the cylinders audited 错误: their tags are free for another application."""
+    from regbackoffice import attachment_audit, workflow
+    from regbackoffice.models import AuditVerdict
+
+    url = "https://trace.example.com/q/EXCLUDED-TAG"
+    first = factories.make_submitted_application(items=1, photos=False)
+    wrong = factories.make_item(first, product_no="EX-1", qr_content=url)
+    wrong.live_tag_key = live_tag_key(CylinderData.from_row(wrong))  # as the import claims it
+    db.session.flush()
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=first.district_code)
+    entries = [
+        attachment_audit.VerdictEntry(item.id, AuditVerdict.WRONG, "钢印照片与产品编号不符", 0)
+        if item.id == wrong.id
+        else attachment_audit.VerdictEntry(item.id, AuditVerdict.CORRECT, "", 0)
+        for item in db.session.scalars(
+            select(ApplicationItem).where(ApplicationItem.application_id == first.id)
+        )
+    ]
+    attachment_audit.save_verdicts(first, acceptor, entries)
+    attachment_audit.complete(first, acceptor, first.version_id)
+    second = factories.make_application()
+    assert _import(second, workbook_bytes([good_row("EX-2", tag_value=url)])).imported == 0
+    workflow.accept(first, acceptor, first.version_id, 15)
+    db.session.refresh(wrong)
+    assert wrong.excluded and wrong.live_tag_key is None
+    assert _import(second, workbook_bytes([good_row("EX-2", tag_value=url)])).imported == 1
+
+
+def test_a_tag_bound_through_the_api_is_refused_at_import():
+    from regbackoffice.models import TagBinding
+    from regbackoffice.tag_binding import tag_digest
+
+    cylinder = factories.make_cylinder(qr_content=None, tag_type=None)
+    api_client, _secret = factories.make_api_client(db.session.get(Unit, cylinder.use_unit_id))
+    db.session.add(
+        TagBinding(
+            cylinder_id=cylinder.id,
+            tag_type=TagType.RFID,
+            tag_value="E2000017BOUND",
+            tag_sha256=tag_digest(TagType.RFID, "E2000017BOUND"),
+            info_code="CQR500112ABCDEF0123",
+            stamp_photo_key="stamps/x.png",
+            stamp_photo_sha256="0" * 64,
+            client_id=api_client.id,
+        )
+    )
+    db.session.flush()
+    application = factories.make_application()
+    row = good_row("BOUND-1", tag_type="RFID标签", tag_value="E2000017BOUND")
+    outcome = _import(application, workbook_bytes([row]))
+    assert "RFID编码“E2000017BOUND”已用于已登记气瓶的档案" in _reasons(outcome, 2)[0]
 
 
 def test_a_row_lists_all_its_reasons_including_the_archive():
@@ -425,9 +656,166 @@ def test_csv_in_an_unknown_encoding_or_utf16_is_refused_with_the_fix():
         parse_workbook(utf16, "list.csv")
 
 
+def test_ods_without_its_content_is_refused_by_its_zip_check():
+    def drop_content(data: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+            for info in source.infolist():
+                if info.filename != "content.xml":
+                    target.writestr(info, source.read(info.filename))
+        return out.getvalue()
+
+    with pytest.raises(ImportRejected, match=r"不是有效的\.ods表格（缺少content\.xml）"):
+        parse_workbook(drop_content(ods_bytes([good_row("ODS-1")])), "list.ods")
+
+
+def test_a_control_character_in_a_csv_cell_is_refused_naming_it():
+    application = factories.make_application()
+    data = csv_bytes([good_row("CTRL-1", manufacturer="测试\x07厂"), good_row("CTRL-2")])
+    outcome = _import(application, data, "list.csv")
+    assert any("U+0007 控制字符" in r for r in _reasons(outcome, 2))
+    assert _products(application) == ["CTRL-2"]
+
+
 def test_damaged_xls_is_refused_by_its_ole2_check():
     with pytest.raises(ImportRejected, match=r"不是有效的\.xls文件"):
         parse_workbook(xls_bytes([good_row("D-1")])[:3000], "list.xls")
+
+
+# ----------------------------------------------------------------------------- 设计使用年限 (16)
+
+# 2310/G1 has no service-life row in the table: only the cylinder's own design life decides.
+_NO_TABLE_ROW = {"variety": "2310", "medium": "G1", "next_inspection_month": "2027-05"}
+
+
+def _with_life(product_no: str, life, **overrides) -> list:
+    return [*good_row(product_no, **overrides), life]
+
+
+def test_design_life_column_is_imported_and_used_by_the_service_life_rule():
+    application = factories.make_application()
+    rows = [
+        # Made 2018-05, own design life 5 years: past it, refused like at the interlock.
+        _with_life("DL-1", 5, manufacture_month="2018-05", **_NO_TABLE_ROW),
+        # The same without a design life: no table row, registered.
+        _with_life("DL-2", None, manufacture_month="2018-05", **_NO_TABLE_ROW),
+        # LPG made 2017-05 (over the table's 8 years) with its own 15 years: registered.
+        _with_life("DL-3", "15", manufacture_month="2017-05", last_inspection_date="2024-05-20"),
+        # LPG made 2017-05 without one: the table's 8 years refuse it.
+        _with_life("DL-4", None, manufacture_month="2017-05", last_inspection_date="2024-05-20"),
+        _with_life("DL-5", "8.5"),
+        _with_life("DL-6", 0),
+    ]
+    outcome = _import(application, workbook_bytes(rows))
+    assert _reasons(outcome, 2) == [
+        "气瓶已超过设计使用年限5年（制造年月2018-05，设备品种2310、充装介质G1），"
+        "不予登记；超过设计使用年限的气瓶应报废"
+    ]
+    assert "气瓶已超过设计使用年限8年" in _reasons(outcome, 5)[0]
+    assert _reasons(outcome, 6) == ["设计使用年限“8.5”应为整数年（如8）"]
+    assert _reasons(outcome, 7) == ["设计使用年限0年超出合理范围（1–60年），请核对"]
+    lives = dict(
+        db.session.execute(
+            select(ApplicationItem.product_no, ApplicationItem.design_life_years).where(
+                ApplicationItem.application_id == application.id
+            )
+        )
+        .tuples()
+        .all()
+    )
+    assert lives == {"DL-2": None, "DL-3": 15}
+
+
+def test_templates_and_error_files_without_the_design_life_column_still_import():
+    application = factories.make_application()
+    old_template = workbook_bytes([good_row("OLD-1")], header=HEADERS[:-1])
+    assert _import(application, old_template).imported == 1
+    # An error file made before the column: 错误原因 stands where 设计使用年限 now is.
+    old_error_file = workbook_bytes(
+        [[*good_row("OLD-2"), "第2行：容积(L)“abc”不是数字"]], header=[*HEADERS[:-1], "错误原因"]
+    )
+    outcome = _import(application, old_error_file)
+    assert outcome.imported == 1, outcome.failed
+    misspelt = workbook_bytes([_with_life("OLD-3", 8)], header=[*HEADERS[:-1], "设计年限"])
+    with pytest.raises(ImportRejected, match="第13列应为“设计使用年限（年）”，实为“设计年限”"):
+        parse_workbook(misspelt)
+
+
+def test_the_template_offers_the_design_life_column_last(client, login_as):
+    login_as(Role.APPLICANT)
+    wb = load_workbook(io.BytesIO(client.get("/applications/template.xlsx").data))
+    header = [c.value for c in wb[import_template.SHEET_NAME][1]]
+    assert header[-1] == "设计使用年限（年）" and header[:-1] == list(HEADERS[:-1])
+
+
+def test_design_life_goes_from_the_item_to_the_archive_and_the_interlock():
+    from regbackoffice import certificates, inspection_rules, interlock
+    from regbackoffice.models import Cylinder
+
+    approved = factories.make_approved_application(items=1)
+    [item] = db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == approved.id)
+    ).all()
+    assert item.manufacture_month == "2022-05"
+    item.variety_code, item.medium_code = "2310", "G1"  # no row in the rule table
+    item.design_life_years = 5
+    db.session.flush()
+    certificates.generate(approved, factories.make_user(Role.ACCEPTOR), approved.version_id)
+    cylinder = db.session.scalar(select(Cylinder).where(Cylinder.application_id == approved.id))
+    assert cylinder.design_life_years == 5
+    rules = inspection_rules.DEFAULT_SERVICE_LIFE_RULES
+    unit_id = cylinder.use_unit_id
+    assert interlock.check(cylinder, "G1", unit_id, date(2027, 4, 30), rules) == []
+    refused = interlock.check(cylinder, "G1", unit_id, date(2027, 5, 1), rules)
+    assert [(r.code, r.message) for r in refused] == [
+        ("SERVICE_LIFE_EXCEEDED", "气瓶已超过设计使用年限5年，不得充装")
+    ]
+
+
+def test_design_life_in_the_item_edit_form(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="DLF-1")
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    assert 'name="design_life_years"' in client.get(url).get_data(as_text=True)
+    page = post_form(client, url, _item_form("DLF-1", design_life_years="abc"), page=url)
+    assert page.status_code == 400
+    assert "设计使用年限“abc”应为整数年（如8）" in page.get_data(as_text=True)
+    too_old = _item_form("DLF-1", design_life_years="3", manufacture_month="2022-05")
+    page = post_form(client, url, too_old, page=url)
+    assert "气瓶已超过设计使用年限3年" in page.get_data(as_text=True)
+    valid = _item_form(
+        "DLF-1",
+        design_life_years="15",
+        last_inspection_date="2024-05-20",
+        tag_type="二维码",
+        tag_value="https://trace.example.com/q/DLF-1",
+    )
+    saved = post_form(client, url, valid, page=url)
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    db.session.refresh(item)
+    assert item.design_life_years == 15
+
+
+def test_a_next_inspection_beyond_the_interval_is_refused_in_the_item_edit_form(client, login_as):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="IV-1")
+    url = f"/applications/{application.id}/items/{item.id}/edit"
+    form = _item_form(
+        "IV-1",
+        last_inspection_date="2024-05-20",
+        next_inspection_month="2029-01",  # LPG in a welded cylinder: 4 years, so 2028-05
+        tag_type="二维码",
+        tag_value="https://trace.example.com/q/IV-1",
+    )
+    page = post_form(client, url, form, page=url)
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "下次检验日期2029-01超过检验周期" in text and "定期检验周期为4年" in text
+    assert "最晚为2028-05" in text
+    db.session.refresh(item)
+    assert item.next_inspection_month == "2030-05"  # unchanged
 
 
 # ----------------------------------------------------------------------------- SQLite demo

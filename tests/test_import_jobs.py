@@ -149,25 +149,31 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
         db.session.remove()
 
 
-def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_app, live_db):
+def _race(live_app, rows_first, rows_second=None, *, second=None):
+    """Import ``rows_first`` into one committed application and, while that transaction is
+    still open, run the second contender (``rows_second`` imported into another application,
+    or the callable ``second``) in its own thread: it must wait on the first's claims.
+    Returns the outcomes ("first", "second") and the two application ids."""
     first_id, _ = _committed_application(live_app)
     second_id, _ = _committed_application(live_app)
-    rows = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-A")]))
-    rows_b = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-B")]))
     first_flushed, commit_first = threading.Event(), threading.Event()
     outcomes = {}
     errors = []
 
-    def run(name, application_id, rows, before_commit=None):
+    def import_into(application_id, rows, before_commit=None):
+        from regbackoffice.models import Application
+
+        application = db.session.get(Application, application_id)
+        outcome = import_rows(application, rows)
+        if before_commit:
+            before_commit()
+        db.session.commit()
+        return outcome
+
+    def run(name, work):
         try:
             with live_app.app_context():
-                from regbackoffice.models import Application
-
-                application = db.session.get(Application, application_id)
-                outcomes[name] = import_rows(application, rows)
-                if before_commit:
-                    before_commit()
-                db.session.commit()
+                outcomes[name] = work()
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -176,29 +182,44 @@ def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_a
         first_flushed.set()
         assert commit_first.wait(30)
 
-    first = threading.Thread(target=run, args=("first", first_id, rows, hold_until_second_waits))
+    first = threading.Thread(
+        target=run,
+        args=("first", lambda: import_into(first_id, rows_first, hold_until_second_waits)),
+    )
     first.start()
     assert first_flushed.wait(30)
-    second = threading.Thread(target=run, args=("second", second_id, rows_b))
-    second.start()
+    work = second or (lambda: import_into(second_id, rows_second))
+    contender = threading.Thread(target=run, args=("second", work))
+    contender.start()
     # Wait until the second transaction is blocked on the first one's claim.
     with live_app.app_context():
         engine = db.engine
     deadline = time.monotonic() + 30
     with engine.connect() as probe:
         while time.monotonic() < deadline:
+            # In this database only: other databases of the server have their own waits.
             waiting = probe.execute(
-                sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                sa.text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " WHERE NOT l.granted AND a.datname = current_database()"
+                )
             ).scalar()
             probe.commit()
             if waiting:
                 break
             time.sleep(0.05)
-    assert waiting, "the second import never waited for the first"
+    assert waiting, "the second contender never waited for the first import"
     commit_first.set()
     first.join(30)
-    second.join(30)
+    contender.join(30)
     assert not errors, errors
+    return outcomes, first_id, second_id
+
+
+def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_app, live_db):
+    rows = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-A")]))
+    rows_b = parse_workbook(workbook_bytes([good_row("RACE-1"), good_row("RACE-OWN-B")]))
+    outcomes, first_id, _second_id = _race(live_app, rows, rows_b)
 
     assert outcomes["first"].imported == 2 and outcomes["first"].failed == []
     assert outcomes["second"].imported == 1
@@ -209,6 +230,97 @@ def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_a
             select(ApplicationItem.application_id).where(ApplicationItem.product_no == "RACE-1")
         ).all()
         assert owners == [first_id]
+        db.session.remove()
+
+
+def test_two_concurrent_imports_of_one_new_qr_url_on_two_cylinders_only_the_first_keeps_it(
+    live_app, live_db
+):
+    """一瓶一码 under concurrency: two different cylinders given the same new QR URL in two
+    applications at the same instant; the look-ups both pass, the unique claim decides."""
+    url = "https://trace.example.com/q/RACE-TAG-SHARED"
+    rows = parse_workbook(workbook_bytes([good_row("RACE-TAG-A", tag_value=url)]))
+    rows_b = parse_workbook(
+        workbook_bytes([good_row("RACE-TAG-OWN"), good_row("RACE-TAG-B", tag_value=url)])
+    )
+    outcomes, first_id, _second_id = _race(live_app, rows, rows_b)
+
+    assert outcomes["first"].imported == 1 and outcomes["first"].failed == []
+    assert outcomes["second"].imported == 1
+    [failed] = outcomes["second"].failed
+    assert failed["row"] == 3
+    with live_app.app_context():
+        from regbackoffice.models import Application
+
+        first_number = db.session.get(Application, first_id).number or first_id
+        owners = db.session.scalars(
+            select(ApplicationItem.application_id).where(ApplicationItem.qr_content == url)
+        ).all()
+        db.session.remove()
+    assert failed["reasons"] == [
+        f"二维码“{url}”刚被同时导入，已用于申请{first_number}中的另一只气瓶："
+        "一瓶一码，同一二维码不能用于两只气瓶，请核对后填写本气瓶自己的二维码"
+    ]
+    assert owners == [first_id]
+
+
+def test_an_api_binding_of_a_tag_being_imported_waits_and_is_refused(live_app, live_db):
+    """一瓶一码 between the doors: a platform binds, through the API, the QR URL an import is
+    giving another cylinder at that instant. The binding waits for the import's commit and
+    is refused naming the application (without the lock both would pass their look-ups)."""
+    from .api_helpers import assert_envelope, png_base64, post_json, token_for
+
+    url = "https://trace.example.com/q/RACE-BIND-SHARED"
+    with live_app.app_context():
+        unit = factories.make_unit()
+        archived = factories.make_cylinder(unit, qr_content=None, tag_type=None)
+        api_client, _ = factories.make_api_client(unit)
+        token = token_for(api_client)
+        db.session.commit()
+        cylinder_id = archived.id
+        db.session.remove()
+
+    def bind():
+        body = {"id": cylinder_id, "tag_type": "二维码", "qr_content": url}
+        body["stamp_photo"] = png_base64()
+        return post_json(live_app.test_client(), "/api/v1/tags/bind", body, token)
+
+    rows = parse_workbook(workbook_bytes([good_row("RACE-BIND-A", tag_value=url)]))
+    outcomes, first_id, _ = _race(live_app, rows, second=bind)
+
+    assert outcomes["first"].imported == 1
+    with live_app.app_context():
+        from regbackoffice.models import Application
+
+        number = db.session.get(Application, first_id).number or first_id
+        db.session.remove()
+    refused = assert_envelope(outcomes["second"], 409)
+    assert refused["message"] == (
+        f"该二维码已用于申请{number}中的另一只气瓶，不能绑定到本气瓶：一瓶一码"
+    )
+
+
+def test_a_deleted_draft_releases_its_tags_for_a_new_application(live_app, live_db):
+    """The claim goes with the item: deleting the draft frees the tag (committed for real)."""
+    url = "https://trace.example.com/q/RELEASED-TAG"
+    first_id, _ = _committed_application(live_app)
+    second_id, _ = _committed_application(live_app)
+    from regbackoffice import applications
+    from regbackoffice.models import Application, User
+
+    with live_app.app_context():
+        first = db.session.get(Application, first_id)
+        import_rows(first, parse_workbook(workbook_bytes([good_row("REL-A", tag_value=url)])))
+        db.session.commit()
+        first = db.session.get(Application, first_id)
+        applications.delete_application(first, db.session.get(User, first.created_by_id))
+        db.session.commit()
+        second = db.session.get(Application, second_id)
+        outcome = import_rows(
+            second, parse_workbook(workbook_bytes([good_row("REL-B", tag_value=url)]))
+        )
+        db.session.commit()
+        assert outcome.imported == 1, outcome.failed
         db.session.remove()
 
 

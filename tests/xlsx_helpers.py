@@ -58,7 +58,8 @@ def rewrite_part(data: bytes, name: str, change: Callable[[str], str]) -> bytes:
             content = source.read(info.filename)
             if info.filename == name:
                 content = change(content.decode()).encode()
-            target.writestr(info.filename, content, zipfile.ZIP_DEFLATED)
+            # Each part as it was stored (an .ods's mimetype must stay uncompressed).
+            target.writestr(info.filename, content, info.compress_type)
     return out.getvalue()
 
 
@@ -148,3 +149,34 @@ def ods_bytes(rows: list[list[Any]], *, sheet: str = "气瓶信息") -> bytes:
         archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
         archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+def libreoffice_saved(data: bytes, kind: str, workdir: Any) -> bytes:
+    """The .xlsx ``data`` opened and saved by LibreOffice as ``kind`` (xls or ods): formulas
+    computed, hidden rows and error values written as LibreOffice (and WPS) write them."""
+    import pathlib
+    import subprocess
+
+    workdir = pathlib.Path(workdir)
+    source = workdir / "source.xlsx"
+    source.write_bytes(data)
+    out = workdir / "out"
+    filters = {"xls": "xls:MS Excel 97", "ods": "ods:calc8"}
+    result = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{workdir / 'profile'}",
+            "--headless",
+            "--convert-to",
+            filters[kind],
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    saved = out / f"source.{kind}"
+    assert result.returncode == 0 and saved.exists(), result.stderr
+    return saved.read_bytes()

@@ -8,6 +8,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+FORMULA_MESSAGE = (
+    "公式没有计算结果（文件由程序生成、未在Excel中计算过）：请在Excel或WPS中打开并保存后再导入，"
+    "或把公式改为数值"
+)
+
 
 class CellProblem:
     """A cell whose value cannot be taken as typed: an Excel error value, a formula without

@@ -21,7 +21,7 @@ from ..models import (
     TagBinding,
     TagType,
 )
-from ..tag_binding import tag_digest
+from ..tag_binding import lock_tags, tag_digest
 from . import ImportRejected
 from .rules import CodeTables, RowResult, validate_row
 
@@ -65,8 +65,9 @@ def claimed_identities(keys: list[str]) -> dict[str, tuple[int, str | None]]:
 
 
 def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
-    """Insert items, skipping any whose cylinder another live item claims (now or
-    concurrently: the unique index decides); returns the keys that were inserted."""
+    """Insert items, skipping any whose cylinder or tag another live item claims (now or
+    concurrently: the unique indexes on live_identity_key and live_tag_key decide); returns
+    the identity keys that were inserted."""
     if not rows:
         return set()
     dialect = db.session.get_bind().dialect.name
@@ -79,11 +80,9 @@ def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
     # Sorted by key, so two concurrent imports lock keys in one order (no deadlock).
     rows = sorted(rows, key=lambda r: r["live_identity_key"])
     for start in range(0, len(rows), 1000):
-        stmt = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["live_identity_key"])
-            .returning(table.c.live_identity_key)
-        )
+        # No conflict target: the live cylinder (live_identity_key) and the live tag
+        # (live_tag_key) are both claimed; a row losing either is not inserted.
+        stmt = insert(table).on_conflict_do_nothing().returning(table.c.live_identity_key)
         result = db.session.execute(stmt, rows[start : start + 1000])
         inserted.update(result.scalars().all())
     return inserted
@@ -108,7 +107,7 @@ def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
         cursor.execute(
             f"INSERT INTO application_items ({column_sql})"
             f" SELECT {column_sql} FROM import_items_incoming ORDER BY live_identity_key"
-            " ON CONFLICT (live_identity_key) DO NOTHING RETURNING live_identity_key"
+            " ON CONFLICT DO NOTHING RETURNING live_identity_key"
         )
         inserted = {key for (key,) in cursor.fetchall()}
         cursor.execute("DROP TABLE import_items_incoming")
@@ -124,6 +123,9 @@ def tags_in_use(
     """Where each QR URL or RFID code is already used: in the archive (on a cylinder or a
     bound tag) or on a live application item. Values: (that cylinder's identity key, where)."""
     found: dict[tuple[TagType, str], list[tuple[str, str]]] = {}
+    # Held to the commit: a concurrent API binding of one of these tags either committed
+    # before (and is found below) or waits and then finds this transaction's items.
+    lock_tags([tag_digest(kind, value) for kind, value in tags], exclusive=False)
 
     def add(tag: tuple[TagType, str], key: str | None, where: str) -> None:
         found.setdefault(tag, []).append((key or "", where))
@@ -265,9 +267,9 @@ def import_rows(
         values = item_values(application.id, next_row, result.data, result.key)
         to_insert[result.key] = (result, values)
     inserted = _insert_claiming([values for _, values in to_insert.values()])
-    for key, (result, _) in to_insert.items():
-        if key not in inserted:
-            result.reasons.append("该气瓶已在其他申请中（同时导入冲突），不能重复申请")
+    lost = [(result, values) for key, (result, values) in to_insert.items() if key not in inserted]
+    if lost:
+        _explain_lost_claims(lost, application.id)
     application.item_count += len(inserted)
     db.session.flush()
     if progress:
@@ -283,6 +285,33 @@ def import_rows(
         if r.reasons
     ]
     return ImportOutcome(total=total, imported=len(inserted), failed=failed)
+
+
+def _explain_lost_claims(lost: list[tuple[RowResult, dict[str, Any]]], application_id: int) -> None:
+    """The reason of each row another import claimed while this one ran: its cylinder, or
+    its tag (the other transaction has committed by now: the insert waited for it)."""
+    claimed = claimed_identities([result.key for result, _ in lost])
+    used = tags_in_use([r.tag for r, _ in lost if r.tag], application_id=application_id)
+    for result, _values in lost:
+        if result.key in claimed:
+            app_id, number = claimed[result.key]
+            result.reasons.append(
+                f"该气瓶已在申请{number or app_id}中（同时导入冲突），不能重复申请"
+            )
+            continue
+        reasons = tag_reasons(result.tag, {result.key}, used) if result.tag else []
+        result.reasons.extend(
+            [reason.replace("已用于", "刚被同时导入，已用于", 1) for reason in reasons]
+            or ["该气瓶或其二维码/RFID编码已在其他申请中（同时导入冲突），不能重复申请"]
+        )
+
+
+def live_tag_key(data: CylinderData) -> str | None:
+    """The item's claim on its QR URL or RFID code (None without a tag)."""
+    value = data.qr_content if data.tag_type is TagType.QR else data.rfid_code
+    if data.tag_type is None or not value:
+        return None
+    return tag_digest(data.tag_type, value)
 
 
 def item_values(
@@ -305,8 +334,10 @@ def item_values(
         "tag_type": data.tag_type,
         "qr_content": data.qr_content,
         "rfid_code": data.rfid_code,
+        "design_life_years": data.design_life_years,
         "identity_key": key,
         "live_identity_key": key,
+        "live_tag_key": live_tag_key(data),
         "audit_verdict": "pending",
         "excluded": False,
         "attachment_count": 0,

@@ -4,9 +4,11 @@
 气瓶信息 wherever it stands, or from the first sheet when the workbook has none of that name
 and that sheet's header matches (never from 填写示例). For .xlsx the sheet's XML is also
 scanned for what calamine does not say: Excel error values, formulas without a computed
-value, hidden (or filtered) rows and number cells shown in scientific notation; cells inside
-a merged range come from calamine's merged ranges. A .csv is decoded (UTF-8 with or without
-BOM, else GB18030, which contains GBK) and read with the csv module: every value is text.
+value, hidden (or filtered) rows and number cells shown in scientific notation; .xls and
+.ods are scanned for the same (``legacy.py``: hidden rows and error cells; formulas without
+a value exist only in .ods); cells inside a merged range come from calamine's merged
+ranges. A .csv is decoded (UTF-8 with or without BOM, else GB18030, which contains GBK) and
+read with the csv module: every value is text.
 """
 
 from __future__ import annotations
@@ -25,14 +27,27 @@ from defusedxml import ElementTree
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from . import ImportRejected
-from .cells import CellProblem, ScientificNumber, cell_text
+from .cells import FORMULA_MESSAGE, CellProblem, ScientificNumber, cell_text
+from .legacy import scan_ods, scan_xls
 from .safety import PASSWORD_MESSAGE, file_kind
-from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, SHEET_NAME
+from .template import COLUMNS, EXAMPLE_SHEET, HEADERS, REQUIRED_COLUMNS, SHEET_NAME
 
 MAX_ROWS = 100_000
-FORMULA_MESSAGE = (
-    "公式没有计算结果（文件由程序生成、未在Excel中计算过）：请在Excel或WPS中打开并保存后再导入，"
-    "或把公式改为数值"
+# The columns a row cannot go without (their rule says 必填).
+REQUIRED_CELLS = frozenset(
+    index
+    for index, column in enumerate(COLUMNS)
+    if column.key
+    in {
+        "variety",
+        "product_no",
+        "medium",
+        "manufacturer",
+        "manufacture_month",
+        "pressure",
+        "volume",
+        "next_inspection_month",
+    }
 )
 
 
@@ -60,7 +75,8 @@ def parse_workbook(data: bytes, filename: str = "") -> ParsedRows:
             + "、".join(HEADERS)
             + "）"
         )
-    data_rows = ParsedRows(_data_rows(rows))
+    absent = absent_optional_columns(rows[0]) if rows else []
+    data_rows = ParsedRows(_data_rows(rows, absent))
     if not data_rows:
         raise ImportRejected("文件中没有气瓶数据（第2行起每只气瓶一行）")
     if len(data_rows) > MAX_ROWS:
@@ -80,20 +96,47 @@ def _header_text(value: Any) -> str:
 _EXPECTED = [re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)) for h in HEADERS]
 
 
+def _header_cell(row: Sequence[Any], index: int) -> str:
+    return _header_text(row[index] if index < len(row) else None)
+
+
+def _differs(row: Sequence[Any], index: int) -> str:
+    shown = cell_text(row[index] if index < len(row) else None)
+    actual = f"实为“{shown}”" if shown else "实为空"
+    return f"第{index + 1}列应为“{HEADERS[index]}”，{actual}"
+
+
 def header_difference(row: Sequence[Any]) -> str | None:
-    """ "第3列应为“充装介质”，实为“介质”" for the first column that differs, else None."""
+    """ "第3列应为“充装介质”，实为“介质”" for the first column that differs, else None.
+
+    The required columns must all be there, in order. An optional column after them (设计
+    使用年限) may be missing (an older template, or 错误原因 of an older error file in its
+    place); a header that looks like it but is misspelt is named, never silently skipped.
+    """
     for index, expected in enumerate(_EXPECTED):
-        value = row[index] if index < len(row) else None
-        if _header_text(value) != expected:
-            shown = cell_text(value)
-            actual = f"实为“{shown}”" if shown else "实为空"
-            return f"第{index + 1}列应为“{HEADERS[index]}”，{actual}"
+        text = _header_cell(row, index)
+        if text == expected:
+            continue
+        if index < REQUIRED_COLUMNS or "年限" in text:
+            return _differs(row, index)
     return None
 
 
-def _data_rows(rows: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+def absent_optional_columns(row: Sequence[Any]) -> list[int]:
+    """The optional columns this file's header does not have (their cells are not read)."""
+    return [
+        index
+        for index in range(REQUIRED_COLUMNS, len(COLUMNS))
+        if _header_cell(row, index) != _EXPECTED[index]
+    ]
+
+
+def _data_rows(rows: list[list[Any]], absent: Sequence[int]) -> Iterator[tuple[int, list[Any]]]:
     for index, row in enumerate(rows[1:], start=2):
         cells = row[: len(COLUMNS)]
+        for column in absent:
+            if column < len(cells):
+                cells[column] = None  # another column stands there (错误原因, 备注…)
         if any(v.counts if isinstance(v, CellProblem) else bool(cell_text(v)) for v in cells):
             yield index, cells
 
@@ -136,6 +179,16 @@ def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, 
     if difference is None:
         if kind == "xlsx":
             hidden = _mark_xlsx_cells(data, index, rows)
+        else:
+
+            def mark(row: int, column: int, problem: CellProblem) -> None:
+                _mark(rows, row, column, problem)
+
+            if kind == "xls":
+                hidden = scan_xls(data, names[index], index, mark, REQUIRED_CELLS)
+            else:
+                hidden, ods_merged = scan_ods(data, names[index], index, mark, len(COLUMNS))
+                merged = [*merged, *ods_merged]
         _mark_merged(merged, rows)
     return rows, hidden, where, difference
 

@@ -51,6 +51,8 @@ ELECTRONIC_MARK_FROM = "2021-01"
 NOT_TRACE_CODE_MARK = "非镂空码"
 # Excel keeps 15 significant digits of a number; more are lost when the cell is typed.
 MAX_NUMBER_DIGITS = 15
+# 设计使用年限: whole years; beyond this range it is a typing error, not a cylinder.
+MIN_DESIGN_LIFE, MAX_DESIGN_LIFE = 1, 60
 
 
 @dataclass
@@ -147,6 +149,7 @@ class Row:
     tag_type: TagType | None = None
     qr_content: str | None = None
     rfid_code: str | None = None
+    design_life_years: int | None = None
 
     @property
     def this_month(self) -> str:
@@ -345,11 +348,33 @@ def rule_inspection_interval(row: Row) -> None:
             row.reasons.append(error)
 
 
+def rule_design_life(row: Row) -> None:
+    """设计使用年限 (optional): a whole number of years, as on the nameplate."""
+    if not row.given("design_life_years"):
+        return
+    value, text = row.raw["design_life_years"], row.text["design_life_years"]
+    number = parse_decimal(value)
+    if number is None or not number.is_finite() or number != number.to_integral_value():
+        row.reasons.append(f"设计使用年限“{text}”应为整数年（如8）")
+    elif not MIN_DESIGN_LIFE <= number <= MAX_DESIGN_LIFE:
+        row.reasons.append(
+            f"设计使用年限{text}年超出合理范围（{MIN_DESIGN_LIFE}–{MAX_DESIGN_LIFE}年），请核对"
+        )
+    else:
+        row.design_life_years = int(number)
+
+
 def rule_service_life(row: Row) -> None:
-    """A cylinder past its service life is not registered (the interlock's rule)."""
+    """A cylinder past its service life is not registered (the interlock's rule): its own
+    设计使用年限 where given, the rule table otherwise."""
     if row.variety and row.medium and row.month:
         error = inspection_rules.service_life_error(
-            row.variety, row.medium, row.month, row.today, last_inspection_date=row.last_date
+            row.variety,
+            row.medium,
+            row.month,
+            row.today,
+            design_life_years=row.design_life_years,
+            last_inspection_date=row.last_date,
         )
         if error:
             row.reasons.append(error)
@@ -430,6 +455,7 @@ RULES: tuple[Rule, ...] = (
     rule_last_inspection,
     rule_next_inspection,
     rule_inspection_interval,
+    rule_design_life,
     rule_service_life,
     rule_internal_no,
     rule_tag,
@@ -467,6 +493,7 @@ def validate_row(row_no: int, cells: Sequence[Any], codes: CodeTables, today: da
             tag_type=row.tag_type,
             qr_content=row.qr_content,
             rfid_code=row.rfid_code,
+            design_life_years=row.design_life_years,
         )
     if row.product_no and row.manufacturer and row.month:
         # Known even when other cells are wrong, so the archive and other-application checks

@@ -41,6 +41,9 @@ class Column:
     note: str
     width: int
     number_format: str = "General"
+    # An optional column stands after the required ones: a file without it (an older
+    # template, an older error file with 错误原因 there) still imports.
+    optional: bool = False
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -101,8 +104,21 @@ COLUMNS: tuple[Column, ...] = (
         40,
         "@",
     ),
+    # Beyond the seed's template (its column list ends with the tag): added at the end, and
+    # optional, so that every template and error file made before still imports.
+    Column(
+        "design_life_years",
+        "设计使用年限（年）",
+        "选填，整数1–60（年），按产品合格证或铭牌填写。填写后按本气瓶的设计使用年限核对"
+        "是否已超期（超过的不予登记）；不填时按规则表（如焊接气瓶盛装液化石油气8年）。"
+        "旧模板没有本列的，仍可导入。",
+        14,
+        "0",
+        optional=True,
+    ),
 )
 HEADERS = tuple(c.header for c in COLUMNS)
+REQUIRED_COLUMNS = sum(1 for c in COLUMNS if not c.optional)
 
 EXAMPLE_ROW = (
     "2320 焊接气瓶",
@@ -117,6 +133,7 @@ EXAMPLE_ROW = (
     "NB-0001",
     TagType.QR.label,
     "https://trace.example.com/q/123210000001",
+    "8",
 )
 
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")

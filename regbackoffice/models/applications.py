@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
 )
@@ -182,10 +183,18 @@ class ApplicationItem(Model):
     tag_type: Mapped[TagType | None] = mapped_column(enum_type(TagType, "item_tag_type"))
     qr_content: Mapped[str | None] = mapped_column(String(1000))
     rfid_code: Mapped[str | None] = mapped_column(String(50))
+    # 设计使用年限 (years) where the applicant gave it (the template's optional last column);
+    # carried into cylinders.design_life_years. None: the service-life rule table decides.
+    design_life_years: Mapped[int | None] = mapped_column(SmallInteger)
     identity_key: Mapped[str] = mapped_column(String(160), nullable=False)
     # Equals identity_key while the item claims its cylinder (application live, item not
     # excluded); NULL otherwise. The unique index makes concurrent imports race-safe.
     live_identity_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    # 一瓶一码 under concurrency: the sha256 of the item's QR URL or RFID code (as
+    # ``tag_binding.tag_digest``) while the item is live, set and cleared with
+    # live_identity_key. The unique index makes two imports of one new tag into two
+    # applications race-safe: the second waits for the first and is refused.
+    live_tag_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     audit_verdict: Mapped[AuditVerdict] = mapped_column(
         enum_type(AuditVerdict, "audit_verdict"), nullable=False, default=AuditVerdict.PENDING
     )

@@ -87,6 +87,10 @@ ITEM_INPUTS: dict[str, tuple[int, dict[str, str]]] = {
     "internal_no": (50, {}),
     "tag_type": (10, {}),
     "tag_value": (1000, {}),
+    "design_life_years": (
+        3,
+        {"type": "number", "step": "1", "min": "1", "max": "60", "inputmode": "numeric"},
+    ),
 }
 
 for _column in COLUMNS:
