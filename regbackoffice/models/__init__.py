@@ -2,6 +2,7 @@
 
 from .api_clients import API_SCOPES, ApiClient, ApiIdempotencyKey, ApiRecordKey, ApiToken
 from .applications import (
+    EDITABLE_STATUSES,
     LIVE_STATUSES,
     Application,
     ApplicationItem,
@@ -22,6 +23,7 @@ from .cylinders import (
     TagBinding,
     TagType,
 )
+from .documents import CorrectionRound, DocumentKind, LicensingDocument
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -34,6 +36,7 @@ __all__ = [
     "API_SCOPES",
     "CITY_ROLES",
     "DISTRICT_ROLES",
+    "EDITABLE_STATUSES",
     "LIVE_STATUSES",
     "ApiClient",
     "ApiIdempotencyKey",
@@ -51,17 +54,20 @@ __all__ = [
     "CalendarYear",
     "Certificate",
     "CertificateCounter",
+    "CorrectionRound",
     "Cylinder",
     "CylinderChangeCounter",
     "CylinderStatus",
     "CylinderStatusChange",
     "DayKind",
     "District",
+    "DocumentKind",
     "FillingRecord",
     "ImportJob",
     "ImportStatus",
     "InspectionRecord",
     "LabeledEnum",
+    "LicensingDocument",
     "Medium",
     "RegistrationStat",
     "RenderState",
