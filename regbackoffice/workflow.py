@@ -392,6 +392,17 @@ def correction_allowed(application: Application, user: User, at_review: bool) ->
     return application.status is status
 
 
+def rounds_refusal(application: Application, max_rounds: int) -> str | None:
+    """Why no further 补正 round is possible (None while one is)."""
+    done = corrections.round_count(application)
+    if done < max_rounds:
+        return None
+    return (
+        f"该申请已退回补正{done}次，已达上限（{max_rounds}次）：补正应一次性告知，"
+        "不能再次退回补正。请审核后受理（错误气瓶将被排除），或驳回（退件）。"
+    )
+
+
 def request_correction(
     application: Application,
     user: User,
@@ -414,12 +425,10 @@ def request_correction(
     check_version(application, expected_version)
     if status is not ApplicationStatus.SUBMITTED:
         check_separation_of_duties(application, user, sod)
+    refusal = rounds_refusal(application, max_rounds)
+    if refusal:
+        raise WorkflowError(refusal)
     done = corrections.round_count(application)
-    if done >= max_rounds:
-        raise WorkflowError(
-            f"该申请已退回补正{done}次，已达上限（{max_rounds}次）：补正应一次性告知，"
-            "不能再次退回补正。请审核后受理（错误气瓶将被排除），或驳回（退件）。"
-        )
     items = [item.strip() for item in items if item and item.strip()]
     if not items:
         raise WorkflowError("请填写需要补正的内容（每行一项），或勾选审核中标记为错误的气瓶。")

@@ -90,6 +90,9 @@ def request_correction(application_id: int) -> Response | str:
         application, current_user, current_app.config["CORRECTION_AT_REVIEW"]
     ):
         abort(409, description=workflow.STALE_MESSAGE)
+    refusal = workflow.rounds_refusal(application, current_app.config["MAX_CORRECTION_ROUNDS"])
+    if refusal:
+        abort(409, description=refusal)
     return render_template(
         "acceptance/correction.html",
         application=application,

@@ -1,4 +1,4 @@
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
 from ... import inbox
@@ -26,6 +26,20 @@ def index() -> str:
     )
     today = china_today()
     rows = [(a, inbox.due_date(a, task), inbox.days_left(a, task, today)) for a in page.items]
+    notice_warnings = (
+        inbox.correction_notice_warnings(
+            page.items, today, current_app.config["CORRECTION_NOTICE_LIMIT_WORKDAYS"]
+        )
+        if task.key == "accept"
+        else {}
+    )
     return render_template(
-        "inbox/index.html", tasks=tasks, counts=counts, task=task, page=page, rows=rows, q=search
+        "inbox/index.html",
+        tasks=tasks,
+        counts=counts,
+        task=task,
+        page=page,
+        rows=rows,
+        q=search,
+        notice_warnings=notice_warnings,
     )
