@@ -145,6 +145,15 @@ def test_the_notice_gathers_the_wrong_cylinders_and_returns_keeping_everything(c
     assert response.status_code == 302
     db.session.refresh(application)
     assert application.status is ApplicationStatus.RETURNED
+    form_page = applicant.get(f"/applications/{application.id}/edit").get_data(as_text=True)
+    values = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', form_page))
+    response = applicant.post(
+        f"/applications/{application.id}/edit", data={**values, "district_code": "500105"}
+    )
+    page = applicant.get(response.headers["Location"]).get_data(as_text=True)
+    assert "补正时不能更换受理区县" in page
+    db.session.refresh(application)
+    assert application.district_code == DISTRICT
     items = items_of(application)
     assert len(items) == 3 and [i.audit_verdict for i in items] == [
         AuditVerdict.CORRECT,
@@ -503,3 +512,46 @@ def test_review_may_return_for_correction_only_when_configured(app):
         assert application.decision_paused_seconds >= 0 and application.resubmitted_at
     finally:
         app.config["CORRECTION_AT_REVIEW"] = False
+
+
+def test_cylinders_imported_while_returned_are_new_to_the_clerk(clerk, applicant, application):
+    from .conftest import post_import
+    from .xlsx_helpers import good_row, workbook_bytes
+
+    return_for_correction(clerk, application)
+    response = post_import(applicant, application, workbook_bytes([good_row("BZ-NEW-1")]))
+    assert response.status_code == 302
+    new = db.session.scalar(select(ApplicationItem).where(ApplicationItem.product_no == "BZ-NEW-1"))
+    assert new is not None and new.correction_change == "new"
+    for kind in AttachmentKind:
+        factories.make_photo(new, kind)
+    db.session.commit()
+    assert resubmit(applicant, application).status_code == 302
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.SUBMITTED and application.item_count == 4
+    assert application.audit_completed_at is None  # the new cylinder waits for its audit
+    detail = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    assert "新增的气瓶 1 只：BZ-NEW-1" in detail
+
+
+def test_a_returned_application_cannot_be_deleted_or_moved_to_another_district(
+    clerk, applicant, application
+):
+    return_for_correction(clerk, application)
+    page = applicant.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert "删除草稿" not in page
+    response = applicant.post(
+        f"/applications/{application.id}/delete", data={"csrf_token": csrf_token_from(page)}
+    )
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.RETURNED
+    form_page = applicant.get(f"/applications/{application.id}/edit").get_data(as_text=True)
+    values = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', form_page))
+    response = applicant.post(
+        f"/applications/{application.id}/edit", data={**values, "district_code": "500105"}
+    )
+    page = applicant.get(response.headers["Location"]).get_data(as_text=True)
+    assert "补正时不能更换受理区县" in page
+    db.session.refresh(application)
+    assert application.district_code == DISTRICT
