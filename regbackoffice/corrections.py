@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from .clock import china_date
 from .domain_errors import DomainError
 from .extensions import db
 from .models import (
@@ -22,6 +23,7 @@ from .models import (
     AuditVerdict,
     CorrectionRound,
 )
+from .workdays import workdays_between
 
 # ApplicationItem.correction_change words → what the clerk reads.
 CHANGE_LABELS = {"data": "数据已修改", "photos": "照片已更换", "new": "补正时新增"}
@@ -106,6 +108,18 @@ def require_cylinder_edits(
             "该申请是在审核环节退回补正的：气瓶和照片已经受理审核，不能再修改，"
             "请按补正告知书修改单位基本信息后重新提交。"
         )
+
+
+def paused_workdays(application: Application, from_status: ApplicationStatus) -> int:
+    """Working days the step of ``from_status`` stood still in finished 补正 rounds, counted
+    with today's calendar: the step's deadline is its start plus its limit plus these."""
+    if application.resubmitted_at is None:  # never returned: no query
+        return 0
+    return sum(
+        workdays_between(china_date(r.requested_at), china_date(r.resubmitted_at))
+        for r in rounds(application)
+        if r.from_status is from_status and r.resubmitted_at is not None
+    )
 
 
 def note_change(item: ApplicationItem, change: str) -> None:

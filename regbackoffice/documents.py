@@ -122,7 +122,7 @@ def _paragraphs(document: LicensingDocument, application: Application) -> tuple[
             f"第三十二条第一款第（四）项的规定，现一次性告知你单位需要补正的全部内容（共"
             f"{len(document.items)}项）：",
             "请你单位按上述内容补正后，通过系统重新提交申请。补正期间受理期限暂停计算，"
-            "自重新提交之日起继续计算。逾期未补正的，视为放弃申请。",
+            "自重新提交之日起继续计算。",
         )
     if kind is DocumentKind.REFUSAL_DECISION:
         return (

@@ -145,15 +145,6 @@ def test_the_notice_gathers_the_wrong_cylinders_and_returns_keeping_everything(c
     assert response.status_code == 302
     db.session.refresh(application)
     assert application.status is ApplicationStatus.RETURNED
-    form_page = applicant.get(f"/applications/{application.id}/edit").get_data(as_text=True)
-    values = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', form_page))
-    response = applicant.post(
-        f"/applications/{application.id}/edit", data={**values, "district_code": "500105"}
-    )
-    page = applicant.get(response.headers["Location"]).get_data(as_text=True)
-    assert "补正时不能更换受理区县" in page
-    db.session.refresh(application)
-    assert application.district_code == DISTRICT
     items = items_of(application)
     assert len(items) == 3 and [i.audit_verdict for i in items] == [
         AuditVerdict.CORRECT,
@@ -555,3 +546,29 @@ def test_a_returned_application_cannot_be_deleted_or_moved_to_another_district(
     assert "补正时不能更换受理区县" in page
     db.session.refresh(application)
     assert application.district_code == DISTRICT
+
+
+def test_a_calendar_change_recomputes_the_deadline_with_the_paused_days(app):
+    from datetime import date
+
+    from regbackoffice import calendar_import
+
+    application = factories.make_submitted_application(
+        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(date(2027, 1, 4))
+    )
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=DISTRICT)
+    correction = workflow.request_correction(
+        application, acceptor, ["请补充监检证书"], application.version_id, max_rounds=1
+    )
+    correction.requested_at = factories_utc(date(2027, 1, 5))
+    applicant = db.session.get(User, application.created_by_id)
+    workflow.resubmit(application, applicant, application.version_id)
+    correction.resubmitted_at = application.resubmitted_at = factories_utc(date(2027, 1, 12))
+    application.accept_due_on = date(2027, 1, 1)  # anything: the recomputation decides
+    db.session.flush()
+
+    calendar_import.recompute_open_deadlines(2027, None)
+
+    paused = workdays_between(date(2027, 1, 5), date(2027, 1, 12))
+    assert paused == 5
+    assert application.accept_due_on == add_workdays(date(2027, 1, 4), 5 + paused)
