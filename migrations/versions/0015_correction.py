@@ -21,7 +21,11 @@ def _status_check(values):
 
 
 def _replace_status_check(values):
-    with op.batch_alter_table("applications") as batch_op:
+    # SQLite rebuilds the table (env.py turns foreign keys off meanwhile): keep the
+    # AUTOINCREMENT of 0011 so a deleted draft's id is never reused.
+    with op.batch_alter_table(
+        "applications", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
         batch_op.drop_constraint("application_status", type_="check")
         batch_op.create_check_constraint("application_status", _status_check(values))
 
