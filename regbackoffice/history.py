@@ -122,7 +122,7 @@ DETAIL_LABELS = {
     "credit_code_registered": "登记信用代码",
     "round": "补正轮次",
     "correction_items": "补正事项",
-    "remaining_workdays": "受理期限剩余工作日",
+    "remaining_workdays": "期限剩余工作日",
     "document_no": "文书编号",
     "paused_workdays": "期限暂停工作日",
     "changed_items": "修改气瓶",

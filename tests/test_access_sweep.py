@@ -81,7 +81,7 @@ ROLES = {
     "acceptance.void": CLERKS,
     "acceptance.request_correction": (Role.ACCEPTOR, Role.REVIEWER),
     # Scoped by the document's application, like the certificate download.
-    "acceptance.document_pdf": ANY_LOGGED_IN,
+    "certificates.document_pdf": ANY_LOGGED_IN,
     "review.review": (Role.REVIEWER,),
     "review.approve": (Role.APPROVER,),
     "certificates.generate": (Role.ACCEPTOR,),

@@ -391,7 +391,7 @@ def test_progress_page_shows_the_round_and_the_documents_to_download(clerk, appl
     page = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "重新提交：" in page and "期限暂停" in page and "已补正并重新提交" in page
     # The applicant downloads the 补正告知书 with every item.
-    response = applicant.get(f"/bureau/applications/documents/{notice.id}.pdf")
+    response = applicant.get(f"/documents/{notice.id}.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = pdf_text(response.data)
     wrong = items_of(application)[1]
@@ -420,7 +420,7 @@ def test_acceptance_notice_is_issued_at_accept_and_printed_by_the_clerk(clerk, a
     assert notice.kind is DocumentKind.ACCEPTANCE_NOTICE
     detail = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
     assert f"打印受理通知书（{notice.number}）" in detail
-    response = clerk.get(f"/bureau/applications/documents/{notice.id}.pdf?print=1")
+    response = clerk.get(f"/documents/{notice.id}.pdf?print=1")
     assert response.headers["Content-Disposition"].startswith("inline")
     text = pdf_text(response.data)
     assert "受理通知书" in text and "决定予以受理" in text and notice.number in text
@@ -457,7 +457,7 @@ def test_void_issues_the_decision_with_the_right_to_review_or_sue(app, step, tit
         select(LicensingDocument).order_by(LicensingDocument.id.desc())
     ).first()
     assert decision.kind.label == title
-    text = pdf_text(clerk.get(f"/bureau/applications/documents/{decision.id}.pdf").data)
+    text = pdf_text(clerk.get(f"/documents/{decision.id}.pdf").data)
     assert title in text and "申请单位不具备使用登记条件" in text
     assert "六十日内" in text and "行政复议" in text and "六个月内" in text and "行政诉讼" in text
 
@@ -477,7 +477,7 @@ def test_other_districts_cannot_read_the_documents(app, clerk, application):
     notice = db.session.scalar(select(LicensingDocument))
     outsider = app.test_client()
     login(outsider, factories.make_user(Role.ACCEPTOR, district_code="500103"))
-    assert outsider.get(f"/bureau/applications/documents/{notice.id}.pdf").status_code == 404
+    assert outsider.get(f"/documents/{notice.id}.pdf").status_code == 404
 
 
 def test_review_may_return_for_correction_only_when_configured(app):

@@ -1,28 +1,26 @@
-"""退回补正 (the clerk's notice) and the licensing documents' PDFs for the bureau."""
+"""退回补正: the clerk's notice page, and what the application page shows of 补正."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
 from wtforms.validators import Length, Optional
 
 from ... import corrections, documents, workflow
 from ...access import get_or_404, roles_required
-from ...models import Application, LicensingDocument, Role
+from ...models import Application, Role
 from ..form_helpers import VersionedForm, confirm_field
 from ..refusal import refuse
 from . import bp
@@ -100,26 +98,4 @@ def request_correction(application_id: int) -> Response | str:
         gathered=gathered,
         rounds_done=corrections.round_count(application),
         max_rounds=current_app.config["MAX_CORRECTION_ROUNDS"],
-    )
-
-
-def pdf_response(data: bytes, filename: str, inline: bool) -> Response:
-    response = make_response(data)
-    response.mimetype = "application/pdf"
-    disposition = "inline" if inline else "attachment"
-    response.headers["Content-Disposition"] = (
-        f"{disposition}; filename=document.pdf; filename*=UTF-8''{quote(filename)}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-@bp.route("/documents/<int:document_id>.pdf", endpoint="document_pdf")
-@login_required
-def document_pdf(document_id: int) -> Response:
-    """A licensing document's PDF, for the clerk (打印, inline) and the applicant (下载)."""
-    document = get_or_404(LicensingDocument, document_id)
-    inline = request.args.get("print") == "1"
-    return pdf_response(
-        documents.pdf(document), f"{document.kind.label}-{document.number}.pdf", inline
     )
