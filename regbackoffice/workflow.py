@@ -474,6 +474,7 @@ def request_correction(
     return correction
 
 
+# applications.UNIT_FIELDS, named here because applications imports this module.
 _UNIT_COLUMNS = (
     "unit_name",
     "safety_department",
