@@ -578,3 +578,16 @@ def test_a_calendar_change_recomputes_the_deadline_with_the_paused_days(app):
     paused = workdays_between(date(2027, 1, 5), date(2027, 1, 12))
     assert paused == 5
     assert application.accept_due_on == add_workdays(date(2027, 1, 4), 5 + paused)
+
+
+def test_a_notice_keeps_the_addressee_it_was_issued_to(clerk, applicant, application):
+    issued_to = application.unit_name
+    return_for_correction(clerk, application)
+    form_page = applicant.get(f"/applications/{application.id}/edit").get_data(as_text=True)
+    values = dict(re.findall(r'name="(\w+)"[^>]*value="([^"]*)"', form_page))
+    values["unit_name"] = "补正后更名的燃气有限公司"
+    values["district_code"] = application.district_code
+    assert applicant.post(f"/applications/{application.id}/edit", data=values).status_code == 302
+    notice = db.session.scalar(select(LicensingDocument))
+    text = pdf_text(applicant.get(f"/documents/{notice.id}.pdf").data)
+    assert issued_to in text and "补正后更名" not in text

@@ -62,6 +62,8 @@ def upgrade():
         sa.Column("issue_date", sa.Date(), nullable=False),
         sa.Column("issued_by_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("unit_name", sa.String(length=100), nullable=False),
+        sa.Column("credit_code", sa.String(length=18), nullable=False),
         sa.Column("items", sa.JSON(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(

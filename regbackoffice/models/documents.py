@@ -37,6 +37,9 @@ class LicensingDocument(Model):
     issue_date: Mapped[date] = mapped_column(Date, nullable=False)
     issued_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
+    # The addressee as on the day of issue (the applicant may correct the unit later).
+    unit_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    credit_code: Mapped[str] = mapped_column(String(18), nullable=False)
     # The numbered items of a 补正告知书; the reason of a decision.
     items: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     reason: Mapped[str | None] = mapped_column(Text)
