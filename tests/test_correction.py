@@ -591,3 +591,21 @@ def test_a_notice_keeps_the_addressee_it_was_issued_to(clerk, applicant, applica
     notice = db.session.scalar(select(LicensingDocument))
     text = pdf_text(applicant.get(f"/documents/{notice.id}.pdf").data)
     assert issued_to in text and "补正后更名" not in text
+
+
+def test_a_double_click_on_the_notice_returns_it_once(clerk, application):
+    click_through(clerk, application, wrong={3: WRONG_NOTE})
+    url = f"/bureau/applications/{application.id}/correction"
+    html = clerk.get(url).get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token_from(html),
+        "version": version_from(html),
+        "extra": EXTRA,
+        "confirm": "y",
+    }
+    assert clerk.post(url, data=data).status_code == 302
+    again = clerk.post(url, data=data)
+    assert again.status_code == 302
+    page = clerk.get(again.headers["Location"]).get_data(as_text=True)
+    assert "重复提交，未再次办理" in page
+    assert len(db.session.scalars(select(CorrectionRound)).all()) == 1

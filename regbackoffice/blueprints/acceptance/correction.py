@@ -75,6 +75,10 @@ def request_correction(application_id: int) -> Response | str:
                 sod=current_app.config["SEPARATION_OF_DUTIES"],
             )
         except workflow.WorkflowError as exc:
+            current = corrections.open_round(application)
+            if current is not None and current.requested_by_id == current_user.id:
+                flash(f"申请 {application.number} 已退回补正（重复提交，未再次办理）。", "info")
+                return redirect(back)
             return refuse(exc, back)
         flash(
             f"申请 {application.number} 已退回补正（{len(correction.items)}项），"
