@@ -139,9 +139,10 @@ def note_change(item: ApplicationItem, change: str) -> None:
 
 
 def note_removed(item: ApplicationItem) -> None:
-    """The applicant removed ``item`` while 待补正: the round remembers its 产品编号."""
+    """The applicant removed ``item`` while 待补正: the round remembers its 产品编号 (not of a
+    cylinder added in the same round: the clerk never saw it)."""
     current = open_round(item.application)
-    if current is not None:
+    if current is not None and "new" not in (item.correction_change or ""):
         require_cylinder_edits(item.application)
         current.removed = [*current.removed, item.product_no]
 

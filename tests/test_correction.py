@@ -520,6 +520,16 @@ def test_cylinders_imported_while_returned_are_new_to_the_clerk(clerk, applicant
     assert response.status_code == 302
     new = db.session.scalar(select(ApplicationItem).where(ApplicationItem.product_no == "BZ-NEW-1"))
     assert new is not None and new.correction_change == "new"
+    # A second one imported and removed again is neither new nor removed for the clerk.
+    post_import(applicant, application, workbook_bytes([good_row("BZ-NEW-2")]))
+    second = db.session.scalar(
+        select(ApplicationItem).where(ApplicationItem.product_no == "BZ-NEW-2")
+    )
+    page = applicant.get(f"/applications/{application.id}").get_data(as_text=True)
+    applicant.post(
+        f"/applications/{application.id}/items/{second.id}/delete",
+        data={"csrf_token": csrf_token_from(page)},
+    )
     for kind in AttachmentKind:
         factories.make_photo(new, kind)
     db.session.commit()
@@ -528,7 +538,8 @@ def test_cylinders_imported_while_returned_are_new_to_the_clerk(clerk, applicant
     assert application.status is ApplicationStatus.SUBMITTED and application.item_count == 4
     assert application.audit_completed_at is None  # the new cylinder waits for its audit
     detail = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
-    assert "新增的气瓶 1 只：BZ-NEW-1" in detail
+    changes = detail.split('id="correction-changes"', 1)[1].split("</div></div>", 1)[0]
+    assert "新增的气瓶 1 只：BZ-NEW-1" in changes and "BZ-NEW-2" not in changes
 
 
 def test_a_returned_application_cannot_be_deleted_or_moved_to_another_district(
