@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, storage, workflow
+from . import audit, corrections, storage, workflow
 from .archive import CYLINDER_FIELDS, CylinderData
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
@@ -34,6 +34,7 @@ from .imports.persistence import (
 from .imports.rules import CodeTables, validate_row
 from .imports.template import COLUMNS
 from .models import (
+    EDITABLE_STATUSES,
     Application,
     ApplicationItem,
     ApplicationStatus,
@@ -133,6 +134,14 @@ def _require_draft(application: Application) -> None:
         raise ApplicationError(f"申请当前状态为“{application.status.label}”，只有草稿可以修改")
 
 
+def _require_editable(application: Application) -> None:
+    """A draft, or 待补正: the applicant corrects with the draft editing paths."""
+    if application.status not in EDITABLE_STATUSES:
+        raise ApplicationError(
+            f"申请当前状态为“{application.status.label}”，只有草稿或待补正的申请可以修改"
+        )
+
+
 def _apply_info(application: Application, info: UnitInfo) -> None:
     for name, (label, limit) in UNIT_FIELDS.items():
         value = (getattr(info, name) or "").strip()
@@ -171,9 +180,13 @@ def create_application(
 def update_application(
     application: Application, info: UnitInfo, *, district_code: str, actor: User
 ) -> None:
-    _require_draft(application)
+    _require_editable(application)
     if db.session.get(District, district_code) is None:
         raise ApplicationError("请选择有效的区县")
+    if application.status is ApplicationStatus.RETURNED and (
+        district_code != application.district_code
+    ):
+        raise ApplicationError("补正时不能更换受理区县：申请已由该区县局审查。")
     application.district_code = district_code
     _apply_info(application, info)
     audit.record(
@@ -243,12 +256,18 @@ def submit_application(
     accept_limit_workdays: int,
     expected_version: int | None,
 ) -> None:
-    """draft → submitted (待受理), only when nothing is missing; starts the 受理 clock."""
-    _require_draft(application)
+    """draft → submitted (待受理), only when nothing is missing; starts the 受理 clock.
+
+    待补正 → resubmitted (``workflow.resubmit``): the clock runs on from where it stopped.
+    """
+    _require_editable(application)
     problems = submission_problems(application)
     if problems:
         raise ApplicationError("不能提交：" + "；".join(problems))
-    workflow.submit(application, actor, expected_version, accept_limit_workdays)
+    if application.status is ApplicationStatus.RETURNED:
+        workflow.resubmit(application, actor, expected_version)
+    else:
+        workflow.submit(application, actor, expected_version, accept_limit_workdays)
 
 
 def delete_application(application: Application, actor: User) -> None:
@@ -281,7 +300,11 @@ def _attachment_keys(stmt: Any) -> list[str]:
 def delete_item(item: ApplicationItem, actor: User) -> None:
     """Remove one cylinder from a draft (its photo files go after the commit)."""
     application = item.application
-    _require_draft(application)
+    _require_editable(application)
+    if item.excluded:
+        raise ApplicationError(f"气瓶{item.product_no}已被排除，不能删除。")
+    corrections.require_cylinder_edits(application, ApplicationError)
+    corrections.note_removed(item)
     keys = _attachment_keys(select(Attachment).where(Attachment.item_id == item.id))
     audit.record(
         "application_item_deleted",
@@ -326,7 +349,10 @@ def update_item(
     """Edit one cylinder of a draft with the import's rules; returns the reasons it was
     refused (empty when saved)."""
     application = item.application
-    _require_draft(application)
+    _require_editable(application)
+    if item.excluded:
+        raise ApplicationError(f"气瓶{item.product_no}已被排除，不能修改。")
+    corrections.require_cylinder_edits(application, ApplicationError)
     today = today or china_today()
     cells = [values.get(c.key, "") for c in COLUMNS]
     result = validate_row(item.row_no, cells, CodeTables.load(), today)
@@ -356,6 +382,7 @@ def update_item(
         savepoint.rollback()
         return ["该气瓶或其二维码/RFID编码刚被其他申请占用，不能重复申请"]
     savepoint.commit()
+    corrections.note_change(item, "data")
     audit.record(
         "application_item_updated",
         object_type="application",

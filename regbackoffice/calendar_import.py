@@ -26,11 +26,12 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import and_, delete, or_, select
 
-from . import audit, transaction, work_calendar, workflow
+from . import audit, corrections, transaction, work_calendar, workflow
 from .clock import china_date, china_day_start
 from .extensions import db
 from .models import (
     Application,
+    ApplicationStatus,
     CalendarDay,
     CalendarYear,
     DayKind,
@@ -290,15 +291,18 @@ def recompute_open_deadlines(
     ).all()
     moved: list[MovedDeadline] = []
     for application in candidates:
-        # The query selected only applications whose clock has started.
+        # The query selected only applications whose clock has started. A 补正 round adds
+        # the working days it stood still (counted with the new schedule too).
         if application.status in ACCEPT_PENDING:
             assert application.submitted_at is not None
             step, attr = ACCEPT_STEP, "accept_due_on"
-            new = add_workdays(china_date(application.submitted_at), accept_limit)
+            paused = corrections.paused_workdays(application, ApplicationStatus.SUBMITTED)
+            new = add_workdays(china_date(application.submitted_at), accept_limit + paused)
         else:
             assert application.accepted_at is not None
             step, attr = DECISION_STEP, "decision_due_on"
-            new = add_workdays(china_date(application.accepted_at), decision_limit)
+            paused = corrections.paused_workdays(application, ApplicationStatus.ACCEPTED)
+            new = add_workdays(china_date(application.accepted_at), decision_limit + paused)
         old = getattr(application, attr)
         if old == new:
             continue

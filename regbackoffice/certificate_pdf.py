@@ -40,6 +40,7 @@ STATIC_ROOT = PACKAGE_DIR / "static"
 STATIC_SCHEME = "regbo-static"
 CERTIFICATE_TEMPLATE = "certificates/certificate.html"
 ANNEX_TEMPLATE = "certificates/annex.html"
+DOCUMENT_TEMPLATE = "documents/document.html"
 EQUIPMENT_CATEGORY = "气瓶"
 
 
@@ -92,6 +93,22 @@ class CertificateDocument:
     def count(self) -> int:
         """数量: the registered cylinders the certificate covers (not those 过户转出)."""
         return sum(1 for c in self.cylinders if not c.change.startswith("过户转出"))
+
+
+@dataclass(frozen=True)
+class LicensingPaper:
+    """A 受理通知书, 补正告知书 or 不予受理/驳回决定书 as plain values (one A4 document)."""
+
+    title: str  # the document's name, e.g. 补正告知书
+    number: str
+    authority: str  # the bureau that issues it
+    issue_date: date
+    unit_name: str  # addressee
+    credit_code: str
+    application_number: str
+    verify_url: str  # encoded in the QR code
+    paragraphs: tuple[str, ...]  # the numbered items follow the first paragraph
+    items: tuple[str, ...] = ()
 
 
 class StaticOnlyURLFetcher(URLFetcher):
@@ -264,6 +281,20 @@ def render_many(docs: Iterable[CertificateDocument]) -> bytes:
 def render_certificate_pdf(doc: CertificateDocument) -> bytes:
     """One certificate: page 1 the 使用登记证, then its annex."""
     return render_many([doc])
+
+
+def document_html(paper: LicensingPaper) -> str:
+    return _environment.get_template(DOCUMENT_TEMPLATE).render(
+        doc=paper, qr_uri=qr_data_uri(paper.verify_url)
+    )
+
+
+def render_document_pdf(paper: LicensingPaper) -> bytes:
+    """One licensing document, through the same safe fetcher and fonts as the certificate."""
+    document = _render_pages(document_html(paper), StaticOnlyURLFetcher(), _fonts())
+    document.metadata.title = f"{paper.title} {paper.number}"
+    document.metadata.authors = [paper.authority]
+    return document.write_pdf()
 
 
 def _title(docs: Sequence[CertificateDocument]) -> str:

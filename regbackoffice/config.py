@@ -126,6 +126,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CHANGE_RECEIVE_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_RECEIVE_LIMIT_WORKDAYS", 5),
         "CHANGE_ACCEPT_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_ACCEPT_LIMIT_WORKDAYS", 5),
         "CHANGE_DECISION_LIMIT_WORKDAYS": _int(env, "REGBO_CHANGE_DECISION_LIMIT_WORKDAYS", 15),
+        # 退回补正 (一次性告知): how many rounds per application, and whether 审核 may too.
+        "MAX_CORRECTION_ROUNDS": _int(env, "REGBO_MAX_CORRECTION_ROUNDS", 1),
+        "CORRECTION_AT_REVIEW": _bool(env, "REGBO_CORRECTION_AT_REVIEW", False),
+        # 行政许可法 第三十二条: no 补正 notice within 5 working days means deemed accepted.
+        "CORRECTION_NOTICE_LIMIT_WORKDAYS": _int(env, "REGBO_CORRECTION_NOTICE_LIMIT_WORKDAYS", 5),
         "CERTIFICATE_NO_FORMAT": env.get(
             "REGBO_CERTIFICATE_NO_FORMAT", "瓶渝{district:3}{serial:05d}({yy})"
         ),

@@ -517,6 +517,7 @@ HISTORY_PLAN: tuple[tuple[int, str], ...] = (
     (1, "reviewed"),
     (1, "accepted"),
     (0, "submitted"),  # submitted three weeks ago: past its 受理 limit
+    (0, "returned"),  # 退回补正: waiting on the applicant, its clock paused
 )
 HISTORY_CYLINDERS = 2
 
@@ -610,8 +611,21 @@ def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:
             select(ApplicationItem).where(ApplicationItem.application_id == application.id)
         )
     ]
+    if stage == "returned":  # one cylinder's photos do not match: 退回补正 with it
+        first = entries[0]
+        entries[0] = attachment_audit.VerdictEntry(
+            first.item_id, AuditVerdict.WRONG, "钢印照片不清晰，请重新拍摄", first.revision
+        )
     attachment_audit.save_verdicts(application, acceptor, entries)
     attachment_audit.complete(application, acceptor, application.version_id)
+    if stage == "returned":
+        from . import corrections
+
+        items = [*corrections.gathered_items(application), "请核对安全管理部门名称"]
+        workflow.request_correction(
+            application, acceptor, items, application.version_id, max_rounds=1
+        )
+        return
     workflow.accept(application, acceptor, application.version_id, 15)
     if stage == "accepted":
         return

@@ -61,6 +61,8 @@ ACTION_LABELS = {
     "application_reviewed": "审核通过",
     "application_approved": "审批通过",
     "application_voided": "驳回（退件）",
+    "application_returned": "退回补正（一次性告知）",
+    "application_resubmitted": "补正后重新提交",
     "certificate_generated": "证书生成",
     "certificate_voided": "注销使用登记证",
     "application_deadline_recomputed": "期限按节假日安排重新计算",
@@ -151,6 +153,14 @@ DETAIL_LABELS = {
     "name_registered": "登记单位",
     "credit_code_typed": "申请填写信用代码",
     "credit_code_registered": "登记信用代码",
+    "round": "补正轮次",
+    "correction_items": "补正事项",
+    "remaining_workdays": "期限剩余工作日",
+    "document_no": "文书编号",
+    "paused_workdays": "期限暂停工作日",
+    "changed_items": "修改气瓶",
+    "added_items": "新增气瓶",
+    "removed_items": "删除气瓶",
 }
 
 # Further detail fields, shown on the audit log page (not in an application's 办理记录).

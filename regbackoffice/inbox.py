@@ -9,19 +9,21 @@ from __future__ import annotations
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import Select, func, or_
+from sqlalchemy import Select, func, or_, select
 
 from .access import visible
 from .change_workflow import ChangeTask
 from .change_workflow import tasks_for as change_tasks_for
+from .clock import china_date
 from .extensions import db
-from .models import Application, ChangeRequest, Role, User
+from .models import Application, ApplicationStatus, ChangeRequest, CorrectionRound, Role, User
 from .search import contains
-from .workdays import workdays_left
+from .workdays import add_workdays, workdays_left
 from .workflow import Step
 from .workflow import tasks_for as tasks_for_role
 
 Task = Step | ChangeTask
+NOTICE_WARNING_WORKDAYS = 2  # warn this many working days before deemed acceptance
 
 
 def tasks_for(user: User) -> list[Task]:
@@ -107,3 +109,38 @@ def due_date(row: Application | ChangeRequest, task: Task) -> date | None:
 def days_left(row: Application | ChangeRequest, task: Task, today: date) -> int | None:
     due = due_date(row, task)
     return None if due is None else workdays_left(due, today)
+
+
+def correction_notice_warnings(
+    applications: list[Application], today: date, limit_workdays: int
+) -> dict[int, str]:
+    """行政许可法 第三十二条: without a 补正 notice within ``limit_workdays`` working days of
+    submission the application counts as accepted. Warns, for the 受理 applications on the
+    page that never had a notice, from two working days before that date on."""
+    waiting = [
+        a for a in applications if a.status is ApplicationStatus.SUBMITTED and a.submitted_at
+    ]
+    if not waiting:
+        return {}
+    noticed = set(
+        db.session.scalars(
+            select(CorrectionRound.application_id).where(
+                CorrectionRound.application_id.in_([a.id for a in waiting])
+            )
+        )
+    )
+    warnings: dict[int, str] = {}
+    for application in waiting:
+        if application.id in noticed:
+            continue
+        assert application.submitted_at is not None
+        deemed = add_workdays(china_date(application.submitted_at), limit_workdays)
+        left = workdays_left(deadline=deemed, today=today)
+        if left < 0:
+            warnings[application.id] = f"已超过补正告知期限（{deemed}），未告知补正的视为受理"
+        elif left <= NOTICE_WARNING_WORKDAYS:
+            when = "今日" if left == 0 else f"{left}个工作日后（{deemed}）"
+            warnings[application.id] = (
+                f"补正告知期限将至：{when}未退回补正即视为受理；如需补正，请尽快一次性告知"
+            )
+    return warnings

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from . import audit, storage
+from . import audit, corrections, storage
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
 from .images import MAX_BYTES, ImageRejected, NormalisedImage, normalise_image
 from .models import (
+    EDITABLE_STATUSES,
     Application,
     ApplicationItem,
-    ApplicationStatus,
     Attachment,
     AttachmentKind,
     User,
@@ -58,8 +58,10 @@ class PhotoError(DomainError):
 
 
 def _require_draft(application: Application) -> None:
-    if application.status is not ApplicationStatus.DRAFT:
+    """A draft, or 待补正 (the photos of an application returned for correction)."""
+    if application.status not in EDITABLE_STATUSES:
         raise PhotoError(f"申请当前状态为“{application.status.label}”，照片不能再修改")
+    corrections.require_cylinder_edits(application, PhotoError)
 
 
 def _store(image: NormalisedImage) -> tuple[str, str]:
@@ -100,6 +102,7 @@ def add_photo(
     )
     db.session.add(attachment)
     item.attachment_count += 1
+    corrections.note_change(item, "photos")
     audit.record(
         "photo_added",
         object_type="application",
@@ -135,6 +138,7 @@ def replace_photo(
     attachment.uploaded_by_id = actor.id
     if kind is not None:
         attachment.kind = kind
+    corrections.note_change(item, "photos")
     audit.record(
         "photo_replaced",
         object_type="application",
@@ -163,6 +167,7 @@ def delete_photo(attachment: Attachment, actor: User) -> None:
     )
     db.session.delete(attachment)
     item.attachment_count -= 1
+    corrections.note_change(item, "photos")
     db.session.flush()
     storage.delete_after_commit(keys)
 

@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, false, func, or_, select, update
 
-from . import audit
-from .clock import china_date
+from . import audit, corrections, documents
+from .clock import china_date, china_today
 from .domain_errors import DomainError
 from .extensions import db
 from .models import (
@@ -26,11 +26,13 @@ from .models import (
     ApplicationStatus,
     AuditVerdict,
     Certificate,
+    CorrectionRound,
+    DocumentKind,
     Role,
     User,
     utcnow,
 )
-from .workdays import add_workdays
+from .workdays import add_workdays, workdays_between, workdays_left
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Step:
     outcome: str  # shown on the progress page once done
     task: bool = True  # a 待办事项 task of its own (审核附件 is part of 受理)
     voids: bool = False  # the step's role may 驳回（退件） at this step
+    optional: bool = False  # shown on the progress page only once it happened (补正)
 
     @property
     def prompt(self) -> str:
@@ -57,9 +60,13 @@ _S = ApplicationStatus
 # The deadlines: accept_due_on = ACCEPT_LIMIT_WORKDAYS working days after submission (set by
 # ``submit``); decision_due_on = DECISION_LIMIT_WORKDAYS after 受理 (set by ``accept``), and
 # it covers 审核 and 审批 both. certified and voided are final: nobody acts on them.
+# 补正: an application returned for correction (``request_correction``) waits on the
+# applicant, with no deadline of the bureau's running (the paused clock), until ``resubmit``.
 STEPS: tuple[Step, ...] = (
     Step("submit", "提交申请", _S.DRAFT, Role.APPLICANT, None,
          "submitted_at", "created_by_id", "已提交"),
+    Step("correct", "补正", _S.RETURNED, Role.APPLICANT, None,
+         "resubmitted_at", "created_by_id", "已补正并重新提交", optional=True),
     Step("audit", "审核附件", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
          "audit_completed_at", "audit_completed_by_id", "已完成", task=False),
     Step("accept", "受理", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
@@ -73,6 +80,8 @@ STEPS: tuple[Step, ...] = (
 )  # fmt: skip
 
 TASKS: tuple[Step, ...] = tuple(s for s in STEPS if s.task)
+# Where a clerk may 退回补正: at 受理 always, at 审核 when configured (CORRECTION_AT_REVIEW).
+CORRECTION_STEPS = {Role.ACCEPTOR: _S.SUBMITTED, Role.REVIEWER: _S.ACCEPTED}
 # Who voids at which step: 驳回（退件） is each step's negative decision.
 VOID_STEP_BY_ROLE = {s.role: s.status for s in STEPS if s.voids}
 
@@ -264,11 +273,18 @@ def accept(
     application.accepted_by_id = user.id
     application.decision_due_on = add_workdays(china_date(now), decision_limit)
     db.session.flush()
+    notice = documents.issue(
+        application,
+        DocumentKind.ACCEPTANCE_NOTICE,
+        user,
+        items=documents.excluded_items(application),
+    )
     _record(
         "application_accepted",
         application,
         registered=counts.get(AuditVerdict.CORRECT, 0),
         excluded=excluded,
+        document_no=notice.number,
     )
 
 
@@ -331,7 +347,14 @@ def void(
     application.voided_by_id = user.id
     application.void_reason = reason
     db.session.flush()
-    _record("application_voided", application, from_status=previous.value, reason=reason)
+    decision = documents.issue(application, documents.rejection_kind(previous), user, reason=reason)
+    _record(
+        "application_voided",
+        application,
+        from_status=previous.value,
+        reason=reason,
+        document_no=decision.number,
+    )
 
 
 def certify(
@@ -359,3 +382,151 @@ def certify(
         cylinders=certificate.cylinder_count,
     )
     return certificate
+
+
+def correction_allowed(application: Application, user: User, at_review: bool) -> bool:
+    """Whether ``user`` may 退回补正 ``application`` now (before the rounds limit)."""
+    status = CORRECTION_STEPS.get(user.role)
+    if status is None or (user.role is Role.REVIEWER and not at_review):
+        return False
+    return application.status is status
+
+
+def rounds_refusal(application: Application, max_rounds: int) -> str | None:
+    """Why no further 补正 round is possible (None while one is)."""
+    done = corrections.round_count(application)
+    if done < max_rounds:
+        return None
+    return (
+        f"该申请已退回补正{done}次，已达上限（{max_rounds}次）：补正应一次性告知，"
+        "不能再次退回补正。请审核后受理（错误气瓶将被排除），或驳回（退件）。"
+    )
+
+
+def request_correction(
+    application: Application,
+    user: User,
+    items: list[str],
+    expected_version: int | None,
+    *,
+    max_rounds: int,
+    at_review: bool = False,
+    sod: bool = True,
+) -> CorrectionRound:
+    """退回补正: back to the applicant as 待补正 with every item at once (一次性告知).
+
+    Keeps every cylinder, photo and verdict; issues the 补正告知书; stops the clock, keeping
+    the working days the open step had left (``remaining_workdays``) for ``resubmit``.
+    """
+    status = CORRECTION_STEPS.get(user.role)
+    if status is None or (user.role is Role.REVIEWER and not at_review):
+        raise WorkflowError("您的角色在本环节不能退回补正。")
+    require_status(application, status)
+    check_version(application, expected_version)
+    if status is not ApplicationStatus.SUBMITTED:
+        check_separation_of_duties(application, user, sod)
+    refusal = rounds_refusal(application, max_rounds)
+    if refusal:
+        raise WorkflowError(refusal)
+    done = corrections.round_count(application)
+    items = [item.strip() for item in items if item and item.strip()]
+    if not items:
+        raise WorkflowError("请填写需要补正的内容（每行一项），或勾选审核中标记为错误的气瓶。")
+    if len(items) > corrections.MAX_ITEMS:
+        raise WorkflowError(f"补正内容共{len(items)}项，最多{corrections.MAX_ITEMS}项。")
+    too_long = next((i for i in items if len(i) > corrections.MAX_ITEM_LENGTH), None)
+    if too_long is not None:
+        raise WorkflowError(
+            f"补正内容“{too_long[:30]}…”超过{corrections.MAX_ITEM_LENGTH}字，请分为几项。"
+        )
+    due_field = "accept_due_on" if status is ApplicationStatus.SUBMITTED else "decision_due_on"
+    due = getattr(application, due_field)
+    remaining = workdays_left(due, china_today()) if due else 0
+    db.session.execute(
+        update(ApplicationItem)
+        .where(ApplicationItem.application_id == application.id)
+        .values(correction_change=None)
+    )
+    notice = documents.issue(application, DocumentKind.CORRECTION_NOTICE, user, items=items)
+    correction = CorrectionRound(
+        application_id=application.id,
+        round_no=done + 1,
+        from_status=status,
+        document_id=notice.id,
+        requested_at=utcnow(),
+        requested_by_id=user.id,
+        items=items,
+        remaining_workdays=remaining,
+        unit_info={name: getattr(application, name) for name in _UNIT_COLUMNS},
+        removed=[],
+    )
+    db.session.add(correction)
+    application.status = ApplicationStatus.RETURNED
+    db.session.flush()
+    _record(
+        "application_returned",
+        application,
+        round=correction.round_no,
+        correction_items=len(items),
+        remaining_workdays=remaining,
+        document_no=notice.number,
+    )
+    return correction
+
+
+# applications.UNIT_FIELDS, named here because applications imports this module.
+_UNIT_COLUMNS = (
+    "unit_name",
+    "safety_department",
+    "contact_name",
+    "contact_phone",
+    "credit_code",
+    "address",
+)
+
+
+def resubmit(application: Application, user: User, expected_version: int | None) -> None:
+    """补正后重新提交: 待补正 → the state it was returned from; the clock runs again.
+
+    The open step's deadline is the resubmission date plus the working days it had left
+    (at least today: an overdue step stays due at once). The working days spent 待补正
+    are kept on the round and the application. Cylinders the applicant changed are
+    未审核 again (``corrections.note_change``), so the attachment audit is reopened.
+    The caller has checked that nothing is missing (``applications.submission_problems``).
+    """
+    require_status(application, ApplicationStatus.RETURNED)
+    check_version(application, expected_version)
+    correction = corrections.open_round(application)
+    if correction is None:  # cannot happen: RETURNED is only set with a round
+        raise WorkflowError("未找到该申请的补正告知记录，请联系管理员。")
+    now = utcnow()
+    today = china_date(now)
+    paused = workdays_between(china_date(correction.requested_at), today)
+    seconds = int((now - correction.requested_at).total_seconds())
+    due = add_workdays(today, max(correction.remaining_workdays, 0))
+    if correction.from_status is ApplicationStatus.SUBMITTED:
+        application.accept_due_on = due
+        application.accept_paused_seconds += seconds
+        if verdict_counts(application).get(AuditVerdict.PENDING):
+            application.audit_completed_at = None
+            application.audit_completed_by_id = None
+    else:
+        application.decision_due_on = due
+        application.decision_paused_seconds += seconds
+    application.paused_workdays += paused
+    application.status = correction.from_status
+    application.resubmitted_at = now
+    correction.resubmitted_at = now
+    correction.paused_workdays = paused
+    db.session.flush()
+    summary = corrections.change_summary(application)
+    _record(
+        "application_resubmitted",
+        application,
+        actor=user,
+        round=correction.round_no,
+        paused_workdays=paused,
+        changed_items=len(summary.changed) if summary else 0,
+        added_items=len(summary.added) if summary else 0,
+        removed_items=len(correction.removed),
+    )

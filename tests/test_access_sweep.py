@@ -29,6 +29,7 @@ from regbackoffice.models import (
     ChangeKind,
     Cylinder,
     ImportJob,
+    LicensingDocument,
     Role,
     User,
 )
@@ -80,6 +81,9 @@ ROLES = {
     "acceptance.accept": (Role.ACCEPTOR,),
     "acceptance.confirm_identity": (Role.ACCEPTOR,),
     "acceptance.void": CLERKS,
+    "acceptance.request_correction": (Role.ACCEPTOR, Role.REVIEWER),
+    # Scoped by the document's application, like the certificate download.
+    "certificates.document_pdf": ANY_LOGGED_IN,
     "review.review": (Role.REVIEWER,),
     "review.approve": (Role.APPROVER,),
     "certificates.generate": (Role.ACCEPTOR,),
@@ -185,6 +189,7 @@ class Target:
     attachment_id: int
     job_id: int
     certificate_id: int | None
+    document_id: int | None
     secrets: tuple[str, ...]  # texts that must not appear in a refusal
 
 
@@ -200,6 +205,9 @@ def _target(label: str, application: Application, user: User) -> Target:
     certificate = db.session.scalar(
         select(Certificate).where(Certificate.application_id == application.id)
     )
+    document = db.session.scalar(
+        select(LicensingDocument).where(LicensingDocument.application_id == application.id)
+    )
     return Target(
         label,
         application.id,
@@ -207,6 +215,7 @@ def _target(label: str, application: Application, user: User) -> Target:
         photo.id,
         job.id,
         certificate.id if certificate else None,
+        document.id if document else None,
         (application.number, item.product_no),
     )
 
@@ -330,6 +339,7 @@ def _urls(rule, target: Target, world) -> list[str]:
         "attachment_id": target.attachment_id,
         "job_id": target.job_id,
         "certificate_id": target.certificate_id,
+        "document_id": target.document_id,
         **world["ids"],
     }
     values = {}

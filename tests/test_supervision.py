@@ -142,9 +142,10 @@ def test_dashboard_counts_states_and_overdue_work_per_district(client, superviso
     html = client.get("/supervision/").get_data(as_text=True)
     assert "统计更新于" in html
     status = screen_table(html, "table-status")
-    assert status[0][:3] == ["区县", "待受理", "待审核"]
+    # 待补正 (back with the applicant, the clock paused) has its own column.
+    assert status[0][:4] == ["区县", "待受理", "待补正", "待审核"]
     by_name = {row[0]: row for row in status[1:]}
-    assert by_name["渝北区"][1] == "2" and by_name["江北区"][2] == "1"
+    assert by_name["渝北区"][1] == "2" and by_name["江北区"][3] == "1"
     assert by_name["全市"][1] == "2" and by_name["全市"][-1] == "3"
     overdue = {row[0]: row[1:] for row in screen_table(html, "table-overdue")[1:]}
     assert overdue["渝北区"] == ["1", "0", "1"]

@@ -26,6 +26,7 @@ def test_every_open_state_has_one_task_and_final_states_none():
     owners = {status: workflow.open_step(status) for status in ApplicationStatus}
     assert {s: (t.role, t.label) for s, t in owners.items() if t} == {
         S.DRAFT: (Role.APPLICANT, "提交申请"),
+        S.RETURNED: (Role.APPLICANT, "补正"),
         S.SUBMITTED: (Role.ACCEPTOR, "受理"),
         S.ACCEPTED: (Role.REVIEWER, "审核"),
         S.REVIEWED: (Role.APPROVER, "审批"),
@@ -37,6 +38,7 @@ def test_every_open_state_has_one_task_and_final_states_none():
 def test_deadlines_and_voiding_follow_the_table():
     assert {s.key: s.deadline_field for s in workflow.TASKS} == {
         "submit": None,
+        "correct": None,
         "accept": "accept_due_on",
         "review": "decision_due_on",
         "approve": "decision_due_on",

@@ -13,8 +13,9 @@ from rq.queue import Queue
 from sqlalchemy import func, select
 
 from .. import audit, jobs
+from ..corrections import require_cylinder_edits
 from ..extensions import db
-from ..models import Application, ApplicationStatus, ImportJob, ImportStatus, User
+from ..models import EDITABLE_STATUSES, Application, ImportJob, ImportStatus, User
 from ..transaction import after_commit
 from . import ImportRejected
 from .persistence import ImportOutcome, import_rows
@@ -30,8 +31,9 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
     """
     from .. import storage
 
-    if application.status is not ApplicationStatus.DRAFT:
+    if application.status not in EDITABLE_STATUSES:
         raise ImportRejected("申请已提交，不能再导入气瓶")
+    require_cylinder_edits(application, ImportRejected)
     rows = parse_workbook(data, filename)
     job = ImportJob(
         application_id=application.id,
@@ -150,7 +152,7 @@ def can_retry(job: ImportJob) -> bool:
     return (
         job.status is ImportStatus.FAILED
         and bool(job.file_key)
-        and job.application.status is ApplicationStatus.DRAFT
+        and job.application.status in EDITABLE_STATUSES
     )
 
 
@@ -165,7 +167,7 @@ def retry_import(job: ImportJob, actor: User) -> None:
         raise ImportRejected(
             "本次导入的文件未保存（文件本身未通过检查），不能重试：请改正文件后重新导入。"
         )
-    if job.application.status is not ApplicationStatus.DRAFT:
+    if job.application.status not in EDITABLE_STATUSES:
         raise ImportRejected("申请已提交，不能再导入气瓶")
     job.status = ImportStatus.QUEUED
     job.message = None

@@ -11,9 +11,11 @@ from sqlalchemy import Table, func, select
 
 from ..archive import CylinderData
 from ..clock import china_today
+from ..corrections import require_cylinder_edits
 from ..extensions import db
 from ..identity import normalize_text
 from ..models import (
+    EDITABLE_STATUSES,
     Application,
     ApplicationItem,
     ApplicationStatus,
@@ -197,8 +199,9 @@ def import_rows(
     progress: Progress | None = None,
 ) -> ImportOutcome:
     """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit)."""
-    if application.status is not ApplicationStatus.DRAFT:
+    if application.status not in EDITABLE_STATUSES:
         raise ImportRejected("申请已提交，不能再导入气瓶")
+    require_cylinder_edits(application, ImportRejected)
     today = today or china_today()
     rows = list(rows)
     total = len(rows)
@@ -265,6 +268,8 @@ def import_rows(
             continue
         next_row += 1
         values = item_values(application.id, next_row, result.data, result.key)
+        if application.status is ApplicationStatus.RETURNED:
+            values["correction_change"] = "new"  # the clerk's next audit shows it as new
         to_insert[result.key] = (result, values)
     inserted = _insert_claiming([values for _, values in to_insert.values()])
     lost = [(result, values) for key, (result, values) in to_insert.items() if key not in inserted]

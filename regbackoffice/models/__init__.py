@@ -2,6 +2,7 @@
 
 from .api_clients import API_SCOPES, ApiClient, ApiIdempotencyKey, ApiRecordKey, ApiToken
 from .applications import (
+    EDITABLE_STATUSES,
     LIVE_STATUSES,
     Application,
     ApplicationItem,
@@ -23,6 +24,7 @@ from .cylinders import (
     TagBinding,
     TagType,
 )
+from .documents import CorrectionRound, DocumentKind, LicensingDocument
 from .imports import ImportJob, ImportStatus
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -35,6 +37,7 @@ __all__ = [
     "API_SCOPES",
     "CITY_ROLES",
     "DISTRICT_ROLES",
+    "EDITABLE_STATUSES",
     "LIVE_STATUSES",
     "ApiClient",
     "ApiIdempotencyKey",
@@ -58,17 +61,20 @@ __all__ = [
     "ChangeOrigin",
     "ChangeRequest",
     "ChangeStatus",
+    "CorrectionRound",
     "Cylinder",
     "CylinderChangeCounter",
     "CylinderStatus",
     "CylinderStatusChange",
     "DayKind",
     "District",
+    "DocumentKind",
     "FillingRecord",
     "ImportJob",
     "ImportStatus",
     "InspectionRecord",
     "LabeledEnum",
+    "LicensingDocument",
     "Medium",
     "RegistrationStat",
     "RenderState",

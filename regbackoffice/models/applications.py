@@ -28,6 +28,8 @@ from .units import Unit
 class ApplicationStatus(LabeledEnum):
     DRAFT = ("draft", "草稿")
     SUBMITTED = ("submitted", "待受理")
+    # 退回补正: back with the applicant, who fixes and resubmits; the clock stands still.
+    RETURNED = ("returned", "待补正")
     ACCEPTED = ("accepted", "待审核")
     REVIEWED = ("reviewed", "待审批")
     APPROVED = ("approved", "待发证")
@@ -35,6 +37,8 @@ class ApplicationStatus(LabeledEnum):
     VOIDED = ("voided", "已作废")
 
 
+# Statuses in which the applicant edits: a draft, and 待补正 (the draft editing paths).
+EDITABLE_STATUSES = frozenset({ApplicationStatus.DRAFT, ApplicationStatus.RETURNED})
 # Statuses in which an application still claims its cylinders.
 LIVE_STATUSES = frozenset(ApplicationStatus) - {ApplicationStatus.VOIDED}
 
@@ -116,6 +120,7 @@ class Application(Model):
     created_at: Mapped[datetime] = created_at_column()
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resubmitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # after 补正
     # Time limits in official working days (see ``workdays``), fixed when the clock starts.
     accept_due_on: Mapped[date | None] = mapped_column(Date)
     decision_due_on: Mapped[date | None] = mapped_column(Date)
@@ -132,6 +137,11 @@ class Application(Model):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     void_reason: Mapped[str | None] = mapped_column(String(500))
+    # The paused clock (退回补正): working days spent 待补正, and the calendar seconds
+    # the 受理 and 审核/审批 steps stood still, which the dashboard's medians leave out.
+    paused_workdays: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    accept_paused_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    decision_paused_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Cached count for lists and the inbox; kept by the item operations.
     item_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -205,6 +215,9 @@ class ApplicationItem(Model):
     # concurrent change by another clerk (optimistic locking per cylinder).
     audit_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     excluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # What the applicant changed while 待补正 (``corrections.CHANGE_LABELS`` keys, joined
+    # by commas: data, photos, new); cleared by the next 补正 notice.
+    correction_change: Mapped[str | None] = mapped_column(String(20))
     cylinder_id: Mapped[str | None] = mapped_column(ForeignKey("cylinders.id"))
     attachment_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, literal, select, text
 
 from .. import jobs
 from ..clock import CHINA_TZ
@@ -35,6 +35,8 @@ TIMED_STEPS = [
     ("approve", "受理→审批", "accepted_at", "approved_at"),
     ("certify", "审批→发证", "approved_at", "certified_at"),
 ]
+# The paused clock: the seconds a step stood still while 待补正 are not its duration.
+PAUSED_SECONDS = {"accept": "accept_paused_seconds", "approve": "decision_paused_seconds"}
 
 
 def _month_sql(column: str) -> str:
@@ -106,13 +108,14 @@ def _rebuild_step_durations() -> None:
     db.session.execute(delete(StepDurationStat))
     if db.engine.dialect.name == "postgresql":
         for key, _label, start, end in TIMED_STEPS:
+            paused = PAUSED_SECONDS.get(key, "0")
             db.session.execute(
                 text(
                     f"""
                     INSERT INTO stat_step_days (month, district_code, step, seconds, applications)
                     SELECT to_char({end} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
                       district_code, :step,
-                      CAST(floor(extract(epoch FROM {end} - {start})) AS integer),
+                      CAST(floor(extract(epoch FROM {end} - {start})) AS integer) - {paused},
                       COUNT(*)
                     FROM applications
                     WHERE {start} IS NOT NULL AND {end} IS NOT NULL
@@ -126,13 +129,17 @@ def _rebuild_step_durations() -> None:
     counts: dict[tuple[str, str, str, int], int] = {}
     for key, _label, start_col, end_col in TIMED_STEPS:
         start, end = getattr(Application, start_col), getattr(Application, end_col)
-        for code, began, ended in db.session.execute(
-            select(Application.district_code, start, end).where(
-                start.is_not(None), end.is_not(None)
-            )
+        paused_col = getattr(Application, PAUSED_SECONDS[key]) if key in PAUSED_SECONDS else None
+        for code, began, ended, paused in db.session.execute(
+            select(
+                Application.district_code,
+                start,
+                end,
+                paused_col if paused_col is not None else literal(0),
+            ).where(start.is_not(None), end.is_not(None))
         ):
             month = ended.astimezone(CHINA_TZ).strftime("%Y-%m")
-            seconds = int((ended - began).total_seconds())
+            seconds = int((ended - began).total_seconds()) - (paused or 0)
             bucket = (month, code, key, seconds)
             counts[bucket] = counts.get(bucket, 0) + 1
     db.session.add_all(

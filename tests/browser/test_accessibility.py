@@ -49,6 +49,14 @@ def test_the_forms_have_no_serious_accessibility_violation(open_context, live_se
     ):
         page.goto(live_server(path))
         found += violations(page)
+    # The demo's application returned for correction: the notice, then its 补正 round.
+    page.goto(live_server("/applications/"))
+    page.get_by_role("row", name=re.compile("待补正")).first.get_by_role(
+        "link", name="详情"
+    ).click()
+    found += violations(page)
+    page.goto(page.url + "/progress")
+    found += violations(page)
     page.context.clear_cookies()
     login(page, live_server, "admin")
     for path in ("/admin/users/new", "/admin/units/new", "/admin/api-clients", "/admin/audit"):
@@ -61,7 +69,7 @@ def test_the_forms_have_no_serious_accessibility_violation(open_context, live_se
     page.get_by_role("link", name="详情").first.click()
     detail = page.url
     found += violations(page)
-    for path in ("/audit", "/void"):
+    for path in ("/audit", "/void", "/correction"):
         page.goto(detail + path)
         found += violations(page)
     page.goto(live_server("/inbox?task=suspend-accept"))

@@ -28,6 +28,11 @@ MANUFACTURER = "浏览器测试气瓶厂"
 PRODUCT_NOS = [f"BRW{n:05d}" for n in range(1, 6)]
 BAD_PRODUCT_NO = PRODUCT_NOS[2]
 WRONG_NOTES = {PRODUCT_NOS[1]: "钢印照片模糊，无法辨认编号", PRODUCT_NOS[3]: "监检证书与气瓶不符"}
+# The 补正 round: the applicant retakes the first wrong cylinder's stamp photo and corrects
+# the unit information; the second stays wrong and is excluded at 受理.
+FIXED_PRODUCT_NO, STILL_WRONG = PRODUCT_NOS[1], PRODUCT_NOS[3]
+UNIT_ITEM = "安全管理部门请填写营业执照上的全称"
+FIXED_DEPARTMENT = "安全生产管理部（全称）"
 
 
 def cylinder_row(product_no: str, *, next_inspection: str | None = None) -> list:
@@ -273,9 +278,80 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
     body = page.locator("body").inner_text()
     assert "附件审核已完成" in body and "已审核 5 / 5，错误 2" in body
+    bureau_url = page.url
+
+    # ---- 退回补正: every item at once (the 错误 cylinders gathered, plus a line of text) ----
+    page.get_by_role("link", name="退回补正").click()
+    page.wait_for_url(re.compile(r"/correction$"))
+    gathered = page.locator("input[name=gathered]")
+    assert gathered.count() == 2 and all(box.is_checked() for box in gathered.all())
+    for product_no, note_text in WRONG_NOTES.items():
+        assert page.get_by_label(f"气瓶{product_no}：{note_text}").is_checked()
+    page.get_by_label("其他需要补正的内容（每行一项）").fill(UNIT_ITEM)
+    page.get_by_label(re.compile("补正应一次性告知")).check()
+    page.get_by_role("button", name="确认退回补正").click()
+    page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
+    assert "待补正" in page.locator("#correction-open").inner_text()
+    notice_link = page.get_by_role("link", name=re.compile("打印补正告知书"))
+    notice = page.request.get(live_server(notice_link.get_attribute("href")))
+    assert notice.ok and notice.body().startswith(b"%PDF")
+    screenshot(page, "06c-correction-returned")
+    logout(page)
+
+    # ---- 使用单位经办人: the notice, a new photo, the unit information, 重新提交 -------------
+    login(page, live_server, f"applicant-{DISTRICT}")
+    page.goto(application_url)
+    told = page.locator("#correction-notice").inner_text()
+    assert UNIT_ITEM in told and all(note_text in told for note_text in WRONG_NOTES.values())
+    page.get_by_role("row", name=re.compile(FIXED_PRODUCT_NO)).get_by_role(
+        "link", name="照片"
+    ).click()
+    stamp = page.locator(".photo-card", has_text="钢印")
+    stamp.get_by_label("替换为").set_input_files(
+        {
+            "name": f"{FIXED_PRODUCT_NO}_钢印_重拍.jpg",
+            "mimeType": "image/jpeg",
+            "buffer": demo_photo(FIXED_PRODUCT_NO + "R", AttachmentKind.STAMP),
+        }
+    )
+    stamp.get_by_role("button", name="替换", exact=True).click()
+    assert "照片已替换" in page.locator("body").inner_text()
+    page.goto(application_url)
+    page.locator(".card", has_text="单位基本信息").get_by_role("link", name="修改").click()
+    page.get_by_label("安全管理部门").fill(FIXED_DEPARTMENT)
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"/applications/\d+$"))
+    screenshot(page, "06d-correction-applicant")
+    page.get_by_role("button", name="补正后重新提交").click()
+    assert "补正只有一次机会" in answer_confirmation(page)
+    page.wait_for_url(re.compile(r"/progress$"))
+    round_card = page.locator("#correction-round-1").inner_text()
+    assert UNIT_ITEM in round_card and "重新提交：" in round_card and "期限暂停" in round_card
+    assert page.get_by_role("link", name="下载（PDF）").count() == 1  # the 补正告知书
+    logout(page)
+
+    # ---- 受理人员: what changed, the changed cylinder audited again, 受理 ------------------------
+    login(page, live_server, f"accept-{DISTRICT}")
+    page.goto(live_server("/inbox"))
+    row = page.get_by_role("row", name=re.compile(application_no))
+    assert "已补正，重新提交于" in row.inner_text()
+    row.get_by_role("link", name="详情").click()
+    changes = page.locator("#correction-changes").inner_text()
+    assert f"{FIXED_PRODUCT_NO}（照片已更换）" in changes
+    assert "单位基本信息已修改：安全管理部门" in changes
+    page.get_by_role("link", name="审核附件").click()
+    page.wait_for_url(re.compile(r"/audit"))
+    assert progress.inner_text() == "已审核 4 / 5，错误 1"  # unchanged verdicts are kept
+    changed = page.locator(".audit-card", has_text="补正：照片已更换")
+    assert changed.count() == 1 and FIXED_PRODUCT_NO in changed.inner_text()
+    screenshot(page, "06e-correction-audit")
+    page.get_by_role("button", name="完成", exact=True).click()
+    page.wait_for_url(re.compile(r"/bureau/applications/\d+$"))
+    assert page.url == bureau_url
+    assert "已审核 5 / 5，错误 1" in page.locator("body").inner_text()
     page.get_by_role("button", name="受理").click()
     said = answer_confirmation(page)  # says what 受理 will do before it commits
-    assert "3 只正确，将予登记；2 只错误，将被排除" in said
+    assert "4 只正确，将予登记；1 只错误，将被排除" in said
     page.wait_for_url(re.compile(r"/inbox"))
     assert f"申请 {application_no} 已受理" in page.locator("body").inner_text()
     logout(page)
@@ -302,7 +378,7 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     card = page.locator(".card.border-success")
     certificate_no = re.search(r"使用登记证 (\S+)", card.inner_text()).group(1)
     assert re.fullmatch(r"瓶渝112\d{5}\(\d{2}\)", certificate_no)
-    assert "3 只" in card.inner_text()
+    assert "4 只" in card.inner_text()
     # Jobs run inline: the PDF was rendered in the request's commit.
     assert page.locator("#certificate-state").get_attribute("data-state") == "ready"
     screenshot(page, "07-certificate-generated")
@@ -336,10 +412,10 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
     body = page.locator("body").inner_text()
     assert f"使用登记证编号 {certificate_no}" in body
     excluded = page.locator("table", has=page.get_by_role("columnheader", name="审核意见"))
-    for product_no, note_text in WRONG_NOTES.items():
-        row_text = excluded.get_by_role("row", name=re.compile(product_no)).inner_text()
-        assert note_text in row_text
-    assert excluded.locator("tbody tr").count() == 2
+    row_text = excluded.get_by_role("row", name=re.compile(STILL_WRONG)).inner_text()
+    assert WRONG_NOTES[STILL_WRONG] in row_text
+    assert excluded.locator("tbody tr").count() == 1  # the other was corrected (补正)
+    assert "补正（第1次）" in body
     certified_step = page.locator("table").first.locator("tr", has_text="证书生成")
     assert f"accept-{DISTRICT}" in certified_step.inner_text(), "who generated it is named"
     screenshot(page, "09-progress")

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("acceptance", __name__, url_prefix="/bureau/applications")
 
-from . import identity, routes  # noqa: E402, F401
+from . import correction, identity, routes  # noqa: E402, F401

@@ -22,6 +22,7 @@ from ...search import contains
 from ..form_helpers import VersionedForm, required_text
 from ..refusal import refuse
 from . import bp
+from .correction import correction_context
 from .forms import AuditPageForm, VoidForm
 
 BUREAU_READERS = (Role.ACCEPTOR, Role.REVIEWER, Role.APPROVER, Role.SUPERVISOR)
@@ -74,6 +75,7 @@ def detail(application_id: int) -> str:
         ),
         certificate=certificates.certificate_for(application),
         retry_form=AuditPageForm(),
+        **correction_context(application),
     )
 
 

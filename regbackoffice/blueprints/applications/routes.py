@@ -24,7 +24,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
-from ... import access, applications, history, photos, workflow
+from ... import access, applications, corrections, documents, history, photos, workflow
 from ...domain_errors import DomainError
 from ...extensions import db
 from ...images import ImageRejected
@@ -32,6 +32,7 @@ from ...imports import ImportRejected, safety
 from ...imports import job as import_job
 from ...imports import template as import_template
 from ...models import (
+    EDITABLE_STATUSES,
     Application,
     ApplicationItem,
     ApplicationStatus,
@@ -208,7 +209,8 @@ def show(application_id: int) -> str:
     )
     if last_import is not None:
         _resend_if_lost(last_import)  # as its result page does (the sweep catches the rest)
-    is_draft = application.status is ApplicationStatus.DRAFT
+    # 待补正 is edited like a draft (the same paths), then resubmitted.
+    is_draft = application.status in EDITABLE_STATUSES
     return render_template(
         "applications/show.html",
         application=application,
@@ -224,6 +226,7 @@ def show(application_id: int) -> str:
         submission_problems=(
             applications.submission_problems(application, limit=5) if is_draft else []
         ),
+        correction=corrections.open_round(application),
     )
 
 
@@ -430,7 +433,7 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             replace_form=ReplacePhotoForm(),
             confirm_form=ConfirmForm(),
             problem=applications.photo_problem(kinds),
-            is_draft=application.status is ApplicationStatus.DRAFT,
+            is_draft=application.status in EDITABLE_STATUSES,
         ),
         status,
     )
@@ -503,7 +506,7 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
             application=application,
             form=form,
             results=results,
-            is_draft=application.status is ApplicationStatus.DRAFT,
+            is_draft=application.status in EDITABLE_STATUSES,
         ),
         status,
     )
@@ -516,6 +519,7 @@ def submit(application_id: int) -> Response | tuple[str, int]:
     form = VersionedForm()
     if not form.validate_on_submit():
         abort(400)
+    resubmission = application.status is ApplicationStatus.RETURNED
     try:
         applications.submit_application(
             application,
@@ -525,7 +529,10 @@ def submit(application_id: int) -> Response | tuple[str, int]:
         )
     except DomainError as exc:
         return refuse(exc, url_for(".show", application_id=application.id))
-    flash(f"申请{application.number}已提交，等待区县局受理。", "success")
+    if resubmission:
+        flash(f"申请{application.number}已补正并重新提交，受理期限继续计算。", "success")
+    else:
+        flash(f"申请{application.number}已提交，等待区县局受理。", "success")
     return redirect(url_for(".progress", application_id=application.id))
 
 
@@ -563,6 +570,8 @@ def progress(application_id: int) -> str:
         )
         .order_by(ApplicationItem.row_no)
     ).all()
+    if application.status is ApplicationStatus.RETURNED:
+        excluded = []  # not decided yet: the 补正告知书 lists what to correct
     certificate = db.session.scalar(
         select(Certificate).where(Certificate.application_id == application.id)
     )
@@ -573,6 +582,8 @@ def progress(application_id: int) -> str:
         events=events,
         excluded=excluded,
         certificate=certificate,
+        correction_rounds=corrections.rounds(application),
+        licensing_documents=documents.for_application(application),
         confirm_form=ConfirmForm(),
         action_labels=history.ACTION_LABELS,
         describe_event=history.describe_event,
@@ -591,6 +602,8 @@ def _steps(application: Application, certificate: Certificate | None = None) -> 
         ("创建申请", a.created_at, "已创建", a.created_by_id)
     ]
     for step, at in workflow.completed_steps(a):
+        if step.optional and at is None and a.status is not step.status:
+            continue  # 补正: only when the application was returned
         if step.done_by:
             by = getattr(a, step.done_by)
         else:  # 证书生成: who issued is on the certificate

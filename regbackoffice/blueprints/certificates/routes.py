@@ -9,10 +9,10 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
-from ... import audit, certificates, workflow
+from ... import audit, certificates, documents, workflow
 from ...access import get_or_404, roles_required, visible
 from ...extensions import db
-from ...models import Application, Certificate, Role
+from ...models import Application, Certificate, LicensingDocument, Role
 from ...search import contains
 from ..form_helpers import BaseForm, VersionedForm, required_text
 from ..refusal import refuse
@@ -155,4 +155,17 @@ def download(certificate_id: int) -> Response:
         abort(409, description=exc.message)
     return _pdf_response(
         data, f"{certificate.number}.pdf".replace("(", "_").replace(")", ""), False
+    )
+
+
+@bp.route("/documents/<int:document_id>.pdf")
+@login_required
+def document_pdf(document_id: int) -> Response:
+    """A licensing document (受理通知书, 补正告知书, decisions), scoped by its application:
+    the clerk prints it (``?print=1``, inline), the applicant downloads it."""
+    document = get_or_404(LicensingDocument, document_id)
+    return _pdf_response(
+        documents.pdf(document),
+        f"{document.kind.label}-{document.number}.pdf",
+        inline=request.args.get("print") == "1",
     )

@@ -1,4 +1,4 @@
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
 from ... import inbox
@@ -29,6 +29,13 @@ def index() -> str:
     page = db.paginate(query, per_page=PER_PAGE, error_out=False)
     today = china_today()
     rows = [(a, inbox.due_date(a, task), inbox.days_left(a, task, today)) for a in page.items]
+    notice_warnings = (
+        inbox.correction_notice_warnings(
+            page.items, today, current_app.config["CORRECTION_NOTICE_LIMIT_WORKDAYS"]
+        )
+        if task.key == "accept"
+        else {}
+    )
     return render_template(
         "inbox/index.html",
         tasks=tasks,
@@ -38,4 +45,5 @@ def index() -> str:
         rows=rows,
         q=search,
         change_task=isinstance(task, ChangeTask),
+        notice_warnings=notice_warnings,
     )

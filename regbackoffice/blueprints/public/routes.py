@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 from sqlalchemy import select
 
-from ... import certificates, trace
+from ... import certificates, documents, trace
 from ...clock import china_today
 from ...extensions import db, limiter
 from ...models import Application, Certificate
@@ -24,6 +24,14 @@ limiter.shared_limit(_public_limit, scope="public")(bp)
 def verify(number: str) -> tuple[str, int] | str:
     certificate = db.session.scalar(select(Certificate).where(Certificate.number == number[:50]))
     if certificate is None:
+        # 受理通知书, 补正告知书 and the decisions carry a QR to here too.
+        document = documents.by_number(number[:30])
+        if document is not None:
+            return render_template(
+                "public/verify_document.html",
+                document=document,
+                application=db.session.get(Application, document.application_id),
+            )
         return render_template("public/verify.html", number=number[:50], certificate=None), 404
     application = db.session.get(Application, certificate.application_id)
     assert application is not None
