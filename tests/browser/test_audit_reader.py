@@ -97,7 +97,8 @@ def test_lightbox_keys_step_zoom_rotate_and_esc_returns_focus(reader, live_serve
     assert title.inner_text() == f"产品编号 {product} 的钢印照片（第 1 / 2 张）"
     page.keyboard.press("ArrowRight")
     assert title.inner_text() == f"产品编号 {product} 的监检证书照片（第 2 / 2 张）"
-    assert page.locator("#lightbox-image").get_attribute("alt") == f"产品编号 {product} 的监检证书照片"
+    alt = page.locator("#lightbox-image").get_attribute("alt")
+    assert alt == f"产品编号 {product} 的监检证书照片"
     page.keyboard.press("+")
     page.keyboard.press("r")
     assert page.locator("#lightbox-image").evaluate("el => el.style.transform") == (
