@@ -20,9 +20,15 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = 480
 # Sizes made for how photos are drawn (longest side, JPEG quality): "small" for the 40–96 px
-# thumbnails of the lists, "view" for reading a stamp in the 逐只审核 mode. Made from the stored
-# photo on first use and kept under a key named by its sha256 (see ``photo_files``).
-VARIANT_SIZES: dict[str, tuple[int, int]] = {"small": (240, 70), "view": (1000, 62)}
+# thumbnails of the lists; in the 逐只审核 mode "view" for the stamp (drawn ≤ 640 px wide on a
+# 1366 px screen, enough to read the 产品编号; the lightbox has the full photo) and "side" for
+# the 监检证书 beside it (≈ 320 px). Made from the stored photo on first use and kept under a
+# key named by its sha256 (see ``photo_files``).
+VARIANT_SIZES: dict[str, tuple[int, int]] = {
+    "small": (240, 70),
+    "side": (360, 55),
+    "view": (640, 50),
+}
 
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}

@@ -313,7 +313,10 @@ def _urls(rule, target: Target, world) -> list[str]:
             return []
         values[name] = ids[name]
     if "variant" in rule.arguments:
-        return [rule.build({**values, "variant": v})[1] for v in ("full", "thumb", "small", "view")]
+        return [
+            rule.build({**values, "variant": v})[1]
+            for v in ("full", "thumb", "small", "side", "view")
+        ]
     return [rule.build(values)[1]]
 
 

@@ -50,7 +50,7 @@ def test_a_versioned_photo_url_is_kept_by_the_browser_and_a_bare_one_revalidated
     assert again.status_code == 304
 
 
-@pytest.mark.parametrize("variant,longest", [("small", 240), ("view", 1000)])
+@pytest.mark.parametrize("variant,longest", [("small", 240), ("side", 360), ("view", 640)])
 def test_sized_variants_are_jpegs_no_larger_than_their_size(
     app, client, acceptor, application, variant, longest
 ):
@@ -65,7 +65,7 @@ def test_sized_variants_are_jpegs_no_larger_than_their_size(
 def test_sized_variants_are_refused_outside_the_district(client, login_as, application):
     login_as(Role.ACCEPTOR, district_code="500105")
     photo = db.session.scalars(select(Attachment)).first()
-    for variant in ("small", "view"):
+    for variant in ("small", "side", "view"):
         response = client.get(f"/files/attachments/{photo.id}/{variant}?v={photo.sha256[:16]}")
         assert response.status_code == 404
 

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
-from ... import attachment_audit, certificates, history, photo_files, workflow
+from ... import applications, attachment_audit, certificates, history, photo_files, workflow
 from ...access import get_or_404, roles_required
 from ...extensions import db
 from ...models import (
@@ -36,11 +36,9 @@ def _items_query(application: Application) -> Select[tuple[ApplicationItem]]:
     product_no = request.args.get("product_no", "").strip()
     if product_no:
         query = query.where(contains(ApplicationItem.product_no, product_no))
-    photos = request.args.get("photos", "")
-    if photos == "yes":
-        query = query.where(ApplicationItem.attachment_count > 0)
-    elif photos == "no":
-        query = query.where(ApplicationItem.attachment_count == 0)
+    condition = applications.photo_filter(request.args.get("photos", ""))
+    if condition is not None:
+        query = query.where(condition)
     return query.order_by(ApplicationItem.row_no, ApplicationItem.id)
 
 
@@ -73,6 +71,7 @@ def detail(application_id: int) -> str:
             else ""
         ),
         certificate=certificates.certificate_for(application),
+        photo_filters=applications.PHOTO_FILTERS,
         retry_form=AuditPageForm(),
     )
 
@@ -180,6 +179,8 @@ def _photo_json(photo: Attachment, product_no: str) -> dict:
         "kind": photo.kind.value,
         "alt": photo_files.photo_alt(photo, product_no),
         "view": photo_files.photo_url(photo, "view"),
+        "side": photo_files.photo_url(photo, "side"),
+        "small": photo_files.photo_url(photo, "small"),
         "thumb": photo_files.photo_url(photo, "thumb"),
         "full": photo_files.photo_url(photo, "full"),
     }

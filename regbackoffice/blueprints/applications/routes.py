@@ -191,10 +191,9 @@ def show(application_id: int) -> str:
     stmt = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     if query:
         stmt = stmt.where(contains(ApplicationItem.product_no, query))
-    if has_photos == "yes":
-        stmt = stmt.where(ApplicationItem.attachment_count > 0)
-    elif has_photos == "no":
-        stmt = stmt.where(ApplicationItem.attachment_count == 0)
+    condition = applications.photo_filter(has_photos)
+    if condition is not None:
+        stmt = stmt.where(condition)
     page = db.paginate(
         stmt.order_by(ApplicationItem.row_no), per_page=ITEMS_PER_PAGE, error_out=False
     )
@@ -221,9 +220,11 @@ def show(application_id: int) -> str:
         submit_form=VersionedForm(version=application.version_id),
         last_import=last_import,
         is_draft=is_draft,
+        photo_filters=applications.PHOTO_FILTERS,
         submission_problems=(
             applications.submission_problems(application, limit=5) if is_draft else []
         ),
+        incomplete=applications.incomplete_items(application) if is_draft else [],
     )
 
 

@@ -10,7 +10,7 @@ from ...models import Attachment
 from . import bp
 
 
-@bp.route("/attachments/<int:attachment_id>/<any(full, thumb, small, view):variant>")
+@bp.route("/attachments/<int:attachment_id>/<any(full, thumb, small, side, view):variant>")
 @login_required
 def attachment(attachment_id: int, variant: str) -> BaseResponse:
     """A photo (or one of its sizes) for anyone whose scope includes its application."""

@@ -85,7 +85,7 @@
     const item = cylinders[position];
     if (!item) return;
     item.photos.forEach(function (photo) {
-      const url = photo.kind === "stamp" ? photo.view : photo.thumb;
+      const url = photo.kind === "stamp" ? photo.view : photo.side;
       if (preloaded[url]) return;
       const image = new Image();
       image.decoding = "async";
@@ -126,7 +126,7 @@
     const shownAt = current;
     const stampPhoto = photoOf(item, "stamp");
     showPhoto(stamp, stamp.parentElement, $("reader-stamp-caption"), stampPhoto, "view", "无钢印照片");
-    showPhoto(cert, cert.parentElement, $("reader-cert-caption"), photoOf(item, "supervision_certificate"), "thumb", "无监检证书照片");
+    showPhoto(cert, cert.parentElement, $("reader-cert-caption"), photoOf(item, "supervision_certificate"), "side", "无监检证书照片");
     // Photos beyond the first of each kind (3rd and 4th): small links, in the lightbox's order.
     const more = $("reader-more");
     more.textContent = "";
@@ -138,7 +138,7 @@
       link.className = "photo-link d-inline-block me-1";
       link.dataset.lightbox = photo.alt;
       const img = document.createElement("img");
-      img.src = photo.thumb;
+      img.src = photo.small;
       img.alt = photo.alt;
       img.className = "photo-thumb thumb-64";
       link.appendChild(img);
