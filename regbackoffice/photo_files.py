@@ -1,9 +1,9 @@
 """Serving cylinder photos at the size they are drawn, cacheable by the clerk's browser.
 
 Each photo is stored once (``full``) with its 480 px ``thumb``; smaller or reading-size
-variants (``images.VARIANT_SIZES``) are made from the stored photo on first use (a bulk upload
-of 2,000 photos stays fast; the audit mode's preloading asks for them ahead of the clerk) and
-kept under a key derived from its sha256, so a replaced photo gets new files and new URLs.
+variants (``images.VARIANT_SIZES``) are made by the worker after the upload (job
+``photo_variants``), or on first view when there is none (the demo, photos stored before),
+and kept under a key derived from the sha256, so a replaced photo gets new files and URLs.
 URLs carry the sha256 (``?v=``): the browser may keep such a response (``private``, a year),
 while a URL without it is revalidated by ETag every time. The access check runs on every
 request that reaches the server (a cached response never crosses users: logout clears it).
@@ -12,8 +12,10 @@ request that reaches the server (a cached response never crosses users: logout c
 from __future__ import annotations
 
 from flask import url_for
+from sqlalchemy import select
 
-from . import storage
+from . import jobs, storage
+from .extensions import db
 from .images import VARIANT_SIZES, resize_variant
 from .models import Attachment
 
@@ -67,3 +69,24 @@ def variant_bytes(photo: Attachment, variant: str) -> tuple[bytes, str] | None:
     if not storage.exists(key):
         return None
     return storage.read(key), mimetype
+
+
+def warm_after_commit(attachment_ids: list[int]) -> None:
+    """Have the worker make the sized variants of new photos, once they are committed.
+
+    Without a worker (the demo) nothing is queued: the variants are made on first view, as
+    for photos stored before the variants existed.
+    """
+    if attachment_ids and jobs.queue() is not None:
+        jobs.enqueue_after_commit("photo_variants", list(attachment_ids))
+
+
+@jobs.job("photo_variants")
+def make_variants(attachment_ids: list[int]) -> int:
+    """Make every sized variant of these photos (safe twice: made ones are skipped)."""
+    made = 0
+    for photo in db.session.scalars(select(Attachment).where(Attachment.id.in_(attachment_ids))):
+        for variant in VARIANT_SIZES:
+            if _make(photo.sha256, photo.storage_key, variant) is not None:
+                made += 1
+    return made

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from . import audit, storage
+from . import audit, photo_files, storage
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
@@ -77,7 +77,13 @@ def _count(item: ApplicationItem) -> int:
 
 
 def add_photo(
-    item: ApplicationItem, kind: AttachmentKind, data: bytes, *, filename: str, actor: User
+    item: ApplicationItem,
+    kind: AttachmentKind,
+    data: bytes,
+    *,
+    filename: str,
+    actor: User,
+    warm: bool = True,
 ) -> Attachment:
     """Check, normalise and store one photo of ``item`` (raises PhotoError/ImageRejected)."""
     _require_draft(item.application)
@@ -110,6 +116,8 @@ def add_photo(
         sha256=image.sha256,
     )
     db.session.flush()
+    if warm:  # a bulk upload queues one job for all its photos
+        photo_files.warm_after_commit([attachment.id])
     return attachment
 
 
@@ -146,6 +154,7 @@ def replace_photo(
     )
     db.session.flush()
     storage.delete_after_commit(old)
+    photo_files.warm_after_commit([attachment.id])
 
 
 def delete_photo(attachment: Attachment, actor: User) -> None:
@@ -243,6 +252,7 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
     ):
         items_by_product.setdefault(normalize_text(item.product_no), []).append(item)
     results: list[FileResult] = []
+    stored_ids: list[int] = []
     for entry in sorted(entries, key=lambda e: e.filename):
         name = _member_name(entry)
         if name.startswith(".") or entry.filename.startswith("__MACOSX/"):
@@ -272,7 +282,10 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
             continue
         try:
             content = _read_member(archive, entry)
-            attachment = add_photo(candidates[0], kind, content, filename=name, actor=actor)
+            attachment = add_photo(
+                candidates[0], kind, content, filename=name, actor=actor, warm=False
+            )
+            stored_ids.append(attachment.id)
         except (ImageRejected, PhotoError) as exc:
             results.append(FileResult(name, False, str(exc), product_no))
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
@@ -289,4 +302,5 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
         files=len(results),
         stored=sum(1 for r in results if r.ok),
     )
+    photo_files.warm_after_commit(stored_ids)
     return results

@@ -76,3 +76,18 @@ def test_logout_clears_the_browsers_photo_cache(client, acceptor):
     token = csrf_token_from(client.get("/").get_data(as_text=True))
     response = client.post("/logout", data={"csrf_token": token})
     assert response.headers["Clear-Site-Data"] == '"cache"'
+
+
+def test_the_worker_makes_the_sized_variants_after_an_upload_and_twice_is_harmless(
+    app, application
+):
+    from regbackoffice import photo_files, storage
+
+    photo = db.session.scalars(select(Attachment)).first()
+    keys = [photo_files._variant_key(photo.sha256, v) for v in ("small", "side", "view")]
+    for key in keys:
+        storage.delete(key)
+    assert photo_files.make_variants([photo.id]) == 3
+    assert all(storage.exists(key) for key in keys)
+    assert photo_files.make_variants([photo.id]) == 3  # already there: nothing remade
+    assert all(storage.exists(key) for key in keys)

@@ -60,9 +60,7 @@ def detail(application_id: int) -> str:
         items=items,
         photos=photos,
         progress=attachment_audit.progress(application),
-        history=history.events(application),
-        action_labels=history.ACTION_LABELS,
-        describe_event=history.describe_event,
+        history=history.timeline(application),
         form=VersionedForm(version=application.version_id),
         step=step,
         accept_summary=(

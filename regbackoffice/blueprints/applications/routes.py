@@ -554,7 +554,7 @@ def copy(application_id: int) -> Response:
 @applicant_only
 def progress(application_id: int) -> str:
     application = _application(application_id)
-    events = history.events(application)
+    events = history.timeline(application)
     excluded = db.session.scalars(
         select(ApplicationItem)
         .where(
@@ -575,8 +575,6 @@ def progress(application_id: int) -> str:
         excluded=excluded,
         certificate=certificate,
         confirm_form=ConfirmForm(),
-        action_labels=history.ACTION_LABELS,
-        describe_event=history.describe_event,
     )
 
 
