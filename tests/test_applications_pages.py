@@ -328,6 +328,11 @@ def test_voided_application_shows_reason_and_excluded_items_and_can_be_copied(cl
     progress = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "照片模糊，请重新申请" in progress and "已作废" in progress
     assert "钢印照片与产品编号不符" in progress
+    # The detail page says it too, with the way on.
+    detail = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    notice = detail[detail.index('id="voided-notice"') :]
+    assert "照片模糊，请重新申请" in notice[:400] and "复制为新申请</button>" in notice[:1200]
+    assert f'action="/applications/{application.id}/copy"' in notice[:1200]
 
     response = post_form(
         client,
