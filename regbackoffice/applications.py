@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, storage, workflow
@@ -234,6 +234,26 @@ def photo_filter(value: str) -> ColumnElement[bool] | None:
     """The condition of a 是否上传附件 choice (None: 全部 or an unknown value)."""
     entry = PHOTO_FILTERS.get(value)
     return entry[1]() if entry else None
+
+
+def neighbour_items(item: ApplicationItem) -> tuple[int | None, int | None]:
+    """The ids of the cylinders before and after ``item`` in row order (上一只 / 下一只)."""
+    here = tuple_(ApplicationItem.row_no, ApplicationItem.id)
+    mine = tuple_(literal(item.row_no), literal(item.id))
+    same = ApplicationItem.application_id == item.application_id
+    before = db.session.scalar(
+        select(ApplicationItem.id)
+        .where(same, here < mine)
+        .order_by(ApplicationItem.row_no.desc(), ApplicationItem.id.desc())
+        .limit(1)
+    )
+    after = db.session.scalar(
+        select(ApplicationItem.id)
+        .where(same, here > mine)
+        .order_by(ApplicationItem.row_no, ApplicationItem.id)
+        .limit(1)
+    )
+    return before, after
 
 
 def incomplete_items(application: Application) -> list[tuple[int, str, str]]:

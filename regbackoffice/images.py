@@ -79,6 +79,8 @@ def resize_variant(data: bytes, variant: str) -> bytes:
     """A smaller JPEG of an already-normalised photo, for drawing at ``variant``'s size."""
     longest, quality = VARIANT_SIZES[variant]
     with Image.open(io.BytesIO(data)) as source:
+        # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale (never below the size asked).
+        source.draft("RGB", (longest, longest))
         image = source.convert("RGB") if source.mode not in ("RGB", "L") else source.copy()
     image.thumbnail((longest, longest))
     out = io.BytesIO()

@@ -90,6 +90,18 @@ def add_photo(
     if _count(item) >= MAX_PHOTOS:
         raise PhotoError(f"气瓶{item.product_no}已有{MAX_PHOTOS}张照片，请先删除或替换")
     image = normalise_image(data, name=filename)
+    return _add_normalised(item, kind, image, filename=filename, actor=actor, warm=warm)
+
+
+def _add_normalised(
+    item: ApplicationItem,
+    kind: AttachmentKind,
+    image: NormalisedImage,
+    *,
+    filename: str,
+    actor: User,
+    warm: bool,
+) -> Attachment:
     storage_key, thumbnail_key = _store(image)
     attachment = Attachment(
         item_id=item.id,
@@ -238,6 +250,79 @@ def _read_member(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
     return data
 
 
+def _items_by_product(application: Application) -> dict[str, list[ApplicationItem]]:
+    found: dict[str, list[ApplicationItem]] = {}
+    for item in db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    ):
+        found.setdefault(normalize_text(item.product_no), []).append(item)
+    return found
+
+
+_BAD_NAME = "文件名不符合“产品编号_钢印.jpg”或“产品编号_监检证书.jpg”"
+
+
+def _target(
+    items_by_product: dict[str, list[ApplicationItem]], name: str
+) -> tuple[ApplicationItem, AttachmentKind, str] | FileResult:
+    """The cylinder and kind a file's name points at, or the refusal (the zip's rule)."""
+    parsed = parse_photo_name(name)
+    if parsed is None:
+        return FileResult(name, False, _BAD_NAME)
+    product_no, kind = parsed
+    candidates = items_by_product.get(product_no, [])
+    if not candidates:
+        return FileResult(name, False, f"本申请中没有产品编号为{product_no}的气瓶", product_no)
+    if len(candidates) > 1:
+        return FileResult(
+            name,
+            False,
+            f"本申请中有{len(candidates)}只产品编号为{product_no}的气瓶，请逐只上传",
+            product_no,
+        )
+    return candidates[0], kind, product_no
+
+
+def _place(
+    item: ApplicationItem, kind: AttachmentKind, data: bytes, name: str, actor: User
+) -> tuple[FileResult, Attachment | None]:
+    """Store one named photo; the same photo sent again (a resumed upload) is not stored twice."""
+    image = normalise_image(data, name=name)
+    same = db.session.scalar(
+        select(Attachment).where(Attachment.item_id == item.id, Attachment.sha256 == image.sha256)
+    )
+    if same is not None:
+        return FileResult(
+            name, True, f"该照片已上传（{same.kind.label}），未重复保存", item.product_no
+        ), None
+    _require_draft(item.application)
+    if _count(item) >= MAX_PHOTOS:
+        raise PhotoError(f"气瓶{item.product_no}已有{MAX_PHOTOS}张照片，请先删除或替换")
+    attachment = _add_normalised(item, kind, image, filename=name, actor=actor, warm=False)
+    return FileResult(name, True, f"已上传为{attachment.kind.label}", item.product_no), attachment
+
+
+def upload_named_photo(application: Application, name: str, data: bytes, actor: User) -> FileResult:
+    """One photo named by the zip's rule (产品编号_钢印.jpg), sent on its own (多选/拖放上传).
+
+    Refusals come back as a failed result (the page goes on with the next file); only a
+    non-draft application raises PhotoError.
+    """
+    _require_draft(application)
+    name = unicodedata.normalize("NFKC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    target = _target(_items_by_product(application), name)
+    if isinstance(target, FileResult):
+        return target
+    item, kind, product_no = target
+    try:
+        result, attachment = _place(item, kind, data, name, actor)
+    except (ImageRejected, PhotoError) as exc:
+        return FileResult(name, False, str(exc), product_no)
+    if attachment is not None:
+        photo_files.warm_after_commit([attachment.id])
+    return result
+
+
 def bulk_upload(application: Application, data: bytes, actor: User) -> list[FileResult]:
     """Add the photos of a .zip to the cylinders they name; one result per file.
 
@@ -246,46 +331,21 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
     _require_draft(application)
     entries = _open_zip(data)
     archive = zipfile.ZipFile(io.BytesIO(data))
-    items_by_product: dict[str, list[ApplicationItem]] = {}
-    for item in db.session.scalars(
-        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
-    ):
-        items_by_product.setdefault(normalize_text(item.product_no), []).append(item)
+    items_by_product = _items_by_product(application)
     results: list[FileResult] = []
     stored_ids: list[int] = []
     for entry in sorted(entries, key=lambda e: e.filename):
         name = _member_name(entry)
         if name.startswith(".") or entry.filename.startswith("__MACOSX/"):
             continue
-        parsed = parse_photo_name(name)
-        if parsed is None:
-            results.append(
-                FileResult(name, False, "文件名不符合“产品编号_钢印.jpg”或“产品编号_监检证书.jpg”")
-            )
+        target = _target(items_by_product, name)
+        if isinstance(target, FileResult):
+            results.append(target)
             continue
-        product_no, kind = parsed
-        candidates = items_by_product.get(product_no, [])
-        if not candidates:
-            results.append(
-                FileResult(name, False, f"本申请中没有产品编号为{product_no}的气瓶", product_no)
-            )
-            continue
-        if len(candidates) > 1:
-            results.append(
-                FileResult(
-                    name,
-                    False,
-                    f"本申请中有{len(candidates)}只产品编号为{product_no}的气瓶，请逐只上传",
-                    product_no,
-                )
-            )
-            continue
+        item, kind, product_no = target
         try:
             content = _read_member(archive, entry)
-            attachment = add_photo(
-                candidates[0], kind, content, filename=name, actor=actor, warm=False
-            )
-            stored_ids.append(attachment.id)
+            result, attachment = _place(item, kind, content, name, actor)
         except (ImageRejected, PhotoError) as exc:
             results.append(FileResult(name, False, str(exc), product_no))
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
@@ -293,7 +353,9 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
         except RuntimeError:  # zipfile: the member is encrypted
             results.append(FileResult(name, False, "该文件已加密，无法读取", product_no))
         else:
-            results.append(FileResult(name, True, f"已上传为{attachment.kind.label}", product_no))
+            results.append(result)
+            if attachment is not None:
+                stored_ids.append(attachment.id)
     audit.record(
         "photos_bulk_uploaded",
         object_type="application",

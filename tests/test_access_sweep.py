@@ -112,6 +112,7 @@ ROLES = {
             "replace_photo",
             "delete_photo",
             "bulk_photos",
+            "photo_file",
             "submit",
             "copy",
             "progress",

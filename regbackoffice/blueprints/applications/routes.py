@@ -58,6 +58,7 @@ from .forms import (
     ConfirmForm,
     ImportForm,
     ItemForm,
+    NamedPhotoForm,
     PhotoForm,
     ReplacePhotoForm,
 )
@@ -421,6 +422,7 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
         select(Attachment).where(Attachment.item_id == item.id).order_by(Attachment.id)
     ).all()
     kinds = applications.photo_kinds_by_item([item.id]).get(item.id, {})
+    previous_id, next_id = applications.neighbour_items(item)
     return (
         render_template(
             "applications/item_photos.html",
@@ -431,6 +433,8 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             replace_form=ReplacePhotoForm(),
             confirm_form=ConfirmForm(),
             problem=applications.photo_problem(kinds),
+            previous_id=previous_id,
+            next_id=next_id,
             is_draft=application.status is ApplicationStatus.DRAFT,
         ),
         status,
@@ -477,16 +481,31 @@ def delete_photo(application_id: int, attachment_id: int) -> Response:
     return redirect(back)
 
 
+def _wants_json() -> bool:
+    """photo-upload.js sends its uploads itself (for the progress bar) and reads JSON back."""
+    return request.headers.get("Accept") == "application/json"
+
+
+def _result_json(result: photos.FileResult) -> dict:
+    return {
+        "name": result.name,
+        "ok": result.ok,
+        "message": result.message,
+        "product_no": result.product_no,
+    }
+
+
 @bp.route("/<int:application_id>/photos/bulk", methods=["GET", "POST"])
 @applicant_only
-def bulk_photos(application_id: int) -> tuple[str, int]:
+def bulk_photos(application_id: int) -> tuple[str, int] | tuple[Response, int]:
     application = _application(application_id)
     form = BulkPhotoForm()
     results: list[photos.FileResult] | None = None
     status = 200
     if request.method == "POST":
+        error = ""
         if not form.validate_on_submit():
-            flash("请选择.zip压缩包。", "danger")
+            error = "请选择.zip压缩包。"
             status = 400
         else:
             try:
@@ -496,18 +515,44 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
                     current_user,
                 )
             except photos.PhotoError as exc:
-                flash(f"上传失败：{exc}", "danger")
+                error = f"上传失败：{exc}"
                 status = 400
+        if _wants_json():
+            return jsonify(error=error, results=[_result_json(r) for r in results or []]), status
+        if error:
+            flash(error, "danger")
     return (
         render_template(
             "applications/bulk_photos.html",
             application=application,
             form=form,
+            file_form=NamedPhotoForm(),
             results=results,
             is_draft=application.status is ApplicationStatus.DRAFT,
         ),
         status,
     )
+
+
+@bp.route("/<int:application_id>/photos/file", methods=["POST"])
+@applicant_only
+def photo_file(application_id: int) -> tuple[Response, int]:
+    """One photo of a multi-file (or drag-and-drop) upload, placed by its name."""
+    application = _application(application_id)
+    form = NamedPhotoForm()
+    if not form.validate_on_submit():
+        return jsonify(error="请选择照片（页面已过期时请刷新后重试）。"), 400
+    upload = form.file.data
+    try:
+        result = photos.upload_named_photo(
+            application,
+            upload.filename or "",
+            _read_upload(upload, photos.MAX_BYTES),
+            current_user,
+        )
+    except photos.PhotoError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(result=_result_json(result)), 200
 
 
 @bp.route("/<int:application_id>/submit", methods=["POST"])
