@@ -240,13 +240,26 @@ def drive(base: str, app_id: int, cylinders: int, wrong: set[int]) -> dict:
         )
         elapsed = time.perf_counter() - started
         shown = page.evaluate("window.__bench.shown.map(s => s[1])")
-        image_bytes = page.evaluate(
-            """performance.getEntriesByType('resource')
-                 .filter(e => e.initiatorType === 'img' || /\\/files\\/attachments\\//.test(e.name))
-                 .reduce((n, e) => n + (e.transferSize || e.encodedBodySize), 0)"""
-        )
+        image_bytes = page.evaluate(IMAGE_BYTES)
+        # The list pager (审核附件), 10 cylinders a page, every thumbnail loaded (scrolled down).
+        pager = context.new_page()
+        pager.goto(f"{base}/bureau/applications/{app_id}/audit?page=7&size=10")
+        pager.mouse.wheel(0, 10_000)
+        pager.wait_for_load_state("networkidle")
+        pager_bytes = pager.evaluate(IMAGE_BYTES)
         browser.close()
-    return {"keys": keys, "shown": shown, "image_bytes": image_bytes, "elapsed": elapsed}
+    return {
+        "keys": keys,
+        "shown": shown,
+        "image_bytes": image_bytes,
+        "pager_bytes": pager_bytes,
+        "elapsed": elapsed,
+    }
+
+
+IMAGE_BYTES = """performance.getEntriesByType('resource')
+  .filter(e => /\\/files\\/attachments\\//.test(e.name))
+  .reduce((n, e) => n + (e.transferSize || e.encodedBodySize), 0)"""
 
 
 def main() -> None:
@@ -318,6 +331,7 @@ def main() -> None:
         f" p95 {p95:.1f} ms over {len(shown)} keys"
     )
     print(f"image bytes per cylinder: {result['image_bytes'] / args.cylinders / 1024:.1f} KB")
+    print(f"list pager, one page of 10 cylinders: {result['pager_bytes'] / 1024:.0f} KB of images")
     print(f"verdicts lost: {lost}")
     print(f"wall time: {result['elapsed']:.0f} s")
 

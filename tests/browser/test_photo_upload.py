@@ -11,6 +11,7 @@ from regbackoffice.demo import demo_photo
 from regbackoffice.models import AttachmentKind
 
 from .conftest import login
+from .test_accessibility import violations
 from .test_journey import cylinder_row, fill_template
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,7 +30,7 @@ def _photo(product_no: str, kind: AttachmentKind, label: str) -> dict:
 def test_many_photos_at_once_with_progress_and_resume_after_an_error(
     open_context, live_server, tmp_path
 ):
-    context, watch = open_context()
+    context, watch = open_context(bypass_csp=True)  # for axe
     page = context.new_page()
     login(page, live_server, f"applicant-{DISTRICT}")
     page.goto(live_server("/applications/new"))
@@ -88,6 +89,8 @@ def test_many_photos_at_once_with_progress_and_resume_after_an_error(
     assert len(dropped) <= 1
     for entry in dropped:
         watch.console_errors.remove(entry)
+    found = violations(page)  # the page with its progress bar and results
+    assert not found, "\n".join(found)
 
     page.goto(application_url + "?photos=complete")
     listed = page.locator("table tbody").inner_text()
