@@ -138,3 +138,53 @@ def test_reader_page_has_no_serious_accessibility_violation(reader):
     page, _url = reader
     found = violations(page)
     assert not found, "\n".join(found)
+
+
+def test_a_verdict_changed_in_another_tab_is_not_overwritten_and_is_shown(reader):
+    page, url = reader
+    page.goto(url.split("?")[0] + "?at=0")
+    page.locator("#reader-stamp[src]").wait_for()
+    other = page.context.new_page()
+    other.goto(url.replace("/audit/read", "/audit").split("?")[0] + "?size=10")
+    card = other.locator(".audit-card").first
+    card.locator("label.btn", has_text="错误").click()
+    card.locator("input.note").fill("另一个窗口：钢印不清")
+    other.get_by_role("button", name="保存本页").click()
+    other.wait_for_url(re.compile(r"/audit"))
+    page.keyboard.press(" ")  # this tab still showed the old verdict
+    alert = page.locator("#reader-alert")
+    alert.wait_for(state="visible")
+    assert "已被修改" in alert.inner_text() and "另一个窗口：钢印不清" in alert.inner_text()
+    page.keyboard.press("k")
+    assert page.locator("#reader-verdict").inner_text() == "错误（另一个窗口：钢印不清）"
+    page.keyboard.press(" ")  # now on the current revision: saved
+    saved(page)
+    page.keyboard.press("k")
+    assert page.locator("#reader-verdict").inner_text() == "正确"
+
+
+def test_a_verdict_given_after_the_session_ended_is_kept_and_saved_after_login(
+    reader, live_server
+):
+    from .test_audit_safety import end_sessions
+
+    page, url = reader
+    page.goto(url.split("?")[0] + "?at=0")
+    page.locator("#reader-stamp[src]").wait_for()
+    end_sessions(f"accept-{DISTRICT}")
+    page.keyboard.press("x")
+    page.get_by_label("错误备注").type("超时后标记")
+    page.keyboard.press("Enter")
+    alert = page.locator("#reader-alert")
+    alert.wait_for(state="visible")
+    assert "登录已超时" in alert.inner_text() and "已保存在本浏览器" in alert.inner_text()
+    assert alert.get_by_role("link", name="重新登录").is_visible()
+    login(page, live_server, f"accept-{DISTRICT}")
+    page.goto(url.split("?")[0] + "?at=0")
+    page.locator("#reader-stamp[src]").wait_for()
+    saved(page)  # the kept verdict went to the server on its own
+    page.goto(url.split("?")[0] + "?at=0")
+    page.locator("#reader-stamp[src]").wait_for()
+    assert page.locator("#reader-verdict").inner_text() == "错误（超时后标记）"
+    page.keyboard.press(" ")
+    saved(page)
