@@ -163,9 +163,7 @@ def test_a_verdict_changed_in_another_tab_is_not_overwritten_and_is_shown(reader
     assert page.locator("#reader-verdict").inner_text() == "正确"
 
 
-def test_a_verdict_given_after_the_session_ended_is_kept_and_saved_after_login(
-    reader, live_server
-):
+def test_a_verdict_given_after_the_session_ended_is_kept_and_saved_after_login(reader, live_server):
     from .test_audit_safety import end_sessions
 
     page, url = reader
