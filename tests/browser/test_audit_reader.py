@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import login
+from .conftest import login, screenshot
 from .test_accessibility import violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,6 +45,7 @@ def test_one_key_marks_correct_and_x_note_enter_marks_wrong(reader, live_server)
     page.locator("#reader-stamp[src]").wait_for()
     first = page.locator("#reader-product").inner_text()
     stamp = page.locator("#reader-stamp")
+    screenshot(page, "06c-audit-reader")
     assert stamp.get_attribute("alt") == f"产品编号 {first} 的钢印照片"
     assert "/view?v=" in stamp.get_attribute("src")
     page.keyboard.press(" ")
