@@ -122,7 +122,13 @@
   }
   function render() {
     const item = cylinders[current];
-    if (!item) { load(current).then(render).catch(function () {}); return; }
+    if (!item) {
+      load(current).then(function () {
+        if (cylinders[current]) render();
+        else say("无法载入第 " + (current + 1) + " 只气瓶，请刷新页面。");
+      }).catch(function () {});
+      return;
+    }
     const shownAt = current;
     const stampPhoto = photoOf(item, "stamp");
     showPhoto(stamp, stamp.parentElement, $("reader-stamp-caption"), stampPhoto, "view", "无钢印照片");
@@ -301,7 +307,8 @@
   }
 
   window.addEventListener("beforeunload", function (event) {
-    if (!queue.length) return;
+    // After the session ended the marks wait in localStorage: 重新登录 leaves without asking.
+    if (!queue.length || stopped) return;
     event.preventDefault();
     event.returnValue = "";
   });
