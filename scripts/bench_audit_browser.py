@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -302,6 +303,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+        shutil.rmtree(storage_dir, ignore_errors=True)  # the photos and their variants
 
     engine = sa.create_engine(args.database_url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
