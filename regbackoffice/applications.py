@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, corrections, storage, workflow
@@ -224,25 +224,83 @@ def photo_problem(kinds: dict[AttachmentKind, int]) -> str | None:
     return None
 
 
-def submission_problems(application: Application, *, limit: int = 20) -> list[str]:
-    """Everything that stops submission, naming cylinders by 产品编号."""
-    problems = [
-        f"单位基本信息：{p}" for p in unit_info_problems(UnitInfo.from_application(application))
-    ]
+def photos_complete() -> ColumnElement[bool]:
+    """SQL: the cylinder's photos are what submission needs (2–4, a 钢印 and a 监检证书)."""
+
+    def has(kind: AttachmentKind) -> ColumnElement[bool]:
+        return exists().where(Attachment.item_id == ApplicationItem.id, Attachment.kind == kind)
+
+    return and_(
+        ApplicationItem.attachment_count.between(MIN_PHOTOS, MAX_PHOTOS),
+        has(AttachmentKind.STAMP),
+        has(AttachmentKind.SUPERVISION_CERTIFICATE),
+    )
+
+
+# 是否上传附件: what the applicant (and the bureau) filter cylinders by.
+PHOTO_FILTERS: dict[str, tuple[str, Any]] = {
+    "complete": ("齐全（可提交）", photos_complete),
+    "incomplete": ("不齐全", lambda: not_(photos_complete())),
+    "yes": ("已上传", lambda: ApplicationItem.attachment_count > 0),
+    "no": ("未上传", lambda: ApplicationItem.attachment_count == 0),
+}
+
+
+def photo_filter(value: str) -> ColumnElement[bool] | None:
+    """The condition of a 是否上传附件 choice (None: 全部 or an unknown value)."""
+    entry = PHOTO_FILTERS.get(value)
+    return entry[1]() if entry else None
+
+
+def neighbour_items(item: ApplicationItem) -> tuple[int | None, int | None]:
+    """The ids of the cylinders before and after ``item`` in row order (上一只 / 下一只)."""
+    here = tuple_(ApplicationItem.row_no, ApplicationItem.id)
+    mine = tuple_(literal(item.row_no), literal(item.id))
+    same = ApplicationItem.application_id == item.application_id
+    before = db.session.scalar(
+        select(ApplicationItem.id)
+        .where(same, here < mine)
+        .order_by(ApplicationItem.row_no.desc(), ApplicationItem.id.desc())
+        .limit(1)
+    )
+    after = db.session.scalar(
+        select(ApplicationItem.id)
+        .where(same, here > mine)
+        .order_by(ApplicationItem.row_no, ApplicationItem.id)
+        .limit(1)
+    )
+    return before, after
+
+
+def incomplete_items(application: Application) -> list[tuple[int, str, str]]:
+    """Every cylinder whose photos stop submission: (item id, 产品编号, why), in row order."""
     items = db.session.execute(
         select(ApplicationItem.id, ApplicationItem.product_no)
         .where(ApplicationItem.application_id == application.id)
         .order_by(ApplicationItem.row_no)
     ).all()
-    if not items:
-        problems.append("尚未导入任何气瓶")
-        return problems
     kinds = photo_kinds_by_item([item_id for item_id, _ in items])
-    lacking = []
+    found = []
     for item_id, product_no in items:
         problem = photo_problem(kinds.get(item_id, {}))
         if problem:
-            lacking.append(f"{product_no}（{problem}）")
+            found.append((item_id, product_no, problem))
+    return found
+
+
+def submission_problems(application: Application, *, limit: int = 20) -> list[str]:
+    """Everything that stops submission, naming cylinders by 产品编号."""
+    problems = [
+        f"单位基本信息：{p}" for p in unit_info_problems(UnitInfo.from_application(application))
+    ]
+    if not db.session.scalar(
+        select(exists().where(ApplicationItem.application_id == application.id))
+    ):
+        problems.append("尚未导入任何气瓶")
+        return problems
+    lacking = [
+        f"{product_no}（{problem}）" for _, product_no, problem in incomplete_items(application)
+    ]
     if lacking:
         shown = "、".join(lacking[:limit])
         more = f" 等{len(lacking)}只" if len(lacking) > limit else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 
 from . import audit, workflow
 from .extensions import db
@@ -117,6 +117,10 @@ def load_page(application: Application, page: int, size: int, only_wrong: bool) 
             .limit(size)
         )
     )
+    return AuditPage(items, _photos_of(items), page, pages, size, only_wrong, stats)
+
+
+def _photos_of(items: list[ApplicationItem]) -> dict[int, list[Attachment]]:
     photos: dict[int, list[Attachment]] = defaultdict(list)
     if items:
         for photo in db.session.scalars(
@@ -125,7 +129,46 @@ def load_page(application: Application, page: int, size: int, only_wrong: bool) 
             .order_by(Attachment.kind, Attachment.id)
         ):
             photos[photo.item_id].append(photo)
-    return AuditPage(items, dict(photos), page, pages, size, only_wrong, stats)
+    return dict(photos)
+
+
+def load_window(
+    application: Application, offset: int, limit: int
+) -> tuple[list[ApplicationItem], dict[int, list[Attachment]]]:
+    """Cylinders ``offset``… in audit order with their photos (the 逐只审核 mode's window)."""
+    items = list(
+        db.session.scalars(
+            select(ApplicationItem)
+            .where(ApplicationItem.application_id == application.id)
+            .order_by(ApplicationItem.row_no, ApplicationItem.id)
+            .offset(max(0, offset))
+            .limit(max(1, min(limit, 100)))
+        )
+    )
+    return items, _photos_of(items)
+
+
+def first_pending_index(application: Application) -> int:
+    """Where an interrupted audit resumes: the position of the first cylinder not yet audited."""
+    first = db.session.execute(
+        select(ApplicationItem.row_no, ApplicationItem.id)
+        .where(
+            ApplicationItem.application_id == application.id,
+            ApplicationItem.audit_verdict == AuditVerdict.PENDING,
+        )
+        .order_by(ApplicationItem.row_no, ApplicationItem.id)
+        .limit(1)
+    ).first()
+    if first is None:
+        return 0
+    return db.session.scalars(
+        select(func.count())
+        .select_from(ApplicationItem)
+        .where(
+            ApplicationItem.application_id == application.id,
+            tuple_(ApplicationItem.row_no, ApplicationItem.id) < tuple_(first.row_no, first.id),
+        )
+    ).one()
 
 
 def save_verdicts(application: Application, user: User, entries: list[VerdictEntry]) -> SaveResult:

@@ -19,6 +19,16 @@ from .domain_errors import DomainError
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = 480
+# Sizes made for how photos are drawn (longest side, JPEG quality): "small" for the 40–96 px
+# thumbnails of the lists; in the 逐只审核 mode "view" for the stamp (drawn ≤ 640 px wide on a
+# 1366 px screen, enough to read the 产品编号; the lightbox has the full photo) and "side" for
+# the 监检证书 beside it (≈ 320 px). Made from the stored photo on first use and kept under a
+# key named by its sha256 (see ``photo_files``).
+VARIANT_SIZES: dict[str, tuple[int, int]] = {
+    "small": (240, 70),
+    "side": (360, 55),
+    "view": (640, 50),
+}
 
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -62,6 +72,19 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
         image.save(out, "JPEG", quality=85, optimize=True)
     else:
         image.save(out, "PNG", optimize=False)
+    return out.getvalue()
+
+
+def resize_variant(data: bytes, variant: str) -> bytes:
+    """A smaller JPEG of an already-normalised photo, for drawing at ``variant``'s size."""
+    longest, quality = VARIANT_SIZES[variant]
+    with Image.open(io.BytesIO(data)) as source:
+        # A JPEG decodes straight at 1/2, 1/4 or 1/8 scale (never below the size asked).
+        source.draft("RGB", (longest, longest))
+        image = source.convert("RGB") if source.mode not in ("RGB", "L") else source.copy()
+    image.thumbnail((longest, longest))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
     return out.getvalue()
 
 

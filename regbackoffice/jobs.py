@@ -29,6 +29,7 @@ JOB_MODULES = (
     "regbackoffice.certificates",
     "regbackoffice.imports.job",
     "regbackoffice.maintenance",
+    "regbackoffice.photo_files",
     "regbackoffice.stats.summaries",
 )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from . import audit, corrections, storage
+from . import audit, corrections, photo_files, storage
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
@@ -79,13 +79,31 @@ def _count(item: ApplicationItem) -> int:
 
 
 def add_photo(
-    item: ApplicationItem, kind: AttachmentKind, data: bytes, *, filename: str, actor: User
+    item: ApplicationItem,
+    kind: AttachmentKind,
+    data: bytes,
+    *,
+    filename: str,
+    actor: User,
+    warm: bool = True,
 ) -> Attachment:
     """Check, normalise and store one photo of ``item`` (raises PhotoError/ImageRejected)."""
     _require_draft(item.application)
     if _count(item) >= MAX_PHOTOS:
         raise PhotoError(f"气瓶{item.product_no}已有{MAX_PHOTOS}张照片，请先删除或替换")
     image = normalise_image(data, name=filename)
+    return _add_normalised(item, kind, image, filename=filename, actor=actor, warm=warm)
+
+
+def _add_normalised(
+    item: ApplicationItem,
+    kind: AttachmentKind,
+    image: NormalisedImage,
+    *,
+    filename: str,
+    actor: User,
+    warm: bool,
+) -> Attachment:
     storage_key, thumbnail_key = _store(image)
     attachment = Attachment(
         item_id=item.id,
@@ -113,6 +131,8 @@ def add_photo(
         sha256=image.sha256,
     )
     db.session.flush()
+    if warm:  # a bulk upload queues one job for all its photos
+        photo_files.warm_after_commit([attachment.id])
     return attachment
 
 
@@ -150,6 +170,7 @@ def replace_photo(
     )
     db.session.flush()
     storage.delete_after_commit(old)
+    photo_files.warm_after_commit([attachment.id])
 
 
 def delete_photo(attachment: Attachment, actor: User) -> None:
@@ -234,6 +255,79 @@ def _read_member(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes:
     return data
 
 
+def _items_by_product(application: Application) -> dict[str, list[ApplicationItem]]:
+    found: dict[str, list[ApplicationItem]] = {}
+    for item in db.session.scalars(
+        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    ):
+        found.setdefault(normalize_text(item.product_no), []).append(item)
+    return found
+
+
+_BAD_NAME = "文件名不符合“产品编号_钢印.jpg”或“产品编号_监检证书.jpg”"
+
+
+def _target(
+    items_by_product: dict[str, list[ApplicationItem]], name: str
+) -> tuple[ApplicationItem, AttachmentKind, str] | FileResult:
+    """The cylinder and kind a file's name points at, or the refusal (the zip's rule)."""
+    parsed = parse_photo_name(name)
+    if parsed is None:
+        return FileResult(name, False, _BAD_NAME)
+    product_no, kind = parsed
+    candidates = items_by_product.get(product_no, [])
+    if not candidates:
+        return FileResult(name, False, f"本申请中没有产品编号为{product_no}的气瓶", product_no)
+    if len(candidates) > 1:
+        return FileResult(
+            name,
+            False,
+            f"本申请中有{len(candidates)}只产品编号为{product_no}的气瓶，请逐只上传",
+            product_no,
+        )
+    return candidates[0], kind, product_no
+
+
+def _place(
+    item: ApplicationItem, kind: AttachmentKind, data: bytes, name: str, actor: User
+) -> tuple[FileResult, Attachment | None]:
+    """Store one named photo; the same photo sent again (a resumed upload) is not stored twice."""
+    image = normalise_image(data, name=name)
+    same = db.session.scalar(
+        select(Attachment).where(Attachment.item_id == item.id, Attachment.sha256 == image.sha256)
+    )
+    if same is not None:
+        return FileResult(
+            name, True, f"该照片已上传（{same.kind.label}），未重复保存", item.product_no
+        ), None
+    _require_draft(item.application)
+    if _count(item) >= MAX_PHOTOS:
+        raise PhotoError(f"气瓶{item.product_no}已有{MAX_PHOTOS}张照片，请先删除或替换")
+    attachment = _add_normalised(item, kind, image, filename=name, actor=actor, warm=False)
+    return FileResult(name, True, f"已上传为{attachment.kind.label}", item.product_no), attachment
+
+
+def upload_named_photo(application: Application, name: str, data: bytes, actor: User) -> FileResult:
+    """One photo named by the zip's rule (产品编号_钢印.jpg), sent on its own (多选/拖放上传).
+
+    Refusals come back as a failed result (the page goes on with the next file); only a
+    non-draft application raises PhotoError.
+    """
+    _require_draft(application)
+    name = unicodedata.normalize("NFKC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    target = _target(_items_by_product(application), name)
+    if isinstance(target, FileResult):
+        return target
+    item, kind, product_no = target
+    try:
+        result, attachment = _place(item, kind, data, name, actor)
+    except (ImageRejected, PhotoError) as exc:
+        return FileResult(name, False, str(exc), product_no)
+    if attachment is not None:
+        photo_files.warm_after_commit([attachment.id])
+    return result
+
+
 def bulk_upload(application: Application, data: bytes, actor: User) -> list[FileResult]:
     """Add the photos of a .zip to the cylinders they name; one result per file.
 
@@ -242,42 +336,21 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
     _require_draft(application)
     entries = _open_zip(data)
     archive = zipfile.ZipFile(io.BytesIO(data))
-    items_by_product: dict[str, list[ApplicationItem]] = {}
-    for item in db.session.scalars(
-        select(ApplicationItem).where(ApplicationItem.application_id == application.id)
-    ):
-        items_by_product.setdefault(normalize_text(item.product_no), []).append(item)
+    items_by_product = _items_by_product(application)
     results: list[FileResult] = []
+    stored_ids: list[int] = []
     for entry in sorted(entries, key=lambda e: e.filename):
         name = _member_name(entry)
         if name.startswith(".") or entry.filename.startswith("__MACOSX/"):
             continue
-        parsed = parse_photo_name(name)
-        if parsed is None:
-            results.append(
-                FileResult(name, False, "文件名不符合“产品编号_钢印.jpg”或“产品编号_监检证书.jpg”")
-            )
+        target = _target(items_by_product, name)
+        if isinstance(target, FileResult):
+            results.append(target)
             continue
-        product_no, kind = parsed
-        candidates = items_by_product.get(product_no, [])
-        if not candidates:
-            results.append(
-                FileResult(name, False, f"本申请中没有产品编号为{product_no}的气瓶", product_no)
-            )
-            continue
-        if len(candidates) > 1:
-            results.append(
-                FileResult(
-                    name,
-                    False,
-                    f"本申请中有{len(candidates)}只产品编号为{product_no}的气瓶，请逐只上传",
-                    product_no,
-                )
-            )
-            continue
+        item, kind, product_no = target
         try:
             content = _read_member(archive, entry)
-            attachment = add_photo(candidates[0], kind, content, filename=name, actor=actor)
+            result, attachment = _place(item, kind, content, name, actor)
         except (ImageRejected, PhotoError) as exc:
             results.append(FileResult(name, False, str(exc), product_no))
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
@@ -285,7 +358,9 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
         except RuntimeError:  # zipfile: the member is encrypted
             results.append(FileResult(name, False, "该文件已加密，无法读取", product_no))
         else:
-            results.append(FileResult(name, True, f"已上传为{attachment.kind.label}", product_no))
+            results.append(result)
+            if attachment is not None:
+                stored_ids.append(attachment.id)
     audit.record(
         "photos_bulk_uploaded",
         object_type="application",
@@ -294,4 +369,5 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
         files=len(results),
         stored=sum(1 for r in results if r.ok),
     )
+    photo_files.warm_after_commit(stored_ids)
     return results

@@ -9,7 +9,7 @@ from flask import Flask, current_app, request, session, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import accounts, work_calendar
+from . import accounts, photo_files, work_calendar
 from .clock import format_china
 from .extensions import login_manager
 from .models import Role, User, utcnow
@@ -97,6 +97,8 @@ def init_app(app: Flask) -> None:
         }
     )
     app.jinja_env.globals["page_url"] = _page_url  # globals reach imported macros too
+    app.jinja_env.globals["photo_url"] = photo_files.photo_url
+    app.jinja_env.globals["photo_alt"] = photo_files.photo_alt
     app.jinja_env.filters["local_dt"] = _local_datetime
 
 

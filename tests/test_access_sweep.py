@@ -78,6 +78,9 @@ ROLES = {
     "inbox.index": CLERKS,
     "acceptance.detail": BUREAU_READERS,
     "acceptance.audit_pager": (Role.ACCEPTOR,),
+    "acceptance.audit_reader": (Role.ACCEPTOR,),
+    "acceptance.audit_window": (Role.ACCEPTOR,),
+    "acceptance.audit_verdict": (Role.ACCEPTOR,),
     "acceptance.accept": (Role.ACCEPTOR,),
     "acceptance.confirm_identity": (Role.ACCEPTOR,),
     "acceptance.void": CLERKS,
@@ -115,6 +118,7 @@ ROLES = {
             "replace_photo",
             "delete_photo",
             "bulk_photos",
+            "photo_file",
             "submit",
             "copy",
             "progress",
@@ -350,7 +354,10 @@ def _urls(rule, target: Target, world) -> list[str]:
             return []
         values[name] = ids[name]
     if "variant" in rule.arguments:
-        return [rule.build({**values, "variant": v})[1] for v in ("full", "thumb")]
+        return [
+            rule.build({**values, "variant": v})[1]
+            for v in ("full", "thumb", "small", "side", "view")
+        ]
     return [rule.build(values)[1]]
 
 

@@ -94,7 +94,7 @@ def test_photos_are_served_only_through_the_access_checked_view(client, login_as
     assert attachment.width == 600 and attachment.height == 900  # EXIF orientation applied
     full = client.get(f"/files/attachments/{attachment.id}/full")
     assert full.status_code == 200 and full.mimetype == "image/jpeg"
-    assert full.headers["Cache-Control"] == "private, no-store"
+    assert full.headers["Cache-Control"] == "private, no-cache"  # revalidated (ETag)
     thumb = client.get(f"/files/attachments/{attachment.id}/thumb")
     assert thumb.status_code == 200
     assert attachment.storage_key not in client.get(url).get_data(as_text=True)
@@ -192,6 +192,51 @@ def test_items_search_and_attachment_filter(client, login_as):
     assert listed("") == ["SEARCH-A1", "SEARCH-B2"]
 
 
+def test_attachment_filter_follows_what_submission_needs_and_every_gap_is_listed(client, login_as):
+    """complete = 2–4 photos with a 钢印 and a 监检证书; the submit block lists all the rest."""
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    complete = factories.make_item(application, product_no="FULL-1")
+    _add_photos(complete, applicant)
+    stamps_only = factories.make_item(application, product_no="TWO-STAMPS")
+    _add_photos(stamps_only, applicant, kinds=(AttachmentKind.STAMP, AttachmentKind.STAMP))
+    lacking = [factories.make_item(application, product_no=f"NONE-{n}") for n in range(7)]
+    base = f"/applications/{application.id}"
+
+    def listed(query):
+        page = client.get(f"{base}?{query}").get_data(as_text=True)
+        return sorted(
+            p
+            for p in ["FULL-1", "TWO-STAMPS"] + [i.product_no for i in lacking]
+            if f"<td>{p}</td>" in page
+        )
+
+    assert listed("photos=complete") == ["FULL-1"]
+    assert listed("photos=incomplete") == sorted(["TWO-STAMPS"] + [i.product_no for i in lacking])
+    assert listed("photos=yes") == ["FULL-1", "TWO-STAMPS"]  # uploaded, but not enough
+    page = client.get(base).get_data(as_text=True)
+    block = page[page.index('id="incomplete-photos"') :]
+    assert f'href="{base}?photos=incomplete"' in block and "只看照片不齐全的8只气瓶" in block
+    for item in [stamps_only, *lacking]:  # all eight, not the first five
+        assert f'/items/{item.id}/photos">{item.product_no}</a>' in block
+    assert "TWO-STAMPS</a>：缺监检证书照片" in block
+    assert "FULL-1</a>" not in block
+
+
+def test_bureau_detail_filters_by_complete_photos(client, login_as):
+    application = factories.make_submitted_application(factories.make_unit("500112"), items=2)
+    gap = factories.make_item(application, product_no="GAP-1")
+    login_as(Role.ACCEPTOR, district_code="500112")
+    page = client.get(f"/bureau/applications/{application.id}?photos=incomplete")
+    html = page.get_data(as_text=True)
+    assert "<td>GAP-1</td>" in html and html.count("data-photo-group") == 1
+    html = client.get(f"/bureau/applications/{application.id}?photos=complete").get_data(
+        as_text=True
+    )
+    assert "<td>GAP-1</td>" not in html and html.count("data-photo-group") == 2
+    assert gap.attachment_count == 0
+
+
 def test_item_edit_uses_the_import_rules_and_delete_removes_it(client, login_as):
     applicant = login_as(Role.APPLICANT)
     application = factories.make_application(applicant.unit, created_by=applicant)
@@ -283,6 +328,11 @@ def test_voided_application_shows_reason_and_excluded_items_and_can_be_copied(cl
     progress = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "照片模糊，请重新申请" in progress and "已作废" in progress
     assert "钢印照片与产品编号不符" in progress
+    # The detail page says it too, with the way on.
+    detail = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    notice = detail[detail.index('id="voided-notice"') :]
+    assert "照片模糊，请重新申请" in notice[:400] and "复制为新申请</button>" in notice[:1200]
+    assert f'action="/applications/{application.id}/copy"' in notice[:1200]
 
     response = post_form(
         client,

@@ -193,7 +193,8 @@ def test_registration_journey_in_the_browser(open_context, live_server, tmp_path
         {"name": "照片.zip", "mimeType": "application/zip", "buffer": photos_zip(PRODUCT_NOS[1:])}
     )
     page.get_by_role("button", name="上传", exact=True).click()
-    assert "成功 8 个，失败 0 个" in page.locator("body").inner_text()
+    # The upload runs with a progress bar (photo-upload.js); its summary ends it.
+    page.get_by_text(re.compile("成功 8 个，失败 0 个")).wait_for()
     screenshot(page, "04-photos-zip")
 
     page.goto(application_url)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
-from ... import attachment_audit, certificates, history, workflow
+from ... import applications, attachment_audit, certificates, history, photo_files, workflow
 from ...access import get_or_404, roles_required
 from ...extensions import db
 from ...models import (
@@ -37,11 +37,9 @@ def _items_query(application: Application) -> Select[tuple[ApplicationItem]]:
     product_no = request.args.get("product_no", "").strip()
     if product_no:
         query = query.where(contains(ApplicationItem.product_no, product_no))
-    photos = request.args.get("photos", "")
-    if photos == "yes":
-        query = query.where(ApplicationItem.attachment_count > 0)
-    elif photos == "no":
-        query = query.where(ApplicationItem.attachment_count == 0)
+    condition = applications.photo_filter(request.args.get("photos", ""))
+    if condition is not None:
+        query = query.where(condition)
     return query.order_by(ApplicationItem.row_no, ApplicationItem.id)
 
 
@@ -63,9 +61,7 @@ def detail(application_id: int) -> str:
         items=items,
         photos=photos,
         progress=attachment_audit.progress(application),
-        history=history.events(application),
-        action_labels=history.ACTION_LABELS,
-        describe_event=history.describe_event,
+        history=history.timeline(application),
         form=VersionedForm(version=application.version_id),
         step=step,
         accept_summary=(
@@ -74,6 +70,7 @@ def detail(application_id: int) -> str:
             else ""
         ),
         certificate=certificates.certificate_for(application),
+        photo_filters=applications.PHOTO_FILTERS,
         retry_form=AuditPageForm(),
         **correction_context(application),
     )
@@ -148,6 +145,115 @@ def audit_pager(application_id: int) -> Response | str:
         form=form,
         conflicts=conflicts,
         editable=application.status is ApplicationStatus.SUBMITTED,
+    )
+
+
+# ----------------------------------------------------------------- 逐只审核 (reading stamps)
+# One cylinder at a time, its stamp large enough to read; the page asks for cylinders in
+# windows and saves each verdict as it is given, through the pager's save (same revisions).
+READER_WINDOW = 30
+
+
+@bp.route("/<int:application_id>/audit/read")
+@roles_required(Role.ACCEPTOR)
+def audit_reader(application_id: int) -> str:
+    application = get_or_404(Application, application_id)
+    stats = attachment_audit.progress(application)
+    start = request.args.get("at", type=int)
+    if start is None or not 0 <= start < max(stats.total, 1):
+        start = attachment_audit.first_pending_index(application)
+    form = AuditPageForm(version=application.version_id)
+    return render_template(
+        "acceptance/audit_read.html",
+        application=application,
+        progress=stats,
+        start=start,
+        window=READER_WINDOW,
+        form=form,
+        editable=application.status is ApplicationStatus.SUBMITTED,
+    )
+
+
+def _photo_json(photo: Attachment, product_no: str) -> dict:
+    return {
+        "kind": photo.kind.value,
+        "alt": photo_files.photo_alt(photo, product_no),
+        "view": photo_files.photo_url(photo, "view"),
+        "side": photo_files.photo_url(photo, "side"),
+        "small": photo_files.photo_url(photo, "small"),
+        "thumb": photo_files.photo_url(photo, "thumb"),
+        "full": photo_files.photo_url(photo, "full"),
+    }
+
+
+@bp.route("/<int:application_id>/audit/cylinders")
+@roles_required(Role.ACCEPTOR)
+def audit_window(application_id: int) -> Response:
+    """A window of cylinders in audit order, with their photos' URLs, for 逐只审核."""
+    application = get_or_404(Application, application_id)
+    offset = request.args.get("offset", 0, type=int)
+    items, photos = attachment_audit.load_window(application, offset, READER_WINDOW)
+    return jsonify(
+        offset=max(0, offset),
+        total=application.item_count,
+        items=[
+            {
+                "id": item.id,
+                "row_no": item.row_no,
+                "product_no": item.product_no,
+                "facts": [
+                    ["制造单位", item.manufacturer],
+                    ["制造年月", item.manufacture_month],
+                    ["品种", item.variety_code],
+                    ["介质", item.medium_code],
+                    ["公称压力", f"{item.nominal_pressure_mpa} MPa"],
+                    ["容积", f"{item.volume_l} L"],
+                    ["最近检验", str(item.last_inspection_date or "—")],
+                    ["下次检验", item.next_inspection_month or "—"],
+                    ["单位内编号", item.internal_no or "—"],
+                ],
+                "verdict": item.audit_verdict.value,
+                "note": item.audit_note or "",
+                "rev": item.audit_revision,
+                "photos": [
+                    _photo_json(p, item.product_no)
+                    for p in sorted(photos.get(item.id, []), key=lambda p: p.kind.value)
+                ],
+            }
+            for item in items
+        ],
+    )
+
+
+@bp.route("/<int:application_id>/audit/verdict", methods=["POST"])
+@roles_required(Role.ACCEPTOR)
+def audit_verdict(application_id: int) -> Response | tuple[Response, int]:
+    """One cylinder's verdict from 逐只审核: the pager's save, revision check included."""
+    application = get_or_404(Application, application_id)
+    if not AuditPageForm().validate_on_submit():
+        abort(400)
+    item_id = request.form.get("item", type=int)
+    if item_id is None:
+        abort(400)
+    try:
+        result = attachment_audit.save_verdicts(
+            application, current_user, _entries_from_form([item_id])
+        )
+    except workflow.WorkflowError as exc:
+        return jsonify(ok=False, message=exc.message), exc.status_code
+    item = db.session.get(ApplicationItem, item_id)
+    assert item is not None  # save_verdicts checked it belongs to the application
+    stats = attachment_audit.progress(application)
+    return jsonify(
+        ok=not result.conflicts,
+        conflict=bool(result.conflicts),
+        item=item.id,
+        product_no=item.product_no,
+        verdict=item.audit_verdict.value,
+        verdict_label=item.audit_verdict.label,
+        note=item.audit_note or "",
+        rev=item.audit_revision,
+        progress={"total": stats.total, "audited": stats.audited, "wrong": stats.wrong},
     )
 
 

@@ -67,6 +67,12 @@ class BulkPhotoForm(BaseForm):
     file = FileField("照片压缩包（.zip）", validators=[FileRequired("请选择.zip压缩包")])
 
 
+class NamedPhotoForm(BaseForm):
+    """One photo of a multi-file upload, named 产品编号_钢印.jpg (sent by photo-upload.js)."""
+
+    file = FileField("照片", validators=[FileRequired("请选择照片")])
+
+
 class ItemForm(BaseForm):
     pass
 

@@ -59,6 +59,7 @@ from .forms import (
     ConfirmForm,
     ImportForm,
     ItemForm,
+    NamedPhotoForm,
     PhotoForm,
     ReplacePhotoForm,
 )
@@ -192,10 +193,9 @@ def show(application_id: int) -> str:
     stmt = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     if query:
         stmt = stmt.where(contains(ApplicationItem.product_no, query))
-    if has_photos == "yes":
-        stmt = stmt.where(ApplicationItem.attachment_count > 0)
-    elif has_photos == "no":
-        stmt = stmt.where(ApplicationItem.attachment_count == 0)
+    condition = applications.photo_filter(has_photos)
+    if condition is not None:
+        stmt = stmt.where(condition)
     page = db.paginate(
         stmt.order_by(ApplicationItem.row_no), per_page=ITEMS_PER_PAGE, error_out=False
     )
@@ -223,10 +223,12 @@ def show(application_id: int) -> str:
         submit_form=VersionedForm(version=application.version_id),
         last_import=last_import,
         is_draft=is_draft,
+        photo_filters=applications.PHOTO_FILTERS,
         submission_problems=(
             applications.submission_problems(application, limit=5) if is_draft else []
         ),
         correction=corrections.open_round(application),
+        incomplete=applications.incomplete_items(application) if is_draft else [],
     )
 
 
@@ -423,6 +425,7 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
         select(Attachment).where(Attachment.item_id == item.id).order_by(Attachment.id)
     ).all()
     kinds = applications.photo_kinds_by_item([item.id]).get(item.id, {})
+    previous_id, next_id = applications.neighbour_items(item)
     return (
         render_template(
             "applications/item_photos.html",
@@ -433,6 +436,8 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             replace_form=ReplacePhotoForm(),
             confirm_form=ConfirmForm(),
             problem=applications.photo_problem(kinds),
+            previous_id=previous_id,
+            next_id=next_id,
             is_draft=application.status in EDITABLE_STATUSES,
         ),
         status,
@@ -479,16 +484,31 @@ def delete_photo(application_id: int, attachment_id: int) -> Response:
     return redirect(back)
 
 
+def _wants_json() -> bool:
+    """photo-upload.js sends its uploads itself (for the progress bar) and reads JSON back."""
+    return request.headers.get("Accept") == "application/json"
+
+
+def _result_json(result: photos.FileResult) -> dict:
+    return {
+        "name": result.name,
+        "ok": result.ok,
+        "message": result.message,
+        "product_no": result.product_no,
+    }
+
+
 @bp.route("/<int:application_id>/photos/bulk", methods=["GET", "POST"])
 @applicant_only
-def bulk_photos(application_id: int) -> tuple[str, int]:
+def bulk_photos(application_id: int) -> tuple[str, int] | tuple[Response, int]:
     application = _application(application_id)
     form = BulkPhotoForm()
     results: list[photos.FileResult] | None = None
     status = 200
     if request.method == "POST":
+        error = ""
         if not form.validate_on_submit():
-            flash("请选择.zip压缩包。", "danger")
+            error = "请选择.zip压缩包。"
             status = 400
         else:
             try:
@@ -498,18 +518,44 @@ def bulk_photos(application_id: int) -> tuple[str, int]:
                     current_user,
                 )
             except photos.PhotoError as exc:
-                flash(f"上传失败：{exc}", "danger")
+                error = f"上传失败：{exc}"
                 status = 400
+        if _wants_json():
+            return jsonify(error=error, results=[_result_json(r) for r in results or []]), status
+        if error:
+            flash(error, "danger")
     return (
         render_template(
             "applications/bulk_photos.html",
             application=application,
             form=form,
+            file_form=NamedPhotoForm(),
             results=results,
             is_draft=application.status in EDITABLE_STATUSES,
         ),
         status,
     )
+
+
+@bp.route("/<int:application_id>/photos/file", methods=["POST"])
+@applicant_only
+def photo_file(application_id: int) -> tuple[Response, int]:
+    """One photo of a multi-file (or drag-and-drop) upload, placed by its name."""
+    application = _application(application_id)
+    form = NamedPhotoForm()
+    if not form.validate_on_submit():
+        return jsonify(error="请选择照片（页面已过期时请刷新后重试）。"), 400
+    upload = form.file.data
+    try:
+        result = photos.upload_named_photo(
+            application,
+            upload.filename or "",
+            _read_upload(upload, photos.MAX_BYTES),
+            current_user,
+        )
+    except photos.PhotoError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(result=_result_json(result)), 200
 
 
 @bp.route("/<int:application_id>/submit", methods=["POST"])
@@ -560,7 +606,7 @@ def copy(application_id: int) -> Response:
 @applicant_only
 def progress(application_id: int) -> str:
     application = _application(application_id)
-    events = history.events(application)
+    events = history.timeline(application)
     excluded = db.session.scalars(
         select(ApplicationItem)
         .where(
@@ -585,8 +631,6 @@ def progress(application_id: int) -> str:
         correction_rounds=corrections.rounds(application),
         licensing_documents=documents.for_application(application),
         confirm_form=ConfirmForm(),
-        action_labels=history.ACTION_LABELS,
-        describe_event=history.describe_event,
     )
 
 

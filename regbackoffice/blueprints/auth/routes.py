@@ -104,4 +104,7 @@ def logout() -> Response:
         accounts.end_session(token)
     session.clear()
     flash("您已安全退出。", "info")
-    return redirect(url_for("auth.login"))
+    response = redirect(url_for("auth.login"))
+    # Photos are kept in the browser's private cache (photo_files): a shared PC forgets them.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
