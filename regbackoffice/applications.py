@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, storage, workflow
+from . import audit, prereading, storage, workflow
 from .archive import CYLINDER_FIELDS
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
@@ -246,6 +246,8 @@ def submit_application(
     if problems:
         raise ApplicationError("不能提交：" + "；".join(problems))
     workflow.submit(application, actor, expected_version, accept_limit_workdays)
+    # 机器预读 for the clerk (low priority: never ahead of a certificate).
+    prereading.enqueue_after_commit(application.id)
 
 
 def delete_application(application: Application, actor: User) -> None:

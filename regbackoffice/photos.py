@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from . import audit, storage
+from . import audit, prereading, storage
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
@@ -110,6 +110,7 @@ def add_photo(
         sha256=image.sha256,
     )
     db.session.flush()
+    prereading.enqueue_after_commit(item.application_id)  # the applicant's warnings
     return attachment
 
 
@@ -146,6 +147,7 @@ def replace_photo(
     )
     db.session.flush()
     storage.delete_after_commit(old)
+    prereading.enqueue_after_commit(item.application_id)
 
 
 def delete_photo(attachment: Attachment, actor: User) -> None:

@@ -23,6 +23,7 @@ from .cylinders import (
     TagType,
 )
 from .imports import ImportJob, ImportStatus
+from .photo_readings import PhotoReading, ReadingVerdict
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
 from .stats import RegistrationStat, StatRefresh, StepDurationStat, ViolationStat
@@ -63,6 +64,8 @@ __all__ = [
     "InspectionRecord",
     "LabeledEnum",
     "Medium",
+    "PhotoReading",
+    "ReadingVerdict",
     "RegistrationStat",
     "RenderState",
     "Role",

@@ -24,7 +24,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
-from ... import access, applications, history, photos, workflow
+from ... import access, applications, history, photos, prereading, workflow
 from ...domain_errors import DomainError
 from ...extensions import db
 from ...images import ImageRejected
@@ -431,6 +431,8 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             confirm_form=ConfirmForm(),
             problem=applications.photo_problem(kinds),
             is_draft=application.status is ApplicationStatus.DRAFT,
+            readings=prereading.readings_for([a.id for a in attachments]),
+            reading_warning=prereading.APPLICANT_WARNING,
         ),
         status,
     )
