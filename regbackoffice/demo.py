@@ -179,7 +179,7 @@ DEMO_APPLICATION_CYLINDERS = 3
 
 
 def demo_photo(
-    product_no: str, kind: AttachmentKind, twist: str = "", manufacturer: str = ""
+    product_no: str, kind: AttachmentKind, twist: str = "", month: str = "2023-06"
 ) -> bytes:
     """A stand-in photo drawn with Pillow (no real photos ship with the demo).
 
@@ -196,7 +196,7 @@ def demo_photo(
     if kind is AttachmentKind.STAMP:
         return sample_photos.stamp(number, distortion, seed=len(product_no), depth=1.8)
     return sample_photos.certificate(
-        number, manufacturer or DEMO_MANUFACTURER, "2023-06", distortion, seed=len(product_no)
+        number, DEMO_MANUFACTURER, month, distortion, seed=len(product_no)
     )
 
 
@@ -204,6 +204,7 @@ def demo_photo(
 DEMO_PHOTO_TWISTS: dict[tuple[str, int, AttachmentKind], str] = {
     ("YSAPP", 2, AttachmentKind.SUPERVISION_CERTIFICATE): "wrong",
     ("YSAUD", 3, AttachmentKind.STAMP): "blurred",
+    ("YSAUD", 3, AttachmentKind.SUPERVISION_CERTIFICATE): "blurred",
 }
 
 
@@ -461,19 +462,14 @@ def _history_application(
     ):
         for kind in AttachmentKind:
             photos.add_photo(
-                item, kind, _history_photo(kind), filename=f"{item.product_no}.jpg", actor=applicant
+                item,
+                kind,
+                demo_photo(item.product_no, kind, month="2024-03"),
+                filename=f"{item.product_no}.jpg",
+                actor=applicant,
             )
     applications.submit_application(application, applicant, 5, application.version_id)
     return application
-
-
-_PHOTO_CACHE: dict[AttachmentKind, bytes] = {}
-
-
-def _history_photo(kind: AttachmentKind) -> bytes:
-    if kind not in _PHOTO_CACHE:
-        _PHOTO_CACHE[kind] = demo_photo("YSH", kind)
-    return _PHOTO_CACHE[kind]
 
 
 def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:

@@ -215,9 +215,19 @@ def readings_for(attachment_ids: list[int]) -> dict[int, PhotoReading]:
     }
 
 
-def header_text(tallies: dict[ReadingVerdict, int]) -> str:
-    """机器预读：一致 912，不一致 6，未识别 82"""
-    return "机器预读：" + "，".join(
-        f"{v.label} {tallies[v]}"
-        for v in (ReadingVerdict.MATCH, ReadingVerdict.MISMATCH, ReadingVerdict.UNREAD)
+def items_to_check(item_ids: list[int]) -> set[int]:
+    """The cylinders (of ``item_ids``) with a photo read 不一致 or 未识别: the applicant's
+    list marks them, so the warning is seen before submitting."""
+    if not item_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Attachment.item_id)
+            .join(PhotoReading, PhotoReading.attachment_id == Attachment.id)
+            .where(
+                Attachment.item_id.in_(item_ids),
+                PhotoReading.sha256 == Attachment.sha256,
+                PhotoReading.verdict != ReadingVerdict.MATCH,
+            )
+        )
     )

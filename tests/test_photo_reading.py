@@ -199,6 +199,8 @@ def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
     html = client.get(url).get_data(as_text=True)
     assert prereading.APPLICANT_WARNING in html
     assert "CQ23060071" in html
+    listing = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert "照片待核对" in listing  # the cylinder list points at the photo page
     db.session.refresh(item)
     assert (
         db.session.scalar(

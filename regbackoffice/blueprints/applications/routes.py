@@ -214,6 +214,8 @@ def show(application_id: int) -> str:
         application=application,
         page=page,
         photo_problems=problems,
+        photos_to_check=prereading.items_to_check([item.id for item in page.items]),
+        reading_warning=prereading.APPLICANT_WARNING,
         query=query,
         has_photos=has_photos,
         import_form=ImportForm(),
