@@ -59,6 +59,18 @@ def test_unreadable_photo_is_unrecognised_never_consistent():
         assert reading.verdict is ReadingVerdict.UNREAD
 
 
+def test_deep_clear_stamp_reads_consistent_but_a_stamp_never_reads_inconsistent():
+    right = sample_photos.stamp("CN23061234", depth=1.9)
+    assert photo_reading.read_photo(STAMP, right, row("CN23061234")).verdict is (
+        ReadingVerdict.MATCH
+    )
+    # Struck digits are misread consistently, so a differing stamp read is no evidence.
+    other = sample_photos.stamp("CN23061284", depth=1.9)
+    assert photo_reading.read_photo(STAMP, other, row("CN23061234")).verdict is (
+        ReadingVerdict.UNREAD
+    )
+
+
 def test_a_single_low_confidence_read_of_the_number_is_not_enough_for_consistent():
     reads = [photo_reading.Read("CQ23060117", 70, "blur")]
     verdict, _ = photo_reading._number_verdict("CQ23060117", reads)
