@@ -128,13 +128,11 @@ def load_page(
     if only_wrong:
         query = query.where(ApplicationItem.audit_verdict == AuditVerdict.WRONG)
         total = stats.wrong
+    query = prereading.machine_view(query, application.id, machine, machine_first)
     if machine is not None:
-        query = prereading.filter_items(query, machine)
         total = machine_counts[machine] if not only_wrong else _count(query)
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
-    if machine_first:
-        query = query.order_by(prereading.item_rank())  # the row order below within each rank
     items = list(
         db.session.scalars(
             query.order_by(ApplicationItem.row_no, ApplicationItem.id)
