@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, literal, not_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, corrections, storage, workflow
+from . import audit, corrections, prereading, storage, workflow
 from .archive import CYLINDER_FIELDS, CylinderData
 from .clock import china_today
 from .credit_code import credit_code_error, normalize_credit_code
@@ -326,6 +326,8 @@ def submit_application(
         workflow.resubmit(application, actor, expected_version)
     else:
         workflow.submit(application, actor, expected_version, accept_limit_workdays)
+    # 机器预读 for the clerk (low priority: never ahead of a certificate).
+    prereading.enqueue_after_commit(application.id)
 
 
 def delete_application(application: Application, actor: User) -> None:

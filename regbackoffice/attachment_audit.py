@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 
-from . import audit, workflow
+from . import audit, prereading, workflow
 from .extensions import db
 from .models import (
     Application,
@@ -20,6 +20,8 @@ from .models import (
     ApplicationStatus,
     Attachment,
     AuditVerdict,
+    PhotoReading,
+    ReadingVerdict,
     User,
     utcnow,
 )
@@ -49,6 +51,11 @@ class AuditPage:
     size: int
     only_wrong: bool
     progress: Progress
+    # 机器预读: per photo its reading, per verdict the cylinders, and the page's options.
+    readings: dict[int, PhotoReading] = field(default_factory=dict)
+    machine_counts: dict[ReadingVerdict, int] = field(default_factory=dict)
+    machine: ReadingVerdict | None = None
+    machine_first: bool = False
 
     @property
     def is_last(self) -> bool:
@@ -99,15 +106,31 @@ def acceptance_summary(application: Application, listed: int = 50) -> str:
     return text + "。确认受理？"
 
 
-def load_page(application: Application, page: int, size: int, only_wrong: bool) -> AuditPage:
-    """One page of cylinders with their photos: three queries whatever the page size."""
+def load_page(
+    application: Application,
+    page: int,
+    size: int,
+    only_wrong: bool,
+    *,
+    machine: ReadingVerdict | None = None,
+    machine_first: bool = False,
+) -> AuditPage:
+    """One page of cylinders with their photos and readings: a few queries whatever the size.
+
+    ``machine`` keeps only the cylinders of that 机器预读 verdict; ``machine_first`` orders
+    不一致 first, then 未识别, then 一致 (each by row).
+    """
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     stats = progress(application)
+    machine_counts = prereading.counts(application)
     query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     total = stats.total
     if only_wrong:
         query = query.where(ApplicationItem.audit_verdict == AuditVerdict.WRONG)
         total = stats.wrong
+    query = prereading.machine_view(query, application.id, machine, machine_first)
+    if machine is not None:
+        total = machine_counts[machine] if not only_wrong else _count(query)
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
     items = list(
@@ -117,7 +140,21 @@ def load_page(application: Application, page: int, size: int, only_wrong: bool) 
             .limit(size)
         )
     )
-    return AuditPage(items, _photos_of(items), page, pages, size, only_wrong, stats)
+    photos = _photos_of(items)
+    readings = prereading.readings_for([p.id for ps in photos.values() for p in ps])
+    return AuditPage(
+        items,
+        photos,
+        page,
+        pages,
+        size,
+        only_wrong,
+        stats,
+        readings=readings,
+        machine_counts=machine_counts,
+        machine=machine,
+        machine_first=machine_first,
+    )
 
 
 def _photos_of(items: list[ApplicationItem]) -> dict[int, list[Attachment]]:
@@ -169,6 +206,10 @@ def first_pending_index(application: Application) -> int:
             tuple_(ApplicationItem.row_no, ApplicationItem.id) < tuple_(first.row_no, first.id),
         )
     ).one()
+
+
+def _count(query: Select[tuple[ApplicationItem]]) -> int:
+    return db.session.scalars(select(func.count()).select_from(query.subquery())).one()
 
 
 def save_verdicts(application: Application, user: User, entries: list[VerdictEntry]) -> SaveResult:

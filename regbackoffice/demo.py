@@ -179,24 +179,34 @@ def _ensure_interlock_cylinders(unit: Unit, district: District, today: date) -> 
 DEMO_APPLICATION_CYLINDERS = 3
 
 
-def demo_photo(product_no: str, kind: AttachmentKind) -> bytes:
-    """A recognisable stand-in photo drawn with Pillow (no real photos ship with the demo)."""
-    from PIL import Image, ImageDraw
+def demo_photo(
+    product_no: str, kind: AttachmentKind, twist: str = "", month: str = "2023-06"
+) -> bytes:
+    """A stand-in photo drawn with Pillow (no real photos ship with the demo).
 
-    stamp = kind is AttachmentKind.STAMP
-    image = Image.new("RGB", (800, 600), (150, 155, 160) if stamp else (250, 250, 245))
-    draw = ImageDraw.Draw(image)
-    if stamp:
-        draw.ellipse((100, 50, 700, 550), outline=(90, 95, 100), width=12)
-        draw.text((260, 280), product_no, fill=(40, 40, 40), font_size=40)
-    else:
-        draw.rectangle((60, 40, 740, 560), outline=(180, 30, 30), width=6)
-        for y in range(140, 520, 40):
-            draw.line((100, y, 700, y), fill=(200, 200, 200), width=2)
-        draw.text((120, 70), f"CERTIFICATE {product_no}", fill=(20, 20, 20), font_size=36)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=80)
-    return out.getvalue()
+    The 机器预读 reads them: plain ones read 一致 (certificates surely, stamps mostly);
+    ``twist`` "wrong" shows another number (不一致), "blurred" an unreadable snapshot (未识别).
+    """
+    from . import sample_photos
+
+    shown = product_no[:-1] + ("7" if product_no[-1:] != "7" else "1")
+    number = shown if twist == "wrong" else product_no
+    distortion = sample_photos.Distortion(rotate=1.5, quality=80)
+    if twist == "blurred":
+        distortion = sample_photos.Distortion(rotate=8, blur=5, light=0.5, quality=50)
+    if kind is AttachmentKind.STAMP:
+        return sample_photos.stamp(number, distortion, seed=len(product_no), depth=1.8)
+    return sample_photos.certificate(
+        number, DEMO_MANUFACTURER, month, distortion, seed=len(product_no)
+    )
+
+
+# Which demo photos go wrong, by (series, row, kind), so the audit shows every badge.
+DEMO_PHOTO_TWISTS: dict[tuple[str, int, AttachmentKind], str] = {
+    ("YSAPP", 2, AttachmentKind.SUPERVISION_CERTIFICATE): "wrong",
+    ("YSAUD", 3, AttachmentKind.STAMP): "blurred",
+    ("YSAUD", 3, AttachmentKind.SUPERVISION_CERTIFICATE): "blurred",
+}
 
 
 def _recent_inspection(today: date) -> tuple[str, str]:
@@ -262,7 +272,9 @@ def _ensure_demo_application(
             photos.add_photo(
                 item,
                 kind,
-                demo_photo(item.product_no, kind),
+                demo_photo(
+                    item.product_no, kind, DEMO_PHOTO_TWISTS.get((series, item.row_no, kind), "")
+                ),
                 filename=f"{item.product_no}_{kind.label[:2]}.jpg",
                 actor=applicant,
             )
@@ -579,19 +591,14 @@ def _history_application(
     ):
         for kind in AttachmentKind:
             photos.add_photo(
-                item, kind, _history_photo(kind), filename=f"{item.product_no}.jpg", actor=applicant
+                item,
+                kind,
+                demo_photo(item.product_no, kind, month="2024-03"),
+                filename=f"{item.product_no}.jpg",
+                actor=applicant,
             )
     applications.submit_application(application, applicant, 5, application.version_id)
     return application
-
-
-_PHOTO_CACHE: dict[AttachmentKind, bytes] = {}
-
-
-def _history_photo(kind: AttachmentKind) -> bytes:
-    if kind not in _PHOTO_CACHE:
-        _PHOTO_CACHE[kind] = demo_photo("YSH", kind)
-    return _PHOTO_CACHE[kind]
 
 
 def _walk_to(application: Any, stage: str, code: str, issued_on: date) -> None:

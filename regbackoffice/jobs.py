@@ -30,6 +30,7 @@ JOB_MODULES = (
     "regbackoffice.imports.job",
     "regbackoffice.maintenance",
     "regbackoffice.photo_files",
+    "regbackoffice.prereading",
     "regbackoffice.stats.summaries",
 )
 
@@ -76,11 +77,18 @@ def redis_connection() -> Redis | None:
     return Redis.from_url(url) if url else None
 
 
-def queue() -> Queue | None:
+def low_queue_name(name: str) -> str:
+    """The low-priority queue beside ``name``: the worker takes from it only when ``name``
+    is empty (machine reading of photos must never delay a certificate)."""
+    return f"{name}-low"
+
+
+def queue(low_priority: bool = False) -> Queue | None:
     connection = redis_connection()
     if connection is None:
         return None
-    return Queue(current_app.config["RQ_QUEUE"], connection=connection)
+    name = current_app.config["RQ_QUEUE"]
+    return Queue(low_queue_name(name) if low_priority else name, connection=connection)
 
 
 def send(q: Queue, name: str, *args: Any, **options: Any) -> Job:
@@ -89,9 +97,15 @@ def send(q: Queue, name: str, *args: Any, **options: Any) -> Job:
     return q.enqueue(run, name, *args, **options)
 
 
-def enqueue(name: str, *args: Any, job_id: str | None = None, **options: Any) -> None:
+def enqueue(
+    name: str,
+    *args: Any,
+    job_id: str | None = None,
+    low_priority: bool = False,
+    **options: Any,
+) -> None:
     """Send a job to the worker now; run it inline when Redis is not configured."""
-    q = queue()
+    q = queue(low_priority)
     if q is None:
         # Inline: in a fresh app context, so the job has its own session and transaction
         # (it may be called from another session's after-commit hook).

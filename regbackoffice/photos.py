@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from . import audit, corrections, photo_files, storage
+from . import audit, corrections, photo_files, prereading, storage
 from .domain_errors import DomainError
 from .extensions import db
 from .identity import normalize_text
@@ -133,6 +133,7 @@ def _add_normalised(
     db.session.flush()
     if warm:  # a bulk upload queues one job for all its photos
         photo_files.warm_after_commit([attachment.id])
+    prereading.enqueue_after_commit(item.application_id)  # the applicant's warnings
     return attachment
 
 
@@ -171,6 +172,7 @@ def replace_photo(
     db.session.flush()
     storage.delete_after_commit(old)
     photo_files.warm_after_commit([attachment.id])
+    prereading.enqueue_after_commit(item.application_id)
 
 
 def delete_photo(attachment: Attachment, actor: User) -> None:

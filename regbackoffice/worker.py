@@ -29,6 +29,7 @@ from rq.job import Job
 from rq.queue import Queue
 
 from .extensions import db
+from .jobs import low_queue_name
 
 
 class AppWorker(Worker):
@@ -153,6 +154,8 @@ def run_worker(app: Flask, queue: Queue, *, burst: bool, sweep_interval: float) 
             target=_sweep_forever, args=(app, sweep_interval, stop), daemon=True, name="sweeper"
         ).start()
     try:
-        AppWorker([queue], connection=queue.connection).work(burst=burst, with_scheduler=True)
+        # The low-priority queue second: rq takes from it only when the first is empty.
+        low = Queue(low_queue_name(queue.name), connection=queue.connection)
+        AppWorker([queue, low], connection=queue.connection).work(burst=burst, with_scheduler=True)
     finally:
         stop.set()

@@ -5,8 +5,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # Debian packages the app needs: HarfBuzz subsetting (WeasyPrint is ~25x slower without
-# it), CJK fonts for certificates, pdftoppm for rendering certificate previews.
-APP_DEBS=(libharfbuzz-subset0 fonts-noto-cjk poppler-utils)
+# it), CJK fonts for certificates, pdftoppm for rendering certificate previews, Tesseract
+# with its Simplified Chinese and English models for the photos' 机器预读.
+APP_DEBS=(libharfbuzz-subset0 fonts-noto-cjk poppler-utils
+  tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng)
 # Only the test suite needs a browser, and LibreOffice (the template must open and save in it).
 TEST_DEBS=(chromium libreoffice-calc-nogui)
 

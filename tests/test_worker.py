@@ -80,6 +80,35 @@ def test_worker_command_runs_queued_jobs_by_name_and_by_old_path_in_the_app_cont
     assert reason == ["idle"]
 
 
+def test_worker_takes_the_low_priority_queue_only_after_the_main_one(
+    app, redis_conn, committed_idle_session
+):
+    # 机器预读 waits on the low-priority queue; a certificate (main queue) goes first.
+    low = Queue(jobs.low_queue_name(app.config["RQ_QUEUE"]), connection=redis_conn)
+    main = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    later = jobs.send(low, "end_idle_sessions")  # queued first, but low priority
+    first = jobs.send(main, "end_idle_sessions")
+    env = {
+        **os.environ,
+        "REGBO_ENV": "testing",
+        "REGBO_SECRET_KEY": "test-secret-key",
+        "REGBO_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REGBO_REDIS_URL": TEST_REDIS_URL,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # The main queue's job ran first and ended the idle session; the low one found none.
+    assert Job.fetch(first.id, connection=redis_conn).return_value() == 1
+    assert Job.fetch(later.id, connection=redis_conn).return_value() == 0
+
+
 def test_without_redis_jobs_run_inline(app, shadow_app, redis_conn):
     user = factories.make_user(Role.ACCEPTOR)
     accounts.start_session(user, None)

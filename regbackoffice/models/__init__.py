@@ -26,6 +26,7 @@ from .cylinders import (
 )
 from .documents import CorrectionRound, DocumentKind, LicensingDocument
 from .imports import ImportJob, ImportStatus
+from .photo_readings import PhotoReading, ReadingVerdict
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
 from .stats import RegistrationStat, StatRefresh, StepDurationStat, ViolationStat
@@ -76,6 +77,8 @@ __all__ = [
     "LabeledEnum",
     "LicensingDocument",
     "Medium",
+    "PhotoReading",
+    "ReadingVerdict",
     "RegistrationStat",
     "RenderState",
     "Role",

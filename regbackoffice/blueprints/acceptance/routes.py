@@ -7,7 +7,15 @@ from flask_login import current_user
 from sqlalchemy import Select, select
 from werkzeug.wrappers import Response
 
-from ... import applications, attachment_audit, certificates, history, photo_files, workflow
+from ... import (
+    applications,
+    attachment_audit,
+    certificates,
+    history,
+    photo_files,
+    prereading,
+    workflow,
+)
 from ...access import get_or_404, roles_required
 from ...extensions import db
 from ...models import (
@@ -16,6 +24,7 @@ from ...models import (
     ApplicationStatus,
     Attachment,
     AuditVerdict,
+    ReadingVerdict,
     Role,
 )
 from ...search import contains
@@ -77,10 +86,16 @@ def detail(application_id: int) -> str:
 
 
 def _pager_args() -> dict:
+    machine = request.args.get("machine", "")
     return {
         "page": request.args.get("page", 1, type=int),
         "size": request.args.get("size", attachment_audit.PAGE_SIZES[0], type=int),
         "only_wrong": request.args.get("only") == "wrong",
+        # 机器预读: a verdict to keep, and the "不一致 first, then 未识别" order.
+        "machine": ReadingVerdict(machine)
+        if machine in {v.value for v in ReadingVerdict}
+        else None,
+        "machine_first": request.args.get("order") == "machine",
     }
 
 
@@ -138,10 +153,15 @@ def audit_pager(application_id: int) -> Response | str:
             )
     page = attachment_audit.load_page(application, **args)
     form.version.data = application.version_id
+    args["page"] = page.page
+    query = _query(args)
+    query.pop("page")
     return render_template(
         "acceptance/audit.html",
         application=application,
         audit=page,
+        pager_query=query,  # the page's options, kept by its links and forms
+        unread_photos=prereading.unread_photos(application),
         form=form,
         conflicts=conflicts,
         editable=application.status is ApplicationStatus.SUBMITTED,
@@ -261,6 +281,10 @@ def _query(args: dict) -> dict:
     query = {"page": args["page"], "size": args["size"]}
     if args["only_wrong"]:
         query["only"] = "wrong"
+    if args["machine"] is not None:
+        query["machine"] = args["machine"].value
+    if args["machine_first"]:
+        query["order"] = "machine"
     return query
 
 

@@ -24,7 +24,16 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms 3.2 lacks it
 
-from ... import access, applications, corrections, documents, history, photos, workflow
+from ... import (
+    access,
+    applications,
+    corrections,
+    documents,
+    history,
+    photos,
+    prereading,
+    workflow,
+)
 from ...domain_errors import DomainError
 from ...extensions import db
 from ...images import ImageRejected
@@ -216,6 +225,8 @@ def show(application_id: int) -> str:
         application=application,
         page=page,
         photo_problems=problems,
+        photos_to_check=prereading.items_to_check([item.id for item in page.items]),
+        reading_warning=prereading.APPLICANT_WARNING,
         query=query,
         has_photos=has_photos,
         import_form=ImportForm(),
@@ -439,6 +450,8 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             previous_id=previous_id,
             next_id=next_id,
             is_draft=application.status in EDITABLE_STATUSES,
+            readings=prereading.readings_for([a.id for a in attachments]),
+            reading_warning=prereading.APPLICANT_WARNING,
         ),
         status,
     )
