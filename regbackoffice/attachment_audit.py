@@ -170,14 +170,18 @@ def _photos_of(items: list[ApplicationItem]) -> dict[int, list[Attachment]]:
 
 
 def load_window(
-    application: Application, offset: int, limit: int
+    application: Application, offset: int, limit: int, *, machine_first: bool = False
 ) -> tuple[list[ApplicationItem], dict[int, list[Attachment]]]:
-    """Cylinders ``offset``… in audit order with their photos (the 逐只审核 mode's window)."""
+    """Cylinders ``offset``… in audit order with their photos (the 逐只审核 mode's window);
+    ``machine_first`` puts 机器预读 不一致 first, then 未识别, as the pager can."""
+    query = prereading.machine_view(
+        select(ApplicationItem).where(ApplicationItem.application_id == application.id),
+        application.id,
+        machine_first=machine_first,
+    )
     items = list(
         db.session.scalars(
-            select(ApplicationItem)
-            .where(ApplicationItem.application_id == application.id)
-            .order_by(ApplicationItem.row_no, ApplicationItem.id)
+            query.order_by(ApplicationItem.row_no, ApplicationItem.id)
             .offset(max(0, offset))
             .limit(max(1, min(limit, 100)))
         )

@@ -214,6 +214,10 @@ def test_applicant_fixes_and_resubmits_changed_cylinders_go_back_to_unaudited(
     assert f"{third.product_no}（照片已更换）" in detail
     audit_page = clerk.get(f"/bureau/applications/{application.id}/audit").get_data(as_text=True)
     assert "补正：数据已修改" in audit_page and "补正：照片已更换" in audit_page
+    reader = clerk.get(f"/bureau/applications/{application.id}/audit/cylinders?offset=0")
+    changed = {c["product_no"]: c["changed"] for c in reader.get_json()["items"]}
+    assert changed == {first.product_no: [], wrong.product_no: ["数据已修改"],
+                       third.product_no: ["照片已更换"]}  # fmt: skip
     # The clerk audits again and accepts.
     click_through(clerk, application)
     html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)

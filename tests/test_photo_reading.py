@@ -187,6 +187,30 @@ def test_audit_shows_badges_counts_and_filters_and_orders_by_machine_verdict(
     assert _cards(client.get(f"{url}?machine=match").get_data(as_text=True)) == ["CQ23060001"]
 
 
+def test_the_stamp_reader_shows_each_photos_reading_and_can_put_doubtful_cylinders_first(
+    client, login_as, read_application
+):
+    login_as(Role.ACCEPTOR, district_code=read_application.district_code)
+    base = f"/bureau/applications/{read_application.id}/audit"
+    html = client.get(f"{base}/read").get_data(as_text=True)
+    assert "机器预读：一致 1，不一致 1，未识别 1" in html
+    assert "不一致优先，其次未识别" in html
+
+    def window(query: str = "") -> list[tuple[str, list]]:
+        data = client.get(f"{base}/cylinders?offset=0{query}").get_json()
+        return [
+            (item["product_no"], [p["machine"] and p["machine"]["verdict"] for p in item["photos"]])
+            for item in data["items"]
+        ]
+
+    by_row = window()
+    assert [no for no, _ in by_row] == ["CQ23060001", "CQ23060002", "CQ23060003"]
+    assert "match" in by_row[0][1] and "mismatch" in by_row[1][1] and "unread" in by_row[2][1]
+    assert [no for no, _ in window("&order=machine")] == ["CQ23060002", "CQ23060003", "CQ23060001"]
+    ordered = client.get(f"{base}/read?order=machine").get_data(as_text=True)
+    assert "order=machine" in ordered and "按行号顺序" in ordered
+
+
 def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
     app, client, login_as, redis_conn
 ):

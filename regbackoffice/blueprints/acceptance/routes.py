@@ -11,6 +11,7 @@ from ... import (
     applications,
     attachment_audit,
     certificates,
+    corrections,
     history,
     photo_files,
     prereading,
@@ -24,6 +25,7 @@ from ...models import (
     ApplicationStatus,
     Attachment,
     AuditVerdict,
+    PhotoReading,
     ReadingVerdict,
     Role,
 )
@@ -179,9 +181,11 @@ READER_WINDOW = 30
 def audit_reader(application_id: int) -> str:
     application = get_or_404(Application, application_id)
     stats = attachment_audit.progress(application)
+    machine_first = request.args.get("order") == "machine"
     start = request.args.get("at", type=int)
     if start is None or not 0 <= start < max(stats.total, 1):
-        start = attachment_audit.first_pending_index(application)
+        # In 机器预读 order the doubtful cylinders come first: start there.
+        start = 0 if machine_first else attachment_audit.first_pending_index(application)
     form = AuditPageForm(version=application.version_id)
     return render_template(
         "acceptance/audit_read.html",
@@ -191,11 +195,21 @@ def audit_reader(application_id: int) -> str:
         window=READER_WINDOW,
         form=form,
         editable=application.status is ApplicationStatus.SUBMITTED,
+        machine_first=machine_first,
+        machine_counts={v.value: n for v, n in prereading.counts(application).items()},
+        unread_photos=prereading.unread_photos(application),
     )
 
 
-def _photo_json(photo: Attachment, product_no: str) -> dict:
+def _reading_json(reading: PhotoReading | None) -> dict | None:
+    if reading is None:
+        return None  # not read yet
+    return {"verdict": reading.verdict.value, "label": reading.verdict.label, "note": reading.note}
+
+
+def _photo_json(photo: Attachment, product_no: str, reading: PhotoReading | None) -> dict:
     return {
+        "machine": _reading_json(reading),
         "kind": photo.kind.value,
         "alt": photo_files.photo_alt(photo, product_no),
         "view": photo_files.photo_url(photo, "view"),
@@ -212,7 +226,10 @@ def audit_window(application_id: int) -> Response:
     """A window of cylinders in audit order, with their photos' URLs, for 逐只审核."""
     application = get_or_404(Application, application_id)
     offset = request.args.get("offset", 0, type=int)
-    items, photos = attachment_audit.load_window(application, offset, READER_WINDOW)
+    items, photos = attachment_audit.load_window(
+        application, offset, READER_WINDOW, machine_first=request.args.get("order") == "machine"
+    )
+    readings = prereading.readings_for([p.id for ps in photos.values() for p in ps])
     return jsonify(
         offset=max(0, offset),
         total=application.item_count,
@@ -235,8 +252,14 @@ def audit_window(application_id: int) -> Response:
                 "verdict": item.audit_verdict.value,
                 "note": item.audit_note or "",
                 "rev": item.audit_revision,
+                # 补正: what the applicant changed since the notice (data / photos / new).
+                "changed": [
+                    corrections.CHANGE_LABELS[c]
+                    for c in (item.correction_change or "").split(",")
+                    if c in corrections.CHANGE_LABELS
+                ],
                 "photos": [
-                    _photo_json(p, item.product_no)
+                    _photo_json(p, item.product_no, readings.get(p.id))
                     for p in sorted(photos.get(item.id, []), key=lambda p: p.kind.value)
                 ],
             }

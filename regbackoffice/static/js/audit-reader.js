@@ -57,7 +57,7 @@
     const offset = windowOf(position);
     if (position < 0 || position >= total) return Promise.resolve();
     if (!loading[offset]) {
-      loading[offset] = fetch(root.dataset.cylindersUrl + "?offset=" + offset, {
+      loading[offset] = fetch(root.dataset.cylindersUrl + (root.dataset.cylindersUrl.indexOf("?") >= 0 ? "&" : "?") + "offset=" + offset, {
         credentials: "same-origin", headers: { Accept: "application/json" },
       }).then(function (response) {
         if (!isJson(response)) throw new Error("session");
@@ -103,6 +103,7 @@
   }
 
   // ---------------------------------------------------------------------------- drawing
+  const MACHINE = { match: "text-bg-success", mismatch: "text-bg-danger", unread: "text-bg-secondary" };
   const VERDICTS = { pending: ["待审核", "text-bg-secondary"], correct: ["正确", "text-bg-success"], wrong: ["错误", "text-bg-danger"] };
   function showPhoto(img, link, caption, photo, variant, missing) {
     if (photo) {
@@ -157,6 +158,35 @@
     badge.textContent = verdict[0] + (item.verdict === "wrong" && item.note ? "（" + item.note + "）" : "");
     badge.className = "badge " + verdict[1];
     card.classList.toggle("border-danger", item.verdict === "wrong");
+    // 补正 changes and 机器预读 (a hint, never a verdict): one badge per photo.
+    const changed = $("reader-changed");
+    changed.textContent = "";
+    (item.changed || []).forEach(function (label) {
+      const b = document.createElement("span");
+      b.className = "badge text-bg-warning me-1";
+      b.textContent = "补正：" + label;
+      changed.appendChild(b);
+    });
+    const machine = $("reader-machine");
+    machine.textContent = "";
+    item.photos.forEach(function (photo) {
+      const line = document.createElement("span");
+      line.className = "text-nowrap me-2";
+      const m = photo.machine;
+      const b = document.createElement("span");
+      b.className = "badge ocr-badge " + (!m ? "text-bg-light border" : MACHINE[m.verdict]);
+      b.dataset.ocr = m ? m.verdict : "pending";
+      b.textContent = m ? m.label : "待预读";
+      line.textContent = "机器预读 " + (photo.kind === "stamp" ? "钢印" : "监检证书") + " ";
+      line.appendChild(b);
+      if (m && m.verdict === "mismatch" && m.note) {
+        const why = document.createElement("span");
+        why.className = "text-danger ms-1";
+        why.textContent = m.note;
+        line.appendChild(why);
+      }
+      machine.appendChild(line);
+    });
     const facts = $("reader-facts");
     facts.textContent = "";
     item.facts.forEach(function (pair) {
