@@ -31,12 +31,15 @@ def test_unit_selects_cylinders_and_opens_a_cylinders_history(open_context, live
     page.get_by_label("使用状态").select_option(label="停用")
     page.get_by_role("button", name="查询").click()
     page.wait_for_url("**status=stopped**")
-    assert page.locator("#archive-list tbody tr").count() == 2
+    # Two stopped by the demo's 不合格 inspections, one by the demo's 停用 awaiting 启用.
+    assert page.locator("#archive-list tbody tr").count() == 3
     page.get_by_role("link", name="YSH500112011").click()
     history = page.locator("#cylinder-history tbody tr")
     titles = [history.nth(i).locator("td").nth(1).inner_text() for i in range(history.count())]
     assert titles[:4] == ["提交使用登记申请", "受理", "审核通过", "审批通过"]
-    assert titles[-2:] == ["定期检验", "使用状态变更为停用"]
+    # The 不合格 record stopped it and opened a 注销 task for the bureau.
+    assert titles[-3:-1] == ["定期检验", "使用状态变更为停用"]
+    assert titles[-1].startswith("提交注销申请 BG")
     page.locator("#h-history").evaluate("e => e.scrollIntoView({block: 'start'})")
     screenshot(page, "16-archive-cylinder")
     found += violations(page)

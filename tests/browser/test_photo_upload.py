@@ -98,8 +98,9 @@ def test_many_photos_at_once_with_progress_and_resume_after_an_error(
 
     # One by one: 下一只.
     page.goto(application_url)
+    # (exact: the row may also hold the 机器预读 badge link 照片待核对)
     page.get_by_role("row", name=re.compile(PRODUCT_NOS[0])).get_by_role(
-        "link", name="照片"
+        "link", name="照片", exact=True
     ).click()
     page.get_by_role("link", name="下一只").click()
     assert PRODUCT_NOS[1] in page.locator("h1").inner_text()
