@@ -98,6 +98,40 @@ def find_cylinder(
     return db.session.scalar(query)
 
 
+# What the interlock reads of a cylinder (``interlock.CylinderFacts``).
+INTERLOCK_COLUMNS = (
+    Cylinder.id,
+    Cylinder.status,
+    Cylinder.next_inspection_month,
+    Cylinder.medium_code,
+    Cylinder.use_unit_id,
+    Cylinder.variety_code,
+    Cylinder.manufacture_month,
+    Cylinder.design_life_years,
+    Cylinder.last_inspection_date,
+)
+
+# Built once (the check runs them on every call): no construction or cache-key work.
+_FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(Cylinder.id == bindparam("key"))
+_FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(Cylinder.info_code == bindparam("key"))
+
+
+def interlock_facts(
+    *, id: str | None = None, info_code: str | None = None, **_other: Any
+) -> interlock.CylinderFacts | None:
+    """The interlock's columns of the cylinder with this ID or 信息化编码 (one Core row).
+
+    The check's hot path: no ORM object is built for a cylinder that is only read.
+    """
+    if id is not None:
+        row = db.session.execute(_FACTS_BY_ID, {"key": id}).first()
+    elif info_code is not None:
+        row = db.session.execute(_FACTS_BY_INFO_CODE, {"key": info_code}).first()
+    else:
+        return None
+    return cast("interlock.CylinderFacts | None", row)
+
+
 @dataclass
 class BatchResult:
     accepted: int = 0

@@ -17,7 +17,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, g, request
-from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ... import api_auth, audit
@@ -114,6 +114,23 @@ def _touch(client: ApiClient) -> None:
         client.last_seen_at = now
 
 
+def _autocommit_postgresql() -> bool:
+    """On PostgreSQL: True, and this request's session in autocommit mode when it is fresh.
+
+    Connection-level only: the pool resets the isolation level when the connection is
+    returned, so the next request starts transactional as usual. A session bound to a
+    connection or already in a transaction keeps it (the relaxed commit then applies to
+    that transaction, like ``SET LOCAL synchronous_commit = off``).
+    """
+    session = db.session()
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    if isinstance(bind, Engine) and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
 def respond(
     status: int, message: str, data: Any, headers: dict[str, str] | None = None
 ) -> Response:
@@ -130,10 +147,14 @@ def endpoint(
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
     """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
 
-    ``read_only`` endpoints (query, check, trail) change nothing but their audit row; on
-    PostgreSQL they commit without waiting for the WAL flush (``synchronous_commit = off``
-    for that transaction only): a database crash may lose the last fraction of a second of
-    such audit rows, never a record, and the interlock check stays fast.
+    ``read_only`` endpoints (query, check, trail) change nothing but their audit row. On
+    PostgreSQL they run in autocommit mode (no BEGIN and COMMIT round trips: each read is
+    its own statement) and write the audit row with one INSERT that commits itself without
+    waiting for the WAL flush (``synchronous_commit = off`` for that statement's
+    transaction only, ``audit.record_now(relaxed_commit=True)``): a database crash may
+    lose the last fraction of a second of such audit rows, never a record, and the
+    interlock check stays fast. Where the session is already inside a transaction (the
+    tests' rolled-back one) the same statements run in it instead.
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
@@ -141,8 +162,7 @@ def endpoint(
         def view() -> Response:
             request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
             client: ApiClient | None = None
-            if read_only and db.session.get_bind().dialect.name == "postgresql":
-                db.session.execute(text("SET LOCAL synchronous_commit = off"))
+            relaxed = read_only and _autocommit_postgresql()
             try:
                 if authenticated:
                     client = _bearer_client()
@@ -165,8 +185,9 @@ def endpoint(
                 return respond(exc.status, exc.message, data, exc.headers)
             if client is not None:
                 _touch(client)
-            audit.record(
+            audit.record_now(
                 "api_call",
+                relaxed_commit=relaxed,
                 object_type="api_client",
                 object_id=None if client is None else client.id,
                 actor=client,
