@@ -40,7 +40,7 @@ from flask import current_app
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import audit, cylinder_changes, inspection_rules, interlock
+from . import audit, bulk_sql, cylinder_changes, inspection_rules, interlock
 from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
 from .clock import china_date
 from .extensions import db
@@ -163,6 +163,10 @@ def _claim_record_nos(
         {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now, "answer": a}
         for no, a in answers.items()
     ]
+    if bulk_sql.on_postgresql():
+        table = cast(Table, ApiRecordKey.__table__)
+        found = bulk_sql.json_rows_insert(table, rows, skip_conflicts=True, returning="record_no")
+        return set(found.scalars())
     inserted = db.session.execute(
         _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
     )
@@ -186,7 +190,7 @@ def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> d
         select(ApiRecordKey.record_no, ApiRecordKey.answer).where(
             ApiRecordKey.client_id == client.id,
             ApiRecordKey.kind == kind,
-            ApiRecordKey.record_no.in_(wanted),
+            bulk_sql.id_in(ApiRecordKey.record_no, wanted),
         )
     )
     return {row.record_no: row.answer for row in rows}
@@ -403,10 +407,18 @@ def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
 
 
 def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str, Cylinder]:
+    """The archive records of these IDs: ORM objects, locked, when they are to be changed
+    (inspections); otherwise Core rows of the interlock's columns (fillings and traces only
+    read them: no ORM objects for 500 cylinders per batch)."""
     wanted = sorted(set(ids))  # sorted: concurrent batches lock rows in the same order
     if not wanted:
         return {}
-    query = select(Cylinder).where(Cylinder.id.in_(wanted)).order_by(Cylinder.id)
+    if not for_update:
+        rows = db.session.execute(
+            select(*INTERLOCK_COLUMNS).where(bulk_sql.id_in(Cylinder.id, wanted))
+        )
+        return {row.id: cast(Cylinder, row) for row in rows}
+    query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
     if for_update:
         query = query.with_for_update()
     return {c.id: c for c in db.session.scalars(query)}
@@ -420,9 +432,16 @@ def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> 
 
 
 def _insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """One executemany INSERT (no RETURNING: append-only rows nobody reads back here)."""
-    if rows:
-        db.session.execute(cast(Table, model.__table__).insert(), rows)
+    """One INSERT of all rows (no RETURNING: append-only rows nobody reads back here):
+    one JSON document on PostgreSQL (``bulk_sql.json_rows_insert``), an executemany
+    elsewhere."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    if bulk_sql.on_postgresql():
+        bulk_sql.json_rows_insert(table, rows)
+    else:
+        db.session.execute(table.insert(), rows)
 
 
 def _judge_fillings(
