@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app
 from sqlalchemy import Insert, Table, bindparam, select
@@ -110,6 +110,21 @@ INTERLOCK_COLUMNS = (
     Cylinder.design_life_years,
     Cylinder.last_inspection_date,
 )
+
+
+class InterlockFacts(NamedTuple):
+    """The interlock's columns of one cylinder (``INTERLOCK_COLUMNS``, in that order)."""
+
+    id: str
+    status: CylinderStatus
+    next_inspection_month: str | None
+    medium_code: str
+    use_unit_id: int
+    variety_code: str
+    manufacture_month: str
+    design_life_years: int | None
+    last_inspection_date: date | None
+
 
 # Built once (the check runs them on every call): no construction or cache-key work.
 _FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(Cylinder.id == bindparam("key"))

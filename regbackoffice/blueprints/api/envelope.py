@@ -89,7 +89,7 @@ def _parse_json_body() -> dict[str, Any]:
     return body
 
 
-def _bearer_client() -> ApiClient:
+def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -98,7 +98,17 @@ def _bearer_client() -> ApiClient:
             "缺少访问令牌：请先调用 /api/v1/auth/token 获取，并以 Authorization: Bearer 发送",
             headers={"WWW-Authenticate": BEARER_CHALLENGE},
         )
-    client = api_auth.client_for_token(token.strip())
+    return token.strip()
+
+
+def _bearer_client(token: str, cylinder_id: str | None = None) -> ApiClient:
+    """The token's client (401 if none); with ``cylinder_id``, that cylinder's interlock
+    facts are read in the same statement and kept in ``g.api_prefetched``."""
+    if cylinder_id is None:
+        client = api_auth.client_for_token(token)
+    else:
+        client, facts = api_auth.client_and_cylinder(token, cylinder_id)
+        g.api_prefetched = (cylinder_id, facts)
     if client is None:
         raise ApiError(
             401,
@@ -143,7 +153,11 @@ def respond(
 
 
 def endpoint(
-    *, scope: str | None, authenticated: bool = True, read_only: bool = False
+    *,
+    scope: str | None,
+    authenticated: bool = True,
+    read_only: bool = False,
+    prefetch: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
     """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
 
@@ -155,6 +169,10 @@ def endpoint(
     lose the last fraction of a second of such audit rows, never a record, and the
     interlock check stays fast. Where the session is already inside a transaction (the
     tests' rolled-back one) the same statements run in it instead.
+
+    ``prefetch(body)`` may name a cylinder ID to read together with the token (the
+    interlock check): the body is then parsed before the token lookup, but its errors are
+    still answered after the token's, in the order above.
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
@@ -164,10 +182,23 @@ def endpoint(
             client: ApiClient | None = None
             relaxed = read_only and _autocommit_postgresql()
             try:
+                body: dict[str, Any] | None = None
+                body_error: ApiError | None = None
                 if authenticated:
-                    client = _bearer_client()
+                    token = _bearer_token()
+                    cylinder_id = None
+                    if prefetch is not None:
+                        try:
+                            body = _parse_json_body()
+                            cylinder_id = prefetch(body)
+                        except ApiError as exc:
+                            body_error = exc
+                    client = _bearer_client(token, cylinder_id)
                     g.api_client = client
-                body = _parse_json_body()
+                if body_error is not None:
+                    raise body_error
+                if body is None:
+                    body = _parse_json_body()
                 if client is not None and scope is not None and scope not in client.scope_set:
                     raise ApiError(403, f"调用单位未获得“{scope}”接口权限")
                 answer = handler(client, body) if authenticated else handler(body)

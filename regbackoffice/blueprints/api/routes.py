@@ -7,9 +7,9 @@ import binascii
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from flask import Response, current_app, jsonify, render_template, request
+from flask import Response, current_app, g, jsonify, render_template, request
 
 from ... import api_auth, api_records, cylinder_changes, interlock, record_quota, tag_binding
 from ...api_validation import (
@@ -196,12 +196,26 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
     return Answer({"id": cylinder.id, "info_code": result.binding.info_code}, message)
 
 
+def _check_prefetch(body: dict[str, Any]) -> str | None:
+    """The cylinder ID to read with the token: a check by ID only (the common call)."""
+    value = body.get("id")
+    return value if isinstance(value, str) and "info_code" not in body else None
+
+
+def _check_facts(**keys: Any) -> interlock.CylinderFacts | None:
+    """The facts read with the token when they are of this ID; else read them now."""
+    prefetched = g.get("api_prefetched")
+    if prefetched is not None and set(keys) == {"id"} and keys["id"] == prefetched[0]:
+        return cast("interlock.CylinderFacts | None", prefetched[1])
+    return api_records.interlock_facts(**keys)
+
+
 @bp.post("/v1/fillings/check")
-@endpoint(scope="filling", read_only=True)
+@endpoint(scope="filling", read_only=True, prefetch=_check_prefetch)
 def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
     # FILLING_CHECK admits only id and info_code, the two keys interlock_facts reads.
-    cylinder: interlock.CylinderFacts | None = _find(clean, api_records.interlock_facts)
+    cylinder: interlock.CylinderFacts | None = _find(clean, _check_facts)
     reasons = interlock.check(
         cylinder,
         clean["medium_code"],
