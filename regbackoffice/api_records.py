@@ -299,15 +299,41 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
         # Fillings and traces are judged without storing anything, so each key is claimed
         # together with its answer and only the claimed records are inserted.
         judged = JUDGES[kind](client, valid, cylinders)
-        claimed = _claim_record_nos(
-            client, kind, {no: judged[i][0] for no, i in first_index.items()}
-        )
-        rows = []
-        for index, clean in valid:
-            if _stores(index, clean, first_index, claimed):
-                outcome[index], row = judged[index]
-                rows.append(row)
-        _insert_rows(MODELS[kind], rows)
+        answers: dict[str, dict[str, Any] | None] = {
+            no: judged[i][0] for no, i in first_index.items()
+        }
+        if bulk_sql.on_postgresql():
+            # The keys and the rows of the first occurrences in one statement: a row is
+            # stored when its record_no is new (claimed) or absent.
+            firsts = [i for i, c in valid if _stores(i, c, first_index, set(first_index))]
+            now = utcnow()
+            key_rows = [
+                {
+                    "client_id": client.id,
+                    "kind": kind,
+                    "record_no": no,
+                    "created_at": now,
+                    "answer": answer,
+                }
+                for no, answer in answers.items()
+            ]
+            claimed = bulk_sql.claim_and_insert(
+                cast(Table, ApiRecordKey.__table__),
+                key_rows,
+                cast(Table, MODELS[kind].__table__),
+                [judged[i][1] for i in firsts],
+            )
+            for index, clean in valid:
+                if _stores(index, clean, first_index, claimed):
+                    outcome[index] = judged[index][0]
+        else:
+            claimed = _claim_record_nos(client, kind, answers)
+            rows = []
+            for index, clean in valid:
+                if _stores(index, clean, first_index, claimed):
+                    outcome[index], row = judged[index]
+                    rows.append(row)
+            _insert_rows(MODELS[kind], rows)
 
     pending = [(i, c["record_no"]) for i, c in valid if i not in outcome]
     stored_first = _first_answers(client, kind, [no for _, no in pending if no not in claimed])
