@@ -220,11 +220,15 @@ def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfigura
     return HTML(string=html, base_url=None, url_fetcher=fetcher).render(font_config=fonts)
 
 
+def _htmls(doc: CertificateDocument) -> tuple[str, str]:
+    return certificate_html(doc), annex_html(doc)
+
+
 def _documents(
     doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
 ) -> Iterator[Document]:
-    yield _render_pages(certificate_html(doc), fetcher, fonts)
-    yield _render_pages(annex_html(doc), fetcher, fonts)
+    for html in _htmls(doc):
+        yield _render_pages(html, fetcher, fonts)
 
 
 @contextmanager
@@ -356,10 +360,10 @@ def _render_one_parallel(
     doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
 ) -> list[bytes]:
     """One certificate as PDFs to join: page 1 with the annex's first half, then the rest."""
-    certificate = _render_pages(certificate_html(doc), fetcher, fonts)
     per_page = _measure_rows_per_page(doc, fetcher, fonts)
     if per_page is None:
-        return [_join([certificate, _render_pages(annex_html(doc), fetcher, fonts)], [doc])]
+        documents = [_render_pages(html, fetcher, fonts) for html in _htmls(doc)]
+        return [_join(documents, [doc])]
     first_rows, later_rows = per_page
     # The cut: page 1 and whole later pages, about half the rows.
     later_pages = max(0, round((doc.count / 2 - first_rows) / later_rows))
@@ -369,14 +373,20 @@ def _render_one_parallel(
     rest = doc.count - cut
     # Rows fill whole pages; the end marker needs a line after the last row.
     pages_second = -(-rest // later_rows) + (1 if rest % later_rows == 0 else 0)
+    certificate: Document | None = None
     for _attempt in range(2):
         total = pages_first + pages_second
+        # The child first, so that everything this process does overlaps with it.
         child = _render_in_child(_numbered(second_html, pages_first + 1, total), fetcher, fonts)
+        if certificate is None:
+            certificate = _render_pages(certificate_html(doc), fetcher, fonts)
         first = _render_pages(_numbered(first_html, 1, total), fetcher, fonts)
+        first_count = len(first.pages)
+        first_pdf = _join([certificate, first], [doc]) if first_count == pages_first else b""
         second_pdf, second_count = child()
-        if len(first.pages) == pages_first and second_count == pages_second:
-            return [_join([certificate, first], [doc]), second_pdf]
-        pages_first, pages_second = len(first.pages), second_count  # now known: again
+        if first_count == pages_first and second_count == pages_second:
+            return [first_pdf, second_pdf]
+        pages_first, pages_second = first_count, second_count  # now known: again
     raise RuntimeError("annex page numbering did not settle")
 
 
