@@ -303,6 +303,8 @@ def _measure_rows_per_page(
 def _annex_halves(doc: CertificateDocument, cut: int) -> tuple[str, str]:
     """The annex HTML cut before row ``cut``: rows, 序号 and markup as rendered whole."""
     html = annex_html(doc)
+    if html.count("<tbody>") != 1 or html.count("</tbody>") != 1:
+        raise ValueError("annex rows could not be cut")
     head, rest = html.split("<tbody>", 1)
     rows_html, tail = rest.split("</tbody>", 1)
     rows = [row + "</tr>" for row in rows_html.split("</tr>")[:-1]]
@@ -361,14 +363,20 @@ def _render_one_parallel(
 ) -> list[bytes]:
     """One certificate as PDFs to join: page 1 with the annex's first half, then the rest."""
     per_page = _measure_rows_per_page(doc, fetcher, fonts)
-    if per_page is None:
+    halves = None
+    if per_page is not None:
+        first_rows, later_rows = per_page
+        # The cut: page 1 and whole later pages, about half the rows.
+        later_pages = max(0, round((doc.count / 2 - first_rows) / later_rows))
+        cut = min(doc.count - 1, first_rows + later_pages * later_rows)
+        try:
+            halves = _annex_halves(doc, cut)
+        except ValueError:  # the annex markup is not one <tr> per cylinder: render whole
+            halves = None
+    if per_page is None or halves is None:
         documents = [_render_pages(html, fetcher, fonts) for html in _htmls(doc)]
         return [_join(documents, [doc])]
-    first_rows, later_rows = per_page
-    # The cut: page 1 and whole later pages, about half the rows.
-    later_pages = max(0, round((doc.count / 2 - first_rows) / later_rows))
-    cut = min(doc.count - 1, first_rows + later_pages * later_rows)
-    first_html, second_html = _annex_halves(doc, cut)
+    first_html, second_html = halves
     pages_first = 1 + later_pages
     rest = doc.count - cut
     # Rows fill whole pages; the end marker needs a line after the last row.

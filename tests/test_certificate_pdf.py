@@ -340,3 +340,16 @@ def test_long_annex_numbering_is_right_even_when_the_cut_misses_a_page_boundary(
     flat = "".join(annex)
     assert all(row.archive_id in flat for row in doc.cylinders)
     assert flat.count("以下空白") == 1
+
+
+def test_a_long_annex_whose_rows_cannot_be_cut_is_rendered_whole(monkeypatch):
+    from regbackoffice import certificate_pdf
+
+    def cannot_cut(*_args):
+        raise ValueError("annex rows could not be cut")
+
+    monkeypatch.setattr(certificate_pdf, "_annex_halves", cannot_cut)
+    doc = make_document(certificate_pdf.PARALLEL_MIN_ROWS + 1)
+    annex = [squash(text) for text in page_texts(render_certificate_pdf(doc))[1:]]
+    assert all(f"第{n}页/共{len(annex)}页" in text for n, text in enumerate(annex, start=1))
+    assert all(row.archive_id in "".join(annex) for row in doc.cylinders)
