@@ -25,6 +25,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
+    if not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+        from .extensions import ping_when_idle
+
+        with app.app_context():  # builds the engine object only: no connection is made
+            ping_when_idle(db.engine.pool, app.config.get("DB_PING_AFTER_IDLE_SECONDS", 5.0))
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

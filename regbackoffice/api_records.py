@@ -34,13 +34,13 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from flask import current_app
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import audit, change_workflow, cylinder_changes, inspection_rules, interlock
+from . import audit, bulk_sql, change_workflow, cylinder_changes, inspection_rules, interlock
 from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
 from .clock import china_date
 from .extensions import db
@@ -98,6 +98,55 @@ def find_cylinder(
     return db.session.scalar(query)
 
 
+# What the interlock reads of a cylinder (``interlock.CylinderFacts``).
+INTERLOCK_COLUMNS = (
+    Cylinder.id,
+    Cylinder.status,
+    Cylinder.next_inspection_month,
+    Cylinder.medium_code,
+    Cylinder.use_unit_id,
+    Cylinder.variety_code,
+    Cylinder.manufacture_month,
+    Cylinder.design_life_years,
+    Cylinder.last_inspection_date,
+)
+
+
+class InterlockFacts(NamedTuple):
+    """The interlock's columns of one cylinder (``INTERLOCK_COLUMNS``, in that order)."""
+
+    id: str
+    status: CylinderStatus
+    next_inspection_month: str | None
+    medium_code: str
+    use_unit_id: int
+    variety_code: str
+    manufacture_month: str
+    design_life_years: int | None
+    last_inspection_date: date | None
+
+
+# Built once (the check runs them on every call): no construction or cache-key work.
+_FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(Cylinder.id == bindparam("key"))
+_FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(Cylinder.info_code == bindparam("key"))
+
+
+def interlock_facts(
+    *, id: str | None = None, info_code: str | None = None, **_other: Any
+) -> interlock.CylinderFacts | None:
+    """The interlock's columns of the cylinder with this ID or 信息化编码 (one Core row).
+
+    The check's hot path: no ORM object is built for a cylinder that is only read.
+    """
+    if id is not None:
+        row = db.session.execute(_FACTS_BY_ID, {"key": id}).first()
+    elif info_code is not None:
+        row = db.session.execute(_FACTS_BY_INFO_CODE, {"key": info_code}).first()
+    else:
+        return None
+    return cast("interlock.CylinderFacts | None", row)
+
+
 @dataclass
 class BatchResult:
     accepted: int = 0
@@ -129,6 +178,10 @@ def _claim_record_nos(
         {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now, "answer": a}
         for no, a in answers.items()
     ]
+    if bulk_sql.on_postgresql():
+        table = cast(Table, ApiRecordKey.__table__)
+        found = bulk_sql.json_rows_insert(table, rows, skip_conflicts=True, returning="record_no")
+        return set(found.scalars())
     inserted = db.session.execute(
         _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
     )
@@ -152,7 +205,7 @@ def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> d
         select(ApiRecordKey.record_no, ApiRecordKey.answer).where(
             ApiRecordKey.client_id == client.id,
             ApiRecordKey.kind == kind,
-            ApiRecordKey.record_no.in_(wanted),
+            bulk_sql.id_in(ApiRecordKey.record_no, wanted),
         )
     )
     return {row.record_no: row.answer for row in rows}
@@ -246,15 +299,41 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
         # Fillings and traces are judged without storing anything, so each key is claimed
         # together with its answer and only the claimed records are inserted.
         judged = JUDGES[kind](client, valid, cylinders)
-        claimed = _claim_record_nos(
-            client, kind, {no: judged[i][0] for no, i in first_index.items()}
-        )
-        rows = []
-        for index, clean in valid:
-            if _stores(index, clean, first_index, claimed):
-                outcome[index], row = judged[index]
-                rows.append(row)
-        _insert_rows(MODELS[kind], rows)
+        answers: dict[str, dict[str, Any] | None] = {
+            no: judged[i][0] for no, i in first_index.items()
+        }
+        if bulk_sql.on_postgresql():
+            # The keys and the rows of the first occurrences in one statement: a row is
+            # stored when its record_no is new (claimed) or absent.
+            firsts = [i for i, c in valid if _stores(i, c, first_index, set(first_index))]
+            now = utcnow()
+            key_rows = [
+                {
+                    "client_id": client.id,
+                    "kind": kind,
+                    "record_no": no,
+                    "created_at": now,
+                    "answer": answer,
+                }
+                for no, answer in answers.items()
+            ]
+            claimed = bulk_sql.claim_and_insert(
+                cast(Table, ApiRecordKey.__table__),
+                key_rows,
+                cast(Table, MODELS[kind].__table__),
+                [judged[i][1] for i in firsts],
+            )
+            for index, clean in valid:
+                if _stores(index, clean, first_index, claimed):
+                    outcome[index] = judged[index][0]
+        else:
+            claimed = _claim_record_nos(client, kind, answers)
+            rows = []
+            for index, clean in valid:
+                if _stores(index, clean, first_index, claimed):
+                    outcome[index], row = judged[index]
+                    rows.append(row)
+            _insert_rows(MODELS[kind], rows)
 
     pending = [(i, c["record_no"]) for i, c in valid if i not in outcome]
     stored_first = _first_answers(client, kind, [no for _, no in pending if no not in claimed])
@@ -369,10 +448,18 @@ def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
 
 
 def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str, Cylinder]:
+    """The archive records of these IDs: ORM objects, locked, when they are to be changed
+    (inspections); otherwise Core rows of the interlock's columns (fillings and traces only
+    read them: no ORM objects for 500 cylinders per batch)."""
     wanted = sorted(set(ids))  # sorted: concurrent batches lock rows in the same order
     if not wanted:
         return {}
-    query = select(Cylinder).where(Cylinder.id.in_(wanted)).order_by(Cylinder.id)
+    if not for_update:
+        rows = db.session.execute(
+            select(*INTERLOCK_COLUMNS).where(bulk_sql.id_in(Cylinder.id, wanted))
+        )
+        return {row.id: cast(Cylinder, row) for row in rows}
+    query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
     if for_update:
         query = query.with_for_update()
     return {c.id: c for c in db.session.scalars(query)}
@@ -386,9 +473,16 @@ def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> 
 
 
 def _insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
-    """One executemany INSERT (no RETURNING: append-only rows nobody reads back here)."""
-    if rows:
-        db.session.execute(cast(Table, model.__table__).insert(), rows)
+    """One INSERT of all rows (no RETURNING: append-only rows nobody reads back here):
+    one JSON document on PostgreSQL (``bulk_sql.json_rows_insert``), an executemany
+    elsewhere."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    if bulk_sql.on_postgresql():
+        bulk_sql.json_rows_insert(table, rows)
+    else:
+        db.session.execute(table.insert(), rows)
 
 
 def _judge_fillings(

@@ -112,7 +112,10 @@ FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 
 
 def bench_api_client(secret: str = "bench-secret-not-for-production") -> ApiClient:
-    """The benchmark's API client (all scopes) on the bench unit; secret reset each run."""
+    """The benchmark's API client on the bench unit; secret reset each run.
+
+    Every scope a 使用单位 may hold (inspection records only come from inspection bodies).
+    """
     from . import api_clients
 
     unit = bench_unit()
@@ -120,7 +123,7 @@ def bench_api_client(secret: str = "bench-secret-not-for-production") -> ApiClie
     if client is None:
         client, _ = api_clients.issue_client(
             unit,
-            ["query", "bind", "filling", "inspection", "trace"],
+            ["query", "bind", "filling", "trace"],
             app_id=BENCH_APP_ID,
             secret=secret,
         )

@@ -17,10 +17,14 @@ fontconfig (Debian's fonts-noto-cjk) and are subset with HarfBuzz.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import io
 import mimetypes
+import os
+import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -29,9 +33,11 @@ from pathlib import Path
 from urllib.parse import unquote
 from urllib.request import DataHandler, Request
 
+import pypdf
 import segno
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from weasyprint import HTML, Document
+from weasyprint.formatting_structure import boxes
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -234,11 +240,15 @@ def _render_pages(html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfigura
     return HTML(string=html, base_url=None, url_fetcher=fetcher).render(font_config=fonts)
 
 
+def _htmls(doc: CertificateDocument) -> tuple[str, str]:
+    return certificate_html(doc), annex_html(doc)
+
+
 def _documents(
     doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
 ) -> Iterator[Document]:
-    yield _render_pages(certificate_html(doc), fetcher, fonts)
-    yield _render_pages(annex_html(doc), fetcher, fonts)
+    for html in _htmls(doc):
+        yield _render_pages(html, fetcher, fonts)
 
 
 @contextmanager
@@ -260,11 +270,190 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.collect()
 
 
+# --- large annexes: two halves laid out in parallel processes, pages joined -------------
+#
+# WeasyPrint lays out one document on one core. An annex of more than PARALLEL_MIN_ROWS
+# cylinders is cut (in the rendered HTML, between rows) into two documents that a forked
+# child and this process lay out at the same time; the PDFs are joined with pypdf. The cut
+# falls on a page boundary of the single document (rows per page are measured once per
+# process on a sample of the annex), so the pages, their text and "第 N 页 / 共 M 页" are
+# those of the single document: the second half's page counter starts where the first
+# half's ends and both print the predicted total M. If a half comes out with a different
+# page count than predicted (a row that wraps onto two lines), both halves are laid out
+# again with the counts now known, so the numbering is right in every case.
+
+PARALLEL_MIN_ROWS = 200
+_rows_per_page: tuple[int, int] | None = None  # (first annex page, later pages)
+_END_MARKER = re.compile(r'<p class="annex-end">.*?</p>', re.S)
+
+
+def _parallel_worthwhile(docs: Sequence[CertificateDocument]) -> bool:
+    return (os.cpu_count() or 1) > 1 and any(d.count > PARALLEL_MIN_ROWS for d in docs)
+
+
+def _tbody_rows(annex: Document) -> list[int]:
+    """Body rows of the cylinders table (``table.cylinders``) on each page of an annex."""
+    counts = []
+    for page in annex.pages:
+        n = 0
+        for table in page._page_box.descendants():
+            if not isinstance(table, boxes.TableBox) or table.element is None:
+                continue
+            if "cylinders" not in (table.element.get("class") or "").split():
+                continue
+            for group in table.children:
+                if isinstance(group, boxes.TableRowGroupBox) and not group.is_header:
+                    n += sum(1 for row in group.children if isinstance(row, boxes.TableRowBox))
+        counts.append(n)
+    return counts
+
+
+def _measure_rows_per_page(
+    doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
+) -> tuple[int, int] | None:
+    global _rows_per_page
+    if _rows_per_page is None:
+        sample = dataclasses.replace(doc, cylinders=doc.cylinders[:100])
+        counts = _tbody_rows(_render_pages(annex_html(sample), fetcher, fonts))
+        if len(counts) >= 3 and counts[0] > 0 and counts[1] > 0:
+            _rows_per_page = (counts[0], counts[1])
+    return _rows_per_page
+
+
+def _annex_halves(doc: CertificateDocument, cut: int) -> tuple[str, str]:
+    """The annex HTML cut before row ``cut``: rows, 序号 and markup as rendered whole."""
+    html = annex_html(doc)
+    if html.count("<tbody>") != 1 or html.count("</tbody>") != 1:
+        raise ValueError("annex rows could not be cut")
+    head, rest = html.split("<tbody>", 1)
+    rows_html, tail = rest.split("</tbody>", 1)
+    rows = [row + "</tr>" for row in rows_html.split("</tr>")[:-1]]
+    if len(rows) != doc.count:
+        raise ValueError("annex rows could not be cut")  # template changed: render whole
+    first = head + "<tbody>" + "".join(rows[:cut]) + "</tbody>" + _END_MARKER.sub("", tail)
+    # The continuation: no title or summary (those head page 1), the running header kept.
+    hidden = "<style>.annex-title, table.annex-summary { display: none }</style></head>"
+    second = head.replace("</head>", hidden, 1) + "<tbody>" + "".join(rows[cut:])
+    return first, second + "</tbody>" + tail
+
+
+def _numbered(html: str, first_page: int, total: int) -> str:
+    """``html`` with its annex pages numbered from ``first_page`` of ``total``."""
+    style = (
+        f"<style>@page annex:first {{ counter-reset: page {first_page} }}"
+        f'@page annex {{ @bottom-center {{ content: "第 " counter(page) " 页 / 共 {total} 页" }} }}'
+        "</style></head>"
+    )
+    return html.replace("</head>", style, 1)
+
+
+def _render_in_child(
+    html: str, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
+) -> Callable[[], tuple[bytes, int]]:
+    """Fork a child that lays out and writes ``html``; returns a callable giving its
+    (PDF bytes, page count). The child inherits loaded fonts and compiled templates."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, send, and leave without running any cleanup
+        code = 1
+        try:
+            os.close(read_end)
+            document = _render_pages(html, fetcher, fonts)
+            payload = len(document.pages).to_bytes(4, "big") + document.write_pdf()
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+
+    def result() -> tuple[bytes, int]:
+        with os.fdopen(read_end, "rb") as source:
+            payload = source.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or len(payload) < 4:
+            raise RuntimeError("the annex rendering child failed")
+        return payload[4:], int.from_bytes(payload[:4], "big")
+
+    return result
+
+
+def _render_one_parallel(
+    doc: CertificateDocument, fetcher: StaticOnlyURLFetcher, fonts: FontConfiguration
+) -> list[bytes]:
+    """One certificate as PDFs to join: page 1 with the annex's first half, then the rest."""
+    per_page = _measure_rows_per_page(doc, fetcher, fonts)
+    halves = None
+    if per_page is not None:
+        first_rows, later_rows = per_page
+        # The cut: page 1 and whole later pages, about half the rows.
+        later_pages = max(0, round((doc.count / 2 - first_rows) / later_rows))
+        cut = min(doc.count - 1, first_rows + later_pages * later_rows)
+        try:
+            halves = _annex_halves(doc, cut)
+        except ValueError:  # the annex markup is not one <tr> per cylinder: render whole
+            halves = None
+    if per_page is None or halves is None:
+        documents = [_render_pages(html, fetcher, fonts) for html in _htmls(doc)]
+        return [_join(documents, [doc])]
+    first_html, second_html = halves
+    pages_first = 1 + later_pages
+    rest = doc.count - cut
+    # Rows fill whole pages; the end marker needs a line after the last row.
+    pages_second = -(-rest // later_rows) + (1 if rest % later_rows == 0 else 0)
+    certificate: Document | None = None
+    for _attempt in range(2):
+        total = pages_first + pages_second
+        # The child first, so that everything this process does overlaps with it.
+        child = _render_in_child(_numbered(second_html, pages_first + 1, total), fetcher, fonts)
+        if certificate is None:
+            certificate = _render_pages(certificate_html(doc), fetcher, fonts)
+        first = _render_pages(_numbered(first_html, 1, total), fetcher, fonts)
+        first_count = len(first.pages)
+        first_pdf = _join([certificate, first], [doc]) if first_count == pages_first else b""
+        second_pdf, second_count = child()
+        if first_count == pages_first and second_count == pages_second:
+            return [first_pdf, second_pdf]
+        pages_first, pages_second = first_count, second_count  # now known: again
+    raise RuntimeError("annex page numbering did not settle")
+
+
+def _join(documents: Sequence[Document], docs: Sequence[CertificateDocument]) -> bytes:
+    pages = [page for document in documents for page in document.pages]
+    combined = documents[0].copy(pages)
+    combined.metadata.title = _title(docs)
+    combined.metadata.authors = sorted({doc.authority for doc in docs})
+    return combined.write_pdf()
+
+
+def _render_many_parallel(docs: Sequence[CertificateDocument]) -> bytes:
+    fetcher = StaticOnlyURLFetcher()
+    fonts = _fonts()
+    writer = pypdf.PdfWriter()
+    with _cyclic_gc_paused():
+        for doc in docs:
+            parts = (
+                _render_one_parallel(doc, fetcher, fonts)
+                if doc.count > PARALLEL_MIN_ROWS
+                else [_join(list(_documents(doc, fetcher, fonts)), [doc])]
+            )
+            for part in parts:
+                writer.append(pypdf.PdfReader(io.BytesIO(part)))
+    writer.add_metadata(
+        {"/Title": _title(docs), "/Author": ", ".join(sorted({d.authority for d in docs}))}
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def render_many(docs: Iterable[CertificateDocument]) -> bytes:
     """Several certificates (each with its annex) in one PDF, in the order given."""
     docs = list(docs)
     if not docs:
         raise ValueError("render_many needs at least one certificate")
+    if _parallel_worthwhile(docs):
+        return _render_many_parallel(docs)
     fetcher = StaticOnlyURLFetcher()
     fonts = _fonts()
     with _cyclic_gc_paused():

@@ -82,7 +82,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "TESTING": mode == "testing",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Connections idle this long are pinged at checkout (extensions.ping_when_idle);
+        # SQLALCHEMY_ENGINE_OPTIONS {"pool_pre_ping": True} pings at every checkout instead.
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "DB_PING_AFTER_IDLE_SECONDS": float(env.get("REGBO_DB_PING_AFTER_IDLE_SECONDS", "5")),
         "REDIS_URL": env.get("REGBO_REDIS_URL") or None,
         "RQ_QUEUE": env.get("REGBO_RQ_QUEUE", "regbackoffice"),
         "STORAGE_DIR": env.get("REGBO_STORAGE_DIR") or str(instance / "files"),

@@ -34,6 +34,7 @@ from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from . import bulk_sql
 from .clock import china_today
 from .extensions import db
 from .models import (
@@ -163,7 +164,7 @@ def statuses_as_of(
             CylinderStatusChange.status,
             CylinderStatusChange.effective_on,
         )
-        .where(CylinderStatusChange.cylinder_id.in_(ids))
+        .where(bulk_sql.id_in(CylinderStatusChange.cylinder_id, ids))
         .order_by(
             CylinderStatusChange.cylinder_id,
             CylinderStatusChange.effective_on,

@@ -30,7 +30,7 @@ MESSAGES = {
 }
 
 # Seconds a client should wait after a 503 (the database connection dropped: a restart or
-# failover usually takes a few seconds; pool_pre_ping then hands out fresh connections).
+# failover usually takes a few seconds; the pool then hands out fresh connections).
 RETRY_AFTER_SECONDS = 5
 
 

@@ -1,6 +1,8 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
 
 import sqlite3
+import time
+from typing import Any
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,7 +12,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 
 class Base(DeclarativeBase):
@@ -33,6 +37,37 @@ def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def ping_when_idle(pool: Pool, seconds: float) -> None:
+    """Test a pooled connection at checkout only when it sat idle ``seconds`` or more.
+
+    ``pool_pre_ping`` pings on every checkout: one more round trip per request, the
+    largest single cost of the API's interlock check. A connection back in use within
+    seconds is alive; one idle longer (a database restart or failover may have cut it) is
+    pinged first and, if dead, replaced before the request sees it. A connection cut while
+    in steady use fails that one request (503); SQLAlchemy then invalidates the whole pool,
+    so the next requests get fresh connections.
+    """
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()  # end the ping's implicit transaction
+        except Exception as exc:  # any failure: let the pool connect afresh
+            raise DisconnectionError(str(exc)) from exc
 
 
 db = SQLAlchemy(model_class=Base)

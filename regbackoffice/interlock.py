@@ -16,10 +16,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from . import inspection_rules
-from .models import Cylinder, CylinderStatus
+from .models import CylinderStatus
+
+
+class CylinderFacts(Protocol):
+    """What the check reads of a cylinder: a ``Cylinder`` or a row of those columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> CylinderStatus: ...
+    @property
+    def next_inspection_month(self) -> str | None: ...
+    @property
+    def medium_code(self) -> str: ...
+    @property
+    def use_unit_id(self) -> int: ...
+    @property
+    def variety_code(self) -> str: ...
+    @property
+    def manufacture_month(self) -> str: ...
+    @property
+    def design_life_years(self) -> int | None: ...
+    @property
+    def last_inspection_date(self) -> date | None: ...
+
 
 MESSAGES = {
     "NOT_REGISTERED": "气瓶未在使用登记系统中登记（可能为黑气瓶），不得充装",
@@ -49,7 +73,7 @@ def _reason(code: str, **values: Any) -> Reason:
 
 
 def check(
-    cylinder: Cylinder | None,
+    cylinder: CylinderFacts | None,
     medium_code: str,
     unit_id: int,
     on: date,

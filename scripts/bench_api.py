@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Benchmark of the JSON API under gunicorn (2 workers) on PostgreSQL.
+"""Benchmark of the JSON API under gunicorn (the shipped gunicorn.conf.py) on PostgreSQL.
 
-    .venv/bin/python scripts/bench_api.py                # 1M cylinders, 10M fillings
-    .venv/bin/python scripts/bench_api.py --cylinders 100000 --fillings 1000000 --duration 20
+    scripts/bench api                  # 1M cylinders, 10M fillings, 30 s phases
+    scripts/bench api --quick          # 100,000 cylinders, 500,000 fillings, 10 s phases
 
 Steps: create the database if missing (default ``regbo_bench_api``) and migrate it; top
 up the synthetic archive (``flask bench-data``) and filling records (``flask
-bench-fillings``, INSERT … SELECT generate_series) to the requested sizes; start gunicorn
-on 127.0.0.1; then, from separate load processes on loopback, bounded by time and count:
-1. POST /api/v1/fillings in batches of 100 (unique record_no each) → records/s;
-2. POST /api/v1/fillings/check one at a time → requests/s, p50/p99 latency.
-Prints a JSON summary (and writes it with --json-out). Loopback only; stops by itself.
+bench-fillings``, INSERT … SELECT generate_series) to the requested sizes; start two
+gunicorns with the same ``gunicorn.conf.py`` on 127.0.0.1: the app, and the floor
+(``scripts/bench_floor.py``: a bare Flask endpoint doing one primary-key SELECT, and one
+doing a bare executemany INSERT of the batch). Then, from separate load processes on
+loopback, bounded by time and count, phase after phase in the same run:
+1. POST /api/v1/fillings in batches of 100 and 500 (unique record_no each) → records/s;
+2. the floor: the bare INSERT at the same batch sizes, then the bare SELECT;
+3. POST /api/v1/fillings/check one at a time → requests/s, p50/p99 latency.
+Prints a JSON summary (and writes it with --json-out), then the ratios to the floor as the
+last lines (``check/floor ratio: 0.64``). Loopback only; stops by itself.
 """
 
 from __future__ import annotations
@@ -87,6 +92,14 @@ def cylinder_id(n: int) -> str:
     return "CQBENCH" + str(n).rjust(12, "0")
 
 
+PATHS = {
+    "fillings": "/api/v1/fillings",
+    "check": "/api/v1/fillings/check",
+    "floor_fillings": "/floor/fillings",
+    "floor_check": "/floor/check",
+}
+
+
 def load_worker(
     kind: str,
     port: int,
@@ -96,6 +109,7 @@ def load_worker(
     max_requests: int,
     worker: int,
     queue,
+    batch: int = 100,
 ) -> None:
     rng = random.Random(worker)
     conn = connect(port)
@@ -106,7 +120,7 @@ def load_worker(
     deadline = time.perf_counter() + seconds
     sent = 0
     while time.perf_counter() < deadline and sent < max_requests:
-        if kind == "fillings":
+        if kind.endswith("fillings"):
             body = {
                 "records": [
                     {
@@ -115,15 +129,14 @@ def load_worker(
                         "fill_date": today,
                         "filling_unit_name": "基准测试充装站",
                         "id": cylinder_id(rng.randint(1, cylinders)),
-                        "record_no": f"b{os.getpid()}-{worker}-{sent}-{i}",
+                        "record_no": f"{kind[0]}{os.getpid()}-{worker}-{sent}-{i}",
                     }
-                    for i in range(100)
+                    for i in range(batch)
                 ]
             }
-            path = "/api/v1/fillings"
         else:
             body = {"id": cylinder_id(rng.randint(1, cylinders)), "medium_code": "G1"}
-            path = "/api/v1/fillings/check"
+        path = PATHS[kind]
         try:
             status, _payload, seconds_taken = post(conn, path, body, token)
         except (OSError, http.client.HTTPException):
@@ -136,8 +149,8 @@ def load_worker(
         latencies.append(seconds_taken)
         if status != 200:
             errors += 1
-        elif kind == "fillings":
-            records += 100
+        elif kind.endswith("fillings"):
+            records += batch
     queue.put({"latencies": latencies, "errors": errors, "records": records})
 
 
@@ -149,12 +162,13 @@ def run_load(
     processes: int,
     seconds: float,
     max_requests: int,
+    batch: int = 100,
 ) -> dict:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     workers = [
         multiprocessing.Process(
             target=load_worker,
-            args=(kind, port, token, cylinders, seconds, max_requests, n, queue),
+            args=(kind, port, token, cylinders, seconds, max_requests, n, queue, batch),
         )
         for n in range(processes)
     ]
@@ -183,24 +197,67 @@ def run_load(
     }
 
 
+def start_gunicorn(env: dict[str, str], port: int, app: str, *extra: str) -> subprocess.Popen:
+    """gunicorn with the shipped gunicorn.conf.py (workers, threads, timeouts as deployed)."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", *extra, app],
+        cwd=ROOT,
+        env={
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_ACCESSLOG": "",  # no access log line per request, in both servers
+            "GUNICORN_LOGLEVEL": "warning",
+        },
+        start_new_session=True,
+    )
+
+
+def wait_until_up(port: int, path: str, body: dict) -> tuple[int, bytes]:
+    for _ in range(150):
+        try:
+            status, payload, _ = post(connect(port), path, body)
+            if status < 500:
+                return status, payload
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn on port {port} did not answer")
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_api"
+        "--database-url",
+        default=os.environ.get(
+            "REGBO_BENCH_DATABASE_URL",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_api",
+        ),
     )
     parser.add_argument("--cylinders", type=int, default=1_000_000)
     parser.add_argument("--fillings", type=int, default=10_000_000)
     parser.add_argument("--duration", type=float, default=30, help="seconds per phase")
-    parser.add_argument("--processes", type=int, default=4, help="load processes per phase")
+    parser.add_argument("--processes", type=int, default=2, help="load processes per phase")
     parser.add_argument("--max-requests", type=int, default=50_000, help="per load process")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--port", type=int, default=8765, help="the app; the floor on port+1")
+    parser.add_argument("--batch-sizes", default="100,500", help="records per filling batch")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 100,000 cylinders, 500,000 fillings, 10 s phases",
+    )
     parser.add_argument("--json-out")
     parser.add_argument(
-        "--phases", default="fillings,check", help="comma separated: fillings,check"
+        "--phases", default="fillings,floor,check", help="comma separated: fillings,floor,check"
     )
     args = parser.parse_args()
+    if args.quick:
+        args.cylinders, args.fillings, args.duration = 100_000, 500_000, 10
+    phases = set(args.phases.split(","))
+    batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
 
     env = {
         **os.environ,
@@ -226,80 +283,93 @@ def main() -> int:
         timings["generate_fillings_s"] = round(time.perf_counter() - started, 1)
     # The bench client's secret is (re)set by bench-fillings even when no rows are added.
     run_flask(env, "bench-fillings", "--records", "0")
+    engine = sa.create_engine(args.database_url)
+    with engine.connect() as conn:
+        client_id = conn.execute(
+            sa.text("SELECT id FROM api_clients WHERE app_id = 'cqbench'")
+        ).scalar_one()
+    engine.dispose()
+    floor_env = {
+        **env,
+        "PYTHONPATH": str(ROOT / "scripts"),
+        "REGBO_BENCH_FLOOR_DSN": sa.make_url(args.database_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False),
+        "REGBO_BENCH_FLOOR_CLIENT_ID": str(client_id),
+    }
 
-    server = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "--workers",
-            "2",
-            "--worker-class",
-            args.worker_class,
-            "--threads",
-            str(args.threads),
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, args.port, "wsgi:app")
+    floor = start_gunicorn(floor_env, args.port + 1, "bench_floor:app")
     try:
-        token = None
-        for _ in range(100):
-            try:
-                status, payload, _ = post(
-                    connect(args.port),
-                    "/api/v1/auth/token",
-                    {"app_id": "cqbench", "app_secret": SECRET},
-                )
-                if status == 200:
-                    token = json.loads(payload)["data"]["access_token"]
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        if token is None:
-            raise SystemExit("gunicorn did not answer the token request")
-        summary = {
+        status, payload = wait_until_up(
+            args.port, "/api/v1/auth/token", {"app_id": "cqbench", "app_secret": SECRET}
+        )
+        if status != 200:
+            raise SystemExit(f"token request answered {status}: {payload[:200]!r}")
+        token = json.loads(payload)["data"]["access_token"]
+        wait_until_up(args.port + 1, "/floor/check", {"id": cylinder_id(1)})
+        summary: dict = {
             "cylinders": count_rows(args.database_url, "cylinders"),
             "filling_records_before": count_rows(args.database_url, "filling_records"),
             **timings,
             "load_processes": args.processes,
             "cpu_count": os.cpu_count(),
+            "load_average_before": load_average(),
         }
-        if "fillings" in args.phases:
-            summary["fillings_batch_100"] = run_load(
-                "fillings",
-                args.port,
+
+        def phase(name: str, kind: str, port: int, batch: int = 100) -> None:
+            summary[name] = run_load(
+                kind,
+                port,
                 token,
                 args.cylinders,
                 args.processes,
                 args.duration,
                 args.max_requests,
+                batch,
             )
+            summary[name]["load_average"] = load_average()
+            print(name, json.dumps(summary[name]), file=sys.stderr, flush=True)
+
+        def settle() -> None:
             # Let the checkpoint and autovacuum triggered by the writes settle first.
             with sa.create_engine(args.database_url).connect() as conn:
                 conn.execute(sa.text("CHECKPOINT"))
-            time.sleep(5)
-        if "check" in args.phases:
-            summary["fillings_check"] = run_load(
-                "check",
-                args.port,
-                token,
-                args.cylinders,
-                args.processes,
-                args.duration,
-                args.max_requests,
-            )
+            time.sleep(3)
+
+        # Real, floor, real: the floor is measured between the app's phases, so that a
+        # neighbour's load that comes or goes shows up as a change in both.
+        if "fillings" in phases:
+            for size in batch_sizes:
+                phase(f"fillings_batch_{size}", "fillings", args.port, size)
+            settle()
+        if "floor" in phases:
+            for size in batch_sizes:
+                phase(f"floor_insert_{size}", "floor_fillings", args.port + 1, size)
+            settle()
+            phase("floor_check", "floor_check", args.port + 1)
+        if "check" in phases:
+            phase("fillings_check", "check", args.port)
+        summary["load_average_after"] = load_average()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for proc in (server, floor):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (server, floor):
+            proc.wait(timeout=30)
     print(json.dumps(summary, indent=2))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2))
+    # The ratios last, so a glance at the end of the output is enough.
+    if "fillings_check" in summary and "floor_check" in summary:
+        ratio = (
+            summary["fillings_check"]["requests_per_s"] / summary["floor_check"]["requests_per_s"]
+        )
+        print(f"check/floor ratio: {ratio:.2f}")
+    for size in batch_sizes:
+        real, bare = summary.get(f"fillings_batch_{size}"), summary.get(f"floor_insert_{size}")
+        if real and bare:
+            label = "fillings/floor ratio" if size == 100 else f"fillings/floor ratio ({size})"
+            print(f"{label}: {real['records_per_s'] / bare['records_per_s']:.2f}")
     return 0
 
 

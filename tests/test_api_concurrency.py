@@ -158,3 +158,43 @@ def test_parallel_binding_of_one_tag_gives_one_binding_and_one_code(app, committ
         ).scalar()
         _db.session.rollback()
     assert bindings == 1
+
+
+def test_interlock_checks_on_real_connections_commit_every_audit_row(app, committing):
+    # Outside the tests' rolled-back transaction the check runs in autocommit mode and
+    # its audit row commits itself: every call, answered or refused, is in the trail.
+    token, cylinder_id = committed_setup(app, committing)
+    http = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    answered = [
+        http.post(
+            "/api/v1/fillings/check",
+            json={"id": cylinder_id, "medium_code": medium},
+            headers=headers,
+        )
+        for medium in ("G1", "G2", "G1")
+    ]
+    refused = http.post("/api/v1/fillings/check", json={"medium_code": "G1"}, headers=headers)
+    assert [r.status_code for r in answered] == [200, 200, 200] and refused.status_code == 400
+    with app.app_context():
+        client_id = committing["clients"][0]
+        rows = _db.session.execute(
+            sa.text(
+                "SELECT outcome, detail FROM audit_log WHERE action = 'api_call' "
+                "AND actor_type = 'api_client' AND actor_id = :c ORDER BY id"
+            ),
+            {"c": client_id},
+        ).all()
+        # The connection went back to the pool transactional, as every other request needs.
+        level = _db.session.connection().get_isolation_level()
+        _db.session.rollback()
+    assert [(r.outcome, r.detail.get("status")) for r in rows] == [
+        ("ok", 200),
+        ("ok", 200),
+        ("ok", 200),
+        ("refused", 400),
+    ]
+    fillable = [r.detail.get("fillable") for r in rows[:3]]
+    expected = [int(r.get_json()["data"]["fillable"]) for r in answered]
+    assert fillable == expected
+    assert level == "READ COMMITTED"

@@ -12,7 +12,15 @@ from regbackoffice.models import ApplicationItem, AttachmentKind, AuditVerdict, 
 from . import factories
 
 PACKAGE = Path(__file__).resolve().parents[1] / "regbackoffice"
-NOT_DETAIL = {"object_type", "object_id", "actor", "outcome", "ip", "actor_name"}
+NOT_DETAIL = {
+    "object_type",
+    "object_id",
+    "actor",
+    "outcome",
+    "ip",
+    "actor_name",
+    "relaxed_commit",
+}
 
 
 def _audit_calls():
@@ -23,7 +31,7 @@ def _audit_calls():
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name not in {"record", "record_refusal", "_record"} or not node.args:
+            if name not in {"record", "record_now", "record_refusal", "_record"} or not node.args:
                 continue
             first = node.args[0]
             if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):

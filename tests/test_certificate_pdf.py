@@ -313,3 +313,43 @@ def test_rendering_leaves_the_garbage_collector_as_it_found_it():
 )
 def test_pressures_and_volumes_print_without_trailing_zeros(value, printed):
     assert _plain_number(value) == printed
+
+
+def test_a_long_annex_laid_out_in_two_processes_reads_as_the_single_document(monkeypatch):
+    from regbackoffice import certificate_pdf
+
+    doc = make_document(certificate_pdf.PARALLEL_MIN_ROWS + 40)
+    parallel = page_texts(render_certificate_pdf(doc))
+    monkeypatch.setattr(certificate_pdf, "PARALLEL_MIN_ROWS", 10**9)  # one document
+    whole = page_texts(render_certificate_pdf(doc))
+    assert parallel == whole  # same pages, same text, same 第 N 页 / 共 M 页
+    total = len(whole) - 1
+    assert total >= 8 and f"第{total}页/共{total}页" in squash(parallel[-1])
+
+
+def test_long_annex_numbering_is_right_even_when_the_cut_misses_a_page_boundary(monkeypatch):
+    from regbackoffice import certificate_pdf
+
+    # A wrong measure of rows per page: the first half ends on a part-filled page, the
+    # predicted page counts are off, and the halves are numbered again with the real ones.
+    monkeypatch.setattr(certificate_pdf, "_rows_per_page", (7, 9))
+    doc = make_document(certificate_pdf.PARALLEL_MIN_ROWS + 40)
+    annex = [squash(text) for text in page_texts(render_certificate_pdf(doc))[1:]]
+    for number, text in enumerate(annex, start=1):
+        assert f"第{number}页/共{len(annex)}页" in text
+    flat = "".join(annex)
+    assert all(row.archive_id in flat for row in doc.cylinders)
+    assert flat.count("以下空白") == 1
+
+
+def test_a_long_annex_whose_rows_cannot_be_cut_is_rendered_whole(monkeypatch):
+    from regbackoffice import certificate_pdf
+
+    def cannot_cut(*_args):
+        raise ValueError("annex rows could not be cut")
+
+    monkeypatch.setattr(certificate_pdf, "_annex_halves", cannot_cut)
+    doc = make_document(certificate_pdf.PARALLEL_MIN_ROWS + 1)
+    annex = [squash(text) for text in page_texts(render_certificate_pdf(doc))[1:]]
+    assert all(f"第{n}页/共{len(annex)}页" in text for n, text in enumerate(annex, start=1))
+    assert all(row.archive_id in "".join(annex) for row in doc.cylinders)

@@ -17,7 +17,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, g, request
-from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ... import api_auth, audit
@@ -89,7 +89,7 @@ def _parse_json_body() -> dict[str, Any]:
     return body
 
 
-def _bearer_client() -> ApiClient:
+def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -98,7 +98,17 @@ def _bearer_client() -> ApiClient:
             "缺少访问令牌：请先调用 /api/v1/auth/token 获取，并以 Authorization: Bearer 发送",
             headers={"WWW-Authenticate": BEARER_CHALLENGE},
         )
-    client = api_auth.client_for_token(token.strip())
+    return token.strip()
+
+
+def _bearer_client(token: str, cylinder_id: str | None = None) -> ApiClient:
+    """The token's client (401 if none); with ``cylinder_id``, that cylinder's interlock
+    facts are read in the same statement and kept in ``g.api_prefetched``."""
+    if cylinder_id is None:
+        client = api_auth.client_for_token(token)
+    else:
+        client, facts = api_auth.client_and_cylinder(token, cylinder_id)
+        g.api_prefetched = (cylinder_id, facts)
     if client is None:
         raise ApiError(
             401,
@@ -114,6 +124,23 @@ def _touch(client: ApiClient) -> None:
         client.last_seen_at = now
 
 
+def _autocommit_postgresql() -> bool:
+    """On PostgreSQL: True, and this request's session in autocommit mode when it is fresh.
+
+    Connection-level only: the pool resets the isolation level when the connection is
+    returned, so the next request starts transactional as usual. A session bound to a
+    connection or already in a transaction keeps it (the relaxed commit then applies to
+    that transaction, like ``SET LOCAL synchronous_commit = off``).
+    """
+    session = db.session()
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    if isinstance(bind, Engine) and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
 def respond(
     status: int, message: str, data: Any, headers: dict[str, str] | None = None
 ) -> Response:
@@ -126,14 +153,26 @@ def respond(
 
 
 def endpoint(
-    *, scope: str | None, authenticated: bool = True, read_only: bool = False
+    *,
+    scope: str | None,
+    authenticated: bool = True,
+    read_only: bool = False,
+    prefetch: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
     """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
 
-    ``read_only`` endpoints (query, check, trail) change nothing but their audit row; on
-    PostgreSQL they commit without waiting for the WAL flush (``synchronous_commit = off``
-    for that transaction only): a database crash may lose the last fraction of a second of
-    such audit rows, never a record, and the interlock check stays fast.
+    ``read_only`` endpoints (query, check, trail) change nothing but their audit row. On
+    PostgreSQL they run in autocommit mode (no BEGIN and COMMIT round trips: each read is
+    its own statement) and write the audit row with one INSERT that commits itself without
+    waiting for the WAL flush (``synchronous_commit = off`` for that statement's
+    transaction only, ``audit.record_now(relaxed_commit=True)``): a database crash may
+    lose the last fraction of a second of such audit rows, never a record, and the
+    interlock check stays fast. Where the session is already inside a transaction (the
+    tests' rolled-back one) the same statements run in it instead.
+
+    ``prefetch(body)`` may name a cylinder ID to read together with the token (the
+    interlock check): the body is then parsed before the token lookup, but its errors are
+    still answered after the token's, in the order above.
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
@@ -141,13 +180,25 @@ def endpoint(
         def view() -> Response:
             request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
             client: ApiClient | None = None
-            if read_only and db.session.get_bind().dialect.name == "postgresql":
-                db.session.execute(text("SET LOCAL synchronous_commit = off"))
+            relaxed = read_only and _autocommit_postgresql()
             try:
+                body: dict[str, Any] | None = None
+                body_error: ApiError | None = None
                 if authenticated:
-                    client = _bearer_client()
+                    token = _bearer_token()
+                    cylinder_id = None
+                    if prefetch is not None:
+                        try:
+                            body = _parse_json_body()
+                            cylinder_id = prefetch(body)
+                        except ApiError as exc:
+                            body_error = exc
+                    client = _bearer_client(token, cylinder_id)
                     g.api_client = client
-                body = _parse_json_body()
+                if body_error is not None:
+                    raise body_error
+                if body is None:
+                    body = _parse_json_body()
                 if client is not None and scope is not None and scope not in client.scope_set:
                     raise ApiError(403, f"调用单位未获得“{scope}”接口权限")
                 answer = handler(client, body) if authenticated else handler(body)
@@ -165,8 +216,9 @@ def endpoint(
                 return respond(exc.status, exc.message, data, exc.headers)
             if client is not None:
                 _touch(client)
-            audit.record(
+            audit.record_now(
                 "api_call",
+                relaxed_commit=relaxed,
                 object_type="api_client",
                 object_id=None if client is None else client.id,
                 actor=client,

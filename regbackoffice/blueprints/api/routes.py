@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from flask import Response, current_app, jsonify, render_template, request
+from flask import Response, current_app, g, jsonify, render_template, request
 
 from ... import api_auth, api_records, cylinder_changes, interlock, record_quota, tag_binding
 from ...api_validation import (
@@ -91,22 +92,25 @@ LOOKUP_LABELS = {
 }
 
 
-def _find(clean: dict[str, Any]) -> Cylinder | None:
+def _find(clean: dict[str, Any], finder: Callable[..., Any] = api_records.find_cylinder) -> Any:
     """The cylinder named by the lookup keys given; None when none of them is known.
+
+    ``finder`` loads one cylinder by one key (default: the ORM ``Cylinder``; the check
+    passes ``api_records.interlock_facts``, a Core row of the interlock's columns).
 
     Several keys may be given only if they name the same cylinder: keys that name different
     cylinders, or one known and one unknown, are refused (400) rather than answered with
     whichever matched first.
     """
-    found: dict[str, Cylinder | None] = {}
+    found: dict[str, Any] = {}
     if "id" in clean:
-        found["id"] = api_records.find_cylinder(id=clean["id"])
+        found["id"] = finder(id=clean["id"])
     if "info_code" in clean:
-        found["info_code"] = api_records.find_cylinder(info_code=clean["info_code"])
+        found["info_code"] = finder(info_code=clean["info_code"])
     if "qr_content" in clean:
-        found["qr_content"] = api_records.find_cylinder(qr_content=clean["qr_content"])
+        found["qr_content"] = finder(qr_content=clean["qr_content"])
     if all(k in clean for k in ("manufacturer", "product_no", "manufacture_month")):
-        found["identity"] = api_records.find_cylinder(
+        found["identity"] = finder(
             identity=(clean["manufacturer"], clean["product_no"], clean["manufacture_month"])
         )
     cylinders = {c.id: c for c in found.values() if c is not None}
@@ -122,7 +126,7 @@ def _find(clean: dict[str, Any]) -> Cylinder | None:
 
 
 def _lookup(clean: dict[str, Any]) -> Cylinder:
-    cylinder = _find(clean)
+    cylinder: Cylinder | None = _find(clean)
     if cylinder is None:
         raise ApiError(404, "未找到该气瓶的使用登记档案")
     return cylinder
@@ -192,11 +196,26 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
     return Answer({"id": cylinder.id, "info_code": result.binding.info_code}, message)
 
 
+def _check_prefetch(body: dict[str, Any]) -> str | None:
+    """The cylinder ID to read with the token: a check by ID only (the common call)."""
+    value = body.get("id")
+    return value if isinstance(value, str) and "info_code" not in body else None
+
+
+def _check_facts(**keys: Any) -> interlock.CylinderFacts | None:
+    """The facts read with the token when they are of this ID; else read them now."""
+    prefetched = g.get("api_prefetched")
+    if prefetched is not None and set(keys) == {"id"} and keys["id"] == prefetched[0]:
+        return cast("interlock.CylinderFacts | None", prefetched[1])
+    return api_records.interlock_facts(**keys)
+
+
 @bp.post("/v1/fillings/check")
-@endpoint(scope="filling", read_only=True)
+@endpoint(scope="filling", read_only=True, prefetch=_check_prefetch)
 def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
-    cylinder = _find(clean)
+    # FILLING_CHECK admits only id and info_code, the two keys interlock_facts reads.
+    cylinder: interlock.CylinderFacts | None = _find(clean, _check_facts)
     reasons = interlock.check(
         cylinder,
         clean["medium_code"],
@@ -347,7 +366,7 @@ def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
 @endpoint(scope="query", read_only=True)
 def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
     clean = _validated(CYLINDER_REF, body)
-    cylinder = _find(clean)
+    cylinder: Cylinder | None = _find(clean)
     if cylinder is None:
         # Not in the archive (黑气瓶?): the platform may still read back what its own unit
         # sent under that ID, so it can show its own NOT_REGISTERED violations.
