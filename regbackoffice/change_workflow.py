@@ -571,12 +571,12 @@ def withdraw(change: ChangeRequest, user: User, expected_version: int | None) ->
             "如有异议，请联系区县局退回使用单位。"
         )
     if change.status is _C.ACCEPTED or (change.status is _C.APPROVED and change.accepted_at):
-        raise StaleChange(
+        raise ChangeError(
             f"该变更申请已于{_local(change.accepted_at)}由区县局受理，不能再撤回。"
             "如需撤销，请联系区县局在审批环节驳回。"
         )
     if change.status not in WITHDRAWABLE:
-        raise StaleChange(
+        raise ChangeError(
             f"该变更申请当前状态为“{change.status.label}”，已办结，不能撤回。请刷新页面查看最新状态。"
         )
     check_version(change, expected_version)
