@@ -30,13 +30,16 @@ NEW_RECEIVED = (
     " OR (received_at IS NOT NULL AND received_by_id IS NOT NULL)"
 )
 
+# SQLite rebuilds the table in batch mode: keep its ids never reused (as 0016 made it).
+AUTOINCREMENT = {"sqlite_autoincrement": True}
+
 
 def _in(values):
     return ", ".join(f"'{v}'" for v in values)
 
 
 def _change_statuses(values, received):
-    with op.batch_alter_table("change_requests") as batch_op:
+    with op.batch_alter_table("change_requests", table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.drop_constraint(op.f("ck_change_requests_change_status"), type_="check")
         batch_op.drop_constraint(op.f("ck_change_requests_transfer_was_received"), type_="check")
         batch_op.alter_column(
@@ -51,7 +54,7 @@ def _change_statuses(values, received):
 
 
 def upgrade():
-    with op.batch_alter_table("change_requests") as batch_op:
+    with op.batch_alter_table("change_requests", table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.add_column(sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("withdrawn_by_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -131,7 +134,7 @@ def downgrade():
         " WHERE status = 'withdrawn'"
     )
     _change_statuses(OLD_STATUSES, OLD_RECEIVED)
-    with op.batch_alter_table("change_requests") as batch_op:
+    with op.batch_alter_table("change_requests", table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.drop_constraint(op.f("ck_change_requests_withdrawn_has_actor"), type_="check")
         batch_op.drop_constraint(
             op.f("fk_change_requests_withdrawn_by_id_users"), type_="foreignkey"
