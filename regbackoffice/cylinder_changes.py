@@ -66,19 +66,25 @@ def set_status(cylinder: Cylinder, status: CylinderStatus, effective_on: date) -
 
 
 def record_departure(
-    cylinder: Cylinder, from_unit_id: int, change_request_id: int | None, left_on: date
+    cylinder: Cylinder,
+    from_unit_id: int,
+    change_request_id: int | None,
+    left_on: date,
+    session: Session | None = None,
 ) -> None:
     """``cylinder`` (already moved to its new unit) left ``from_unit_id`` by 过户.
 
-    Call after the cylinder's new owner, name, district and certificate are set.
+    Call after the cylinder's new owner, name, district and certificate are set; numbered
+    when ``session`` (the request's by default) commits.
     """
-    db.session.execute(
+    session = session or db.session()
+    session.execute(
         delete(CylinderDeparture).where(
             CylinderDeparture.cylinder_id == cylinder.id,
             CylinderDeparture.unit_id.in_([from_unit_id, cylinder.use_unit_id]),
         )
     )
-    db.session.add(
+    session.add(
         CylinderDeparture(
             unit_id=from_unit_id,
             cylinder_id=cylinder.id,
@@ -91,7 +97,7 @@ def record_departure(
             left_on=left_on,
         )
     )
-    db.session.info[_DEPARTED] = True
+    session.info[_DEPARTED] = True
 
 
 # --- flush and commit listeners ----------------------------------------------------------
