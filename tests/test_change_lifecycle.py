@@ -327,7 +327,7 @@ def test_a_failed_inspection_during_a_request_the_unit_withdraws_opens_the_cance
         select(ChangeRequest).where(ChangeRequest.kind == ChangeKind.CANCEL)
     ).one()
     assert cancel.status is ChangeStatus.SUBMITTED and cancel.unit_id == p.unit.id
-    assert "已为这些气瓶生成注销任务" in page_of(p.unit_http, stop)
+    assert "尚未注销的气瓶已转入注销任务" in page_of(p.unit_http, stop)
 
 
 def test_a_failed_inspection_after_acceptance_is_held_until_the_approver_rejects(client, people):
