@@ -695,13 +695,17 @@ def open_from_inspection(cylinder: Cylinder, record: InspectionRecord) -> Change
 
 def open_held_cancellations(change: ChangeRequest) -> list[ChangeRequest]:
     """The request ended: the 判废 records it held open their 注销 tasks now."""
-    held = db.session.execute(
-        select(Cylinder, InspectionRecord)
-        .join(ChangeItem, ChangeItem.cylinder_id == Cylinder.id)
-        .join(InspectionRecord, InspectionRecord.id == ChangeItem.scrap_record_id)
-        .where(ChangeItem.change_id == change.id)
-        .order_by(ChangeItem.id)
-    ).tuples()
+    held = (
+        db.session.execute(
+            select(Cylinder, InspectionRecord)
+            .join(ChangeItem, ChangeItem.cylinder_id == Cylinder.id)
+            .join(InspectionRecord, InspectionRecord.id == ChangeItem.scrap_record_id)
+            .where(ChangeItem.change_id == change.id)
+            .order_by(ChangeItem.id)
+        )
+        .tuples()
+        .all()
+    )
     opened = [open_from_inspection(cylinder, record) for cylinder, record in held]
     return [o for o in opened if o is not None]
 
