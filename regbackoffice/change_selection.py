@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from openpyxl import load_workbook
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from . import storage
 from .domain_errors import DomainError
@@ -115,26 +115,39 @@ def all_of_unit(unit: Unit) -> list[Cylinder]:
     )
 
 
-def scrap_records(cylinder_ids: Iterable[str]) -> list[InspectionRecord]:
-    """判废 / 不合格 inspection records of the given cylinders, newest first."""
-    ids = list(cylinder_ids)
-    if not ids:
-        return []
+def _is_scrap_record() -> ColumnElement[bool]:
+    return or_(
+        InspectionRecord.inspect_type == "报废处置",
+        InspectionRecord.conclusion.contains("不合格"),
+        InspectionRecord.conclusion.contains("判废"),
+        InspectionRecord.conclusion.contains("报废"),
+    )
+
+
+def scrap_records_of_unit(unit: Unit, limit: int = 50) -> list[InspectionRecord]:
+    """The newest 判废 / 不合格 inspection records of the unit's cylinders (the form's
+    list): one bounded query, however many cylinders the unit holds."""
     return list(
         db.session.scalars(
             select(InspectionRecord)
-            .where(
-                InspectionRecord.cylinder_id.in_(ids),
-                or_(
-                    InspectionRecord.inspect_type == "报废处置",
-                    InspectionRecord.conclusion.contains("不合格"),
-                    InspectionRecord.conclusion.contains("判废"),
-                    InspectionRecord.conclusion.contains("报废"),
-                ),
-            )
-            .order_by(InspectionRecord.inspect_date.desc())
+            .join(Cylinder, Cylinder.id == InspectionRecord.cylinder_id)
+            .where(Cylinder.use_unit_id == unit.id, _is_scrap_record())
+            .order_by(InspectionRecord.inspect_date.desc(), InspectionRecord.id.desc())
+            .limit(limit)
         )
     )
+
+
+def scrap_record_of(record_id: str, cylinder_ids: Collection[str]) -> InspectionRecord | None:
+    """The 判废 / 不合格 record ``record_id`` if it is one of ``cylinder_ids``' (by its key)."""
+    try:
+        wanted = int(record_id)
+    except ValueError:
+        return None
+    record = db.session.scalar(
+        select(InspectionRecord).where(InspectionRecord.id == wanted, _is_scrap_record())
+    )
+    return record if record is not None and record.cylinder_id in cylinder_ids else None
 
 
 def store_proof(data: bytes, filename: str) -> tuple[str, str, str, str]:

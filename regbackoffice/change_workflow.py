@@ -5,7 +5,8 @@ A use unit applies for 停用 / 启用 / 报废 / 注销 / 使用单位更名 / 
 for one or many of its registered cylinders; an inspection body's 判废 or 不合格 record opens
 a 注销 request by itself (``open_from_inspection``). The district bureau 受理s and 审批s
 (``CHANGE_APPROVAL_STEPS``: 2 = 受理 then 审批 by another person; 1 = the 受理 decides), or
-驳回s with a reason. A 过户 first waits for the receiving unit's applicant (接收确认).
+驳回s with a reason. A 过户 first waits for the receiving unit's applicant (接收确认). Until
+the bureau 受理s, the unit may 撤回 (withdraw) its own request.
 
 Each transition checks the state and the version the user saw, changes state, time and
 actor, and writes the audit row; the effects on the archive happen at approval
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -25,7 +26,7 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, certificates, cylinder_changes
-from .clock import china_today
+from .clock import CHINA_TZ, china_today
 from .domain_errors import DomainError
 from .extensions import db
 from .models import (
@@ -80,7 +81,9 @@ STEPS: tuple[ChangeStep, ...] = (
                two_step_only=True),
 )  # fmt: skip
 
-FINAL_STATUSES = frozenset({_C.APPROVED, _C.REJECTED})
+FINAL_STATUSES = frozenset({_C.APPROVED, _C.REJECTED, _C.WITHDRAWN})
+# Nobody at the bureau has acted yet: the unit may still 撤回 (``withdraw``).
+WITHDRAWABLE = frozenset({_C.AWAITING_RECEIVER, _C.SUBMITTED})
 OPEN_STATUSES = frozenset(ChangeStatus) - FINAL_STATUSES
 
 
@@ -482,6 +485,7 @@ def _approve(change: ChangeRequest, user: User) -> None:
         cylinders=changed,
         numbers=[c.number for c in affected],
     )
+    open_held_cancellations(change)
 
 
 def _certificates_affected(change: ChangeRequest) -> list[Certificate]:
@@ -553,6 +557,44 @@ def reject(
     change.due_on = None
     db.session.flush()
     _record("change_rejected", change, actor=user, from_change_status=previous.value, reason=reason)
+    open_held_cancellations(change)
+
+
+def withdraw(change: ChangeRequest, user: User, expected_version: int | None) -> None:
+    """撤回: the applying unit takes back its own request while nobody at the bureau has
+    acted on it (待接收单位确认 or 待受理); final, and the cylinders are free again."""
+    if user.role is not Role.APPLICANT or user.unit_id != change.unit_id:
+        raise ChangeError("只有提出申请的使用单位经办人才能撤回该变更申请。")
+    if change.origin is not ChangeOrigin.UNIT:
+        raise ChangeError(
+            "该注销任务由检验机构的判废检验记录生成，不是本单位提出的申请，不能撤回；"
+            "如有异议，请联系区县局退回使用单位。"
+        )
+    if change.status is _C.ACCEPTED or (change.status is _C.APPROVED and change.accepted_at):
+        raise ChangeError(
+            f"该变更申请已于{_local(change.accepted_at)}由区县局受理，不能再撤回。"
+            "如需撤销，请联系区县局在审批环节驳回。"
+        )
+    if change.status not in WITHDRAWABLE:
+        raise ChangeError(
+            f"该变更申请当前状态为“{change.status.label}”，已办结，不能撤回。请刷新页面查看最新状态。"
+        )
+    check_version(change, expected_version)
+    previous = change.status
+    db.session.execute(
+        update(ChangeItem).where(ChangeItem.change_id == change.id).values(live_cylinder_id=None)
+    )
+    change.status = _C.WITHDRAWN
+    change.withdrawn_at = utcnow()
+    change.withdrawn_by_id = user.id
+    change.due_on = None
+    db.session.flush()
+    _record("change_withdrawn", change, actor=user, from_change_status=previous.value)
+    open_held_cancellations(change)
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def cylinders_of(change: ChangeRequest) -> list[Cylinder]:
@@ -604,11 +646,14 @@ def _apply(change: ChangeRequest) -> int:
         for cylinder in cylinders:
             # The archive ID, tag and history stay; the owner, its district and the
             # certificate the cylinder is registered on become the receiver's.
+            sender = cylinder.use_unit_id
             cylinder.use_unit_id = target.id
             cylinder.use_unit_name = target.name
             cylinder.district_code = target.district_code
             cylinder.certificate_no = receiver.number
             cylinder.registration_authority = receiver.authority
+            # The sender's feed announces that it left (its terminals drop it).
+            cylinder_changes.record_departure(cylinder, sender, change.id, today)
     db.session.flush()
     return len(cylinders) if kind is not _K.REISSUE else 0
 
@@ -619,15 +664,69 @@ def _apply(change: ChangeRequest) -> int:
 def open_from_inspection(cylinder: Cylinder, record: InspectionRecord) -> ChangeRequest | None:
     """A 判废 / 不合格 inspection record puts a 注销 task into the district's 待办事项.
 
-    Safe to call twice for one cylinder: while it is in an open request, nothing is added.
+    While the cylinder is held by another open request (a pending 停用, 过户, …) the record is
+    not dropped: it is kept on that request's item (``scrap_record_id``), shown there and in
+    the inbox as 检验机构已判废, and the 注销 task is opened when that request ends
+    (``open_held_cancellations``). Safe to call twice for one cylinder and record.
     """
     if cylinder.status is _CS.CANCELLED:
         return None
-    claimed = db.session.scalar(
-        select(ChangeItem.id).where(ChangeItem.live_cylinder_id == cylinder.id)
-    )
-    if claimed is not None:
+    claim = db.session.execute(
+        select(ChangeItem, ChangeRequest)
+        .join(ChangeRequest, ChangeRequest.id == ChangeItem.change_id)
+        .where(ChangeItem.live_cylinder_id == cylinder.id)
+    ).first()
+    if claim is not None:
+        item, holder = claim._tuple()
+        if holder.origin is ChangeOrigin.INSPECTION or item.scrap_record_id is not None:
+            return None  # already the 注销 task, or already told
+        item.scrap_record_id = record.id
+        db.session.flush()
+        _record(
+            "change_scrap_record_held",
+            holder,
+            cylinder=cylinder.id,
+            record_no=record.record_no or f"#{record.id}",
+            conclusion=record.conclusion,
+        )
         return None
+    return _open_cancellation(cylinder, record)
+
+
+def open_held_cancellations(change: ChangeRequest) -> list[ChangeRequest]:
+    """The request ended: the 判废 records it held open their 注销 tasks now."""
+    held = (
+        db.session.execute(
+            select(Cylinder, InspectionRecord)
+            .join(ChangeItem, ChangeItem.cylinder_id == Cylinder.id)
+            .join(InspectionRecord, InspectionRecord.id == ChangeItem.scrap_record_id)
+            .where(ChangeItem.change_id == change.id)
+            .order_by(ChangeItem.id)
+        )
+        .tuples()
+        .all()
+    )
+    opened = [open_from_inspection(cylinder, record) for cylinder, record in held]
+    return [o for o in opened if o is not None]
+
+
+def held_scrap_records(change_ids: Sequence[int]) -> dict[int, list[tuple[str, InspectionRecord]]]:
+    """Per open request: the (cylinder id, 判废 record) pairs it holds (the warning)."""
+    found: dict[int, list[tuple[str, InspectionRecord]]] = {}
+    if not change_ids:
+        return found
+    rows = db.session.execute(
+        select(ChangeItem.change_id, ChangeItem.cylinder_id, InspectionRecord)
+        .join(InspectionRecord, InspectionRecord.id == ChangeItem.scrap_record_id)
+        .where(ChangeItem.change_id.in_(list(change_ids)))
+        .order_by(ChangeItem.change_id, ChangeItem.id)
+    ).tuples()
+    for change_id, cylinder_id, record in rows:
+        found.setdefault(change_id, []).append((cylinder_id, record))
+    return found
+
+
+def _open_cancellation(cylinder: Cylinder, record: InspectionRecord) -> ChangeRequest:
     today = china_today()
     change = ChangeRequest(
         kind=_K.CANCEL,

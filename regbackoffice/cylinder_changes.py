@@ -18,6 +18,12 @@ number order and every snapshot sees a gap-free prefix. A cursor (``encode_curso
 just the last number a terminal has read: opaque to it, stateless here, valid across
 restarts. SQLite (the demo) runs the same code; it has one writer at a time anyway.
 
+Departures. A 过户 moves the cylinder's row to the receiving unit's feed; the sending unit's
+feed announces it once more as a departure (``record_departure``: one
+``CylinderDeparture`` row per unit and cylinder, numbered from the same counter in the same
+commit), so an offline terminal of the sender drops it. When a cylinder comes back to a
+unit its departure row there is deleted: the cylinder row, numbered later, is the news.
+
 Writers must change cylinders through the ORM (the flush listener sees those); a bulk
 ``UPDATE cylinders`` would neither be numbered nor keep the history.
 """
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, select, update
+from sqlalchemy import Table, bindparam, delete, event, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -40,12 +46,14 @@ from .extensions import db
 from .models import (
     Cylinder,
     CylinderChangeCounter,
+    CylinderDeparture,
     CylinderStatus,
     CylinderStatusChange,
     utcnow,
 )
 
 _CHANGED = "regbo_changed_cylinders"
+_DEPARTED = "regbo_departures_to_number"
 _EFFECTIVE = "_regbo_status_effective_on"  # set on a Cylinder by set_status
 COUNTER_ID = 1
 
@@ -56,6 +64,41 @@ def set_status(cylinder: Cylinder, status: CylinderStatus, effective_on: date) -
         return
     setattr(cylinder, _EFFECTIVE, effective_on)
     cylinder.status = status
+
+
+def record_departure(
+    cylinder: Cylinder,
+    from_unit_id: int,
+    change_request_id: int | None,
+    left_on: date,
+    session: Session | None = None,
+) -> None:
+    """``cylinder`` (already moved to its new unit) left ``from_unit_id`` by 过户.
+
+    Call after the cylinder's new owner, name, district and certificate are set; numbered
+    when ``session`` (the request's by default) commits.
+    """
+    session = session or db.session()
+    session.execute(
+        delete(CylinderDeparture).where(
+            CylinderDeparture.cylinder_id == cylinder.id,
+            CylinderDeparture.unit_id.in_([from_unit_id, cylinder.use_unit_id]),
+        )
+    )
+    session.add(
+        CylinderDeparture(
+            unit_id=from_unit_id,
+            cylinder_id=cylinder.id,
+            change_request_id=change_request_id,
+            to_unit_id=cylinder.use_unit_id,
+            to_unit_name=cylinder.use_unit_name,
+            to_district_code=cylinder.district_code,
+            to_certificate_no=cylinder.certificate_no,
+            to_registration_authority=cylinder.registration_authority,
+            left_on=left_on,
+        )
+    )
+    session.info[_DEPARTED] = True
 
 
 # --- flush and commit listeners ----------------------------------------------------------
@@ -103,31 +146,57 @@ def _after_flush(session: Session, _flush_context: Any) -> None:
 def _number_changes(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a SAVEPOINT release: number at the real commit
-    if not session.info.get(_CHANGED) and not (session.new or session.dirty):
+    if (
+        not session.info.get(_CHANGED)
+        and not session.info.get(_DEPARTED)
+        and not (session.new or session.dirty)
+    ):
         return
     session.flush()
     changed = sorted(session.info.pop(_CHANGED, set()))
-    if not changed:
-        return
     connection = session.connection()
+    departures = cast(Table, CylinderDeparture.__table__)
+    departed: list[int] = []
+    if session.info.pop(_DEPARTED, False):
+        # Only this transaction's rows are unnumbered (every committed one has its number).
+        departed = list(
+            connection.execute(
+                select(departures.c.id)
+                .where(departures.c.change_seq.is_(None))
+                .order_by(departures.c.id)
+            ).scalars()
+        )
+    total = len(changed) + len(departed)
+    if not total:
+        return
     counter = cast(Table, CylinderChangeCounter.__table__)
     # The lock that orders the feed: held from here to the end of the commit.
     updated = connection.execute(
         update(counter)
         .where(counter.c.id == COUNTER_ID)
-        .values(last_seq=counter.c.last_seq + len(changed))
+        .values(last_seq=counter.c.last_seq + total)
     )
     if updated.rowcount == 0:  # a database created without the migration's row
-        connection.execute(counter.insert().values(id=COUNTER_ID, last_seq=len(changed)))
+        connection.execute(counter.insert().values(id=COUNTER_ID, last_seq=total))
     last = connection.execute(
         select(counter.c.last_seq).where(counter.c.id == COUNTER_ID)
     ).scalar_one()
-    first = last - len(changed) + 1
+    first = last - total + 1
+    # Departures first: the sender's news, then the cylinders as they now are.
+    if departed:
+        connection.execute(
+            update(departures)
+            .where(departures.c.id == bindparam("did"))
+            .values(change_seq=bindparam("seq")),
+            [{"did": did, "seq": first + n} for n, did in enumerate(departed)],
+        )
+        first += len(departed)
     table = cast(Table, Cylinder.__table__)
-    connection.execute(
-        update(table).where(table.c.id == bindparam("cid")).values(change_seq=bindparam("seq")),
-        [{"cid": cid, "seq": first + n} for n, cid in enumerate(changed)],
-    )
+    if changed:
+        connection.execute(
+            update(table).where(table.c.id == bindparam("cid")).values(change_seq=bindparam("seq")),
+            [{"cid": cid, "seq": first + n} for n, cid in enumerate(changed)],
+        )
     # The ORM objects still hold the old number; read it again if asked.
     for cid in changed:
         obj = session.identity_map.get(session.identity_key(Cylinder, cid))
@@ -139,6 +208,7 @@ def _number_changes(session: Session) -> None:
 def _rolled_back(session: Session) -> None:
     if session.get_nested_transaction() is None:
         session.info.pop(_CHANGED, None)
+        session.info.pop(_DEPARTED, None)
 
 
 # --- status as of a date -----------------------------------------------------------------
@@ -215,14 +285,24 @@ def decode_cursor(cursor: str) -> int:
 
 
 @dataclass(frozen=True)
+class FeedEntry:
+    """One change in a unit's feed: the cylinder as it is, or its departure by 过户."""
+
+    seq: int
+    cylinder: Cylinder
+    departure: CylinderDeparture | None = None
+
+
+@dataclass(frozen=True)
 class ChangesPage:
-    cylinders: list[Cylinder]
+    entries: list[FeedEntry]
     cursor: str
     more: bool
 
 
 def changes_since(unit_id: int, cursor: str | None, limit: int) -> ChangesPage:
-    """The unit's cylinders changed after ``cursor``, oldest change first."""
+    """The unit's cylinders changed after ``cursor`` and those that left it by 过户,
+    oldest change first (two bounded index scans, merged)."""
     after = 0 if cursor is None else decode_cursor(cursor)
     # A cursor past the end (never handed out) is taken as the end, so that it cannot make
     # a terminal skip changes still to come.
@@ -230,16 +310,27 @@ def changes_since(unit_id: int, cursor: str | None, limit: int) -> ChangesPage:
         select(CylinderChangeCounter.last_seq).where(CylinderChangeCounter.id == COUNTER_ID)
     )
     after = min(after, last_seq or 0)
-    rows = list(
-        db.session.scalars(
+    entries = [
+        FeedEntry(c.change_seq or 0, c)
+        for c in db.session.scalars(
             select(Cylinder)
             .where(Cylinder.use_unit_id == unit_id, Cylinder.change_seq > after)
             .order_by(Cylinder.change_seq)
             .limit(limit + 1)
         )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1].change_seq if rows else after
-    assert last is not None
-    return ChangesPage(rows, encode_cursor(last), more)
+    ]
+    entries += [
+        FeedEntry(d.change_seq or 0, c, d)
+        for d, c in db.session.execute(
+            select(CylinderDeparture, Cylinder)
+            .join(Cylinder, Cylinder.id == CylinderDeparture.cylinder_id)
+            .where(CylinderDeparture.unit_id == unit_id, CylinderDeparture.change_seq > after)
+            .order_by(CylinderDeparture.change_seq)
+            .limit(limit + 1)
+        ).tuples()
+    ]
+    entries.sort(key=lambda e: e.seq)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    last = entries[-1].seq if entries else after
+    return ChangesPage(entries, encode_cursor(last), more)

@@ -81,6 +81,8 @@ CHANGE_ACTION_LABELS = {
     "change_approved": "批准变更申请（已生效）",
     "change_rejected": "驳回变更申请",
     "change_opened_by_inspection": "检验判废，生成注销任务",
+    "change_withdrawn": "使用单位撤回变更申请",
+    "change_scrap_record_held": "检验机构已判废（气瓶在本申请中，本申请办结后生成注销任务）",
     "certificate_version_issued": "换发使用登记证（新版本）",
 }
 
@@ -213,6 +215,7 @@ AUDIT_DETAIL_LABELS = {
     "reported_late": "逾期报停（停用后超过30日）",
     "reissued": "补发",
     "cylinder": "气瓶档案ID",
+    "record_no": "记录编号",
 }
 # Detail fields that are technical evidence, not words for the reader (kept in the row).
 HIDDEN_DETAILS = frozenset({"sha256"})

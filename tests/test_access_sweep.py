@@ -160,6 +160,7 @@ ROLES = {
     "changes.show": ANY_LOGGED_IN,
     "changes.proof": ANY_LOGGED_IN,
     "changes.receive": (Role.APPLICANT,),
+    "changes.withdraw": (Role.APPLICANT,),
     "changes.accept": (Role.ACCEPTOR,),
     "changes.approve": (Role.APPROVER,),
     "changes.reject": (Role.APPLICANT, Role.ACCEPTOR, Role.APPROVER),

@@ -109,3 +109,37 @@ def test_a_terminal_following_the_feed_during_concurrent_writes_ends_in_sync(
     changed = {cid: no for cid, no in final.items() if no is not None}
     assert changed, "the writers changed nothing"
     assert {cid: seen.get(cid) for cid in changed} == changed
+
+
+def test_a_departure_that_commits_after_a_later_change_is_not_skipped(
+    live_app, unit_with_cylinders
+):
+    """A 过户 still open while the sender's other cylinder changes and commits: the sending
+    unit's terminal, whose cursor moved past that change, still gets the departure."""
+    from regbackoffice import cylinder_changes
+    from regbackoffice.clock import china_today
+
+    token, ids = unit_with_cylinders
+    http = live_app.test_client()
+    cursor = feed(http, token)["cursor"]
+    receiver = factories.make_unit()
+    db.session.commit()
+    first, second = Session(bind=db.engine), Session(bind=db.engine)
+    try:
+        leaving = first.get(Cylinder, ids[0])
+        sender = leaving.use_unit_id
+        leaving.use_unit_id, leaving.use_unit_name = receiver.id, receiver.name
+        cylinder_changes.record_departure(leaving, sender, None, china_today(), session=first)
+        first.flush()
+        second.get(Cylinder, ids[1]).internal_no = "T2"
+        second.commit()
+        page = feed(http, token, cursor)
+        assert [(c["id"], c["left_unit"]) for c in page["cylinders"]] == [(ids[1], False)]
+        first.commit()
+        later = feed(http, token, page["cursor"])
+        assert [(c["id"], c["left_unit"], c["use_unit_name"]) for c in later["cylinders"]] == [
+            (ids[0], True, receiver.name)
+        ]
+    finally:
+        first.close()
+        second.close()

@@ -19,6 +19,7 @@ from .changes import ChangeItem, ChangeKind, ChangeOrigin, ChangeRequest, Change
 from .cylinders import (
     Cylinder,
     CylinderChangeCounter,
+    CylinderDeparture,
     CylinderStatus,
     CylinderStatusChange,
     TagBinding,
@@ -65,6 +66,7 @@ __all__ = [
     "CorrectionRound",
     "Cylinder",
     "CylinderChangeCounter",
+    "CylinderDeparture",
     "CylinderStatus",
     "CylinderStatusChange",
     "DayKind",

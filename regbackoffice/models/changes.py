@@ -40,6 +40,7 @@ class ChangeStatus(LabeledEnum):
     ACCEPTED = ("accepted", "待审批")
     APPROVED = ("approved", "已批准")
     REJECTED = ("rejected", "已驳回")
+    WITHDRAWN = ("withdrawn", "已撤回")  # by the unit, before the bureau acted
 
 
 class ChangeOrigin(LabeledEnum):
@@ -75,9 +76,13 @@ class ChangeRequest(Model):
             "kind <> 'transfer' OR target_unit_id IS NOT NULL", name="transfer_has_target"
         ),
         CheckConstraint(
-            "kind <> 'transfer' OR status IN ('awaiting_receiver', 'rejected')"
+            "kind <> 'transfer' OR status IN ('awaiting_receiver', 'rejected', 'withdrawn')"
             " OR (received_at IS NOT NULL AND received_by_id IS NOT NULL)",
             name="transfer_was_received",
+        ),
+        CheckConstraint(
+            "status <> 'withdrawn' OR (withdrawn_at IS NOT NULL AND withdrawn_by_id IS NOT NULL)",
+            name="withdrawn_has_actor",
         ),
         CheckConstraint(
             "kind <> 'rename' OR (new_unit_name IS NOT NULL AND new_unit_name <> '')",
@@ -151,6 +156,8 @@ class ChangeRequest(Model):
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reject_reason: Mapped[str | None] = mapped_column(String(500))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     item_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
@@ -181,5 +188,11 @@ class ChangeItem(Model):
     previous_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), nullable=False)
     # The certificate the cylinder was on (a 过户 moves it to the receiver's).
     previous_certificate_no: Mapped[str | None] = mapped_column(String(50))
+    # A 判废 / 不合格 inspection record that arrived while this request held the cylinder:
+    # shown as a warning on the request and in the inbox, and its 注销 task is opened when
+    # the request ends (``change_workflow.open_held_cancellations``).
+    scrap_record_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("inspection_records.id")
+    )
 
     change: Mapped[ChangeRequest] = relationship()

@@ -171,3 +171,31 @@ class CylinderChangeCounter(Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class CylinderDeparture(Model):
+    """A cylinder that left a unit by 过户, as the sending unit's changes feed announces it.
+
+    One row per (unit, cylinder): numbered in the feed like a cylinder row (``change_seq``,
+    assigned at commit by ``cylinder_changes``), deleted when the cylinder comes back to
+    the unit (then its own cylinder row is the newer news). The receiving unit's name and
+    certificate are kept as they were at the transfer.
+    """
+
+    __tablename__ = "cylinder_departures"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "cylinder_id", name="uq_cylinder_departures_unit_cylinder"),
+        Index("ix_cylinder_departures_unit_change_seq", "unit_id", "change_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), nullable=False)
+    cylinder_id: Mapped[str] = mapped_column(ForeignKey("cylinders.id"), nullable=False)
+    change_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    change_request_id: Mapped[int | None] = mapped_column(ForeignKey("change_requests.id"))
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), nullable=False)
+    to_unit_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    to_district_code: Mapped[str] = mapped_column(String(6), nullable=False)
+    to_certificate_no: Mapped[str | None] = mapped_column(String(50))
+    to_registration_authority: Mapped[str | None] = mapped_column(String(200))
+    left_on: Mapped[date] = mapped_column(Date, nullable=False)

@@ -81,3 +81,30 @@ def test_a_transfer_walks_from_the_sending_unit_to_the_receivers_certificate(
 
     page.goto(live_server(f"/verify/{certificate_no}?v=2"))
     assert "有效" in page.inner_text("main") and "第2版" in page.inner_text("main")
+
+
+def test_the_sender_withdraws_a_transfer_before_the_receiver_confirms(open_context, live_server):
+    sender, _ = open_context()
+    page = sender.new_page()
+    login(page, live_server, "applicant-500112")
+    page.goto(live_server("/changes/new/transfer"))
+    page.get_by_label("产品编号清单").fill("YSCRT500112002")
+    page.get_by_label("接收单位统一社会信用代码").fill(RECEIVER_CODE)
+    page.get_by_role("button", name="提交过户申请").click()
+    page.wait_for_url(re.compile(r"/changes/\d+$"))
+    change_url = page.url
+    number = re.search(r"BG\d{8}", page.locator("h1").inner_text()).group(0)
+    page.get_by_role("button", name="撤回申请").click()
+    assert "撤回该过户申请（1只气瓶）" in answer_confirmation(page)
+    page.wait_for_url(lambda url: url.endswith("/changes/"))
+    assert "已撤回" in page.inner_text("main")
+    page.goto(change_url)
+    assert "已撤回" in page.locator("h1").inner_text()
+    assert page.get_by_role("button", name="撤回申请").count() == 0
+    # The receiving unit has nothing left to confirm.
+    receiver, _ = open_context()
+    other = receiver.new_page()
+    login(other, live_server, "applicant-500105")
+    other.goto(live_server("/changes/"))
+    incoming = other.locator(".alert", has_text="待本单位确认接收的过户")
+    assert incoming.count() == 0 or number not in incoming.inner_text()

@@ -77,6 +77,21 @@ CYLINDER = _obj(
     }
 )
 
+# An entry of the changes feed: the archive record, and whether the cylinder left the unit.
+CHANGE_ENTRY = _obj(
+    {
+        **CYLINDER["properties"],
+        "left_unit": {
+            "type": "boolean",
+            "description": (
+                "true：该气瓶已过户转出本单位（过户转出），请从终端的本单位气瓶清单中删除；"
+                "此时use_unit_name、district_code、certificate_no为接收单位过户时的信息"
+            ),
+        },
+        "left_on": _nullable("过户转出日期（yyyy-mm-dd）；left_unit为false时为null"),
+    }
+)
+
 REASON = _obj(
     {
         "code": {"type": "string", "enum": list(REASON_CODES), "description": "原因代码"},
@@ -340,6 +355,8 @@ OPERATIONS.append(
         "description": (
             "供充装终端离线校验（GB/T 38059类终端）：返回本单位在cursor之后发生变更的气瓶档案"
             "（登记、使用状态、检验日期、标签绑定、注销等），按变更先后排列，每页每个气瓶最多一次。"
+            "过户转出本单位的气瓶再返回一次，left_unit为true（终端应将其删除）；"
+            "过户转入的气瓶出现在接收单位的变更中。"
             "cursor为null或不传时从头开始；以答复中的cursor继续，more为false时已同步到最新，"
             "稍后再以同一cursor轮询。cursor不透明，服务重启后仍有效，并发写入时不会漏掉变更。"
             "需query权限。"
@@ -349,8 +366,10 @@ OPERATIONS.append(
             {
                 "cylinders": {
                     "type": "array",
-                    "items": CYLINDER,
-                    "description": "变更后的气瓶基本信息（与基础数据查询返回的相同）",
+                    "items": CHANGE_ENTRY,
+                    "description": (
+                        "变更后的气瓶基本信息（与基础数据查询返回的相同，另加left_unit、left_on）"
+                    ),
                 },
                 "cursor": _str("下次请求带上的游标"),
                 "more": {"type": "boolean", "description": "true：还有更多变更，请立即继续请求"},

@@ -407,13 +407,33 @@ def changes(client: ApiClient, body: dict[str, Any]) -> Answer:
         raise validation_error([{"field": "cursor", "message": message}]) from None
     return Answer(
         {
-            "cylinders": [cylinder_dict(c) for c in page.cylinders],
+            "cylinders": [_change_dict(e) for e in page.entries],
             "cursor": page.cursor,
             "more": page.more,
         },
-        f"返回{len(page.cylinders)}条变更" + ("，还有更多" if page.more else ""),
-        counts={"cylinders": len(page.cylinders)},
+        f"返回{len(page.entries)}条变更" + ("，还有更多" if page.more else ""),
+        counts={"cylinders": len(page.entries)},
     )
+
+
+def _change_dict(entry: cylinder_changes.FeedEntry) -> dict[str, Any]:
+    """A feed entry: the archive record plus ``left_unit``. A departure (过户转出) shows the
+    cylinder under the receiving unit as it was at the transfer: drop it from the
+    terminal's list."""
+    record = cylinder_dict(entry.cylinder)
+    departure = entry.departure
+    if departure is None:
+        return {**record, "left_unit": False, "left_on": None}
+    return {
+        **record,
+        "use_unit_name": departure.to_unit_name,
+        "district_code": departure.to_district_code,
+        "certificate_no": departure.to_certificate_no,
+        "registration_authority": departure.to_registration_authority,
+        "internal_no": None,  # the new owner's own numbering is not the sender's business
+        "left_unit": True,
+        "left_on": departure.left_on.isoformat(),
+    }
 
 
 @bp.get("/v1/openapi.json")

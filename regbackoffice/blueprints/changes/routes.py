@@ -20,6 +20,7 @@ from ...models import (
     CertificateVersion,
     ChangeItem,
     ChangeKind,
+    ChangeOrigin,
     ChangeRequest,
     ChangeStatus,
     Cylinder,
@@ -95,11 +96,9 @@ def _fields(
             )
     record = None
     if kind in (ChangeKind.SCRAP, ChangeKind.CANCEL) and form.inspection_record_id.data:
-        allowed = {r.id: r for r in change_selection.scrap_records(c.id for c in cylinders)}
-        try:
-            record = allowed.get(int(form.inspection_record_id.data))
-        except ValueError:
-            record = None
+        record = change_selection.scrap_record_of(
+            form.inspection_record_id.data, {c.id for c in cylinders}
+        )
         if record is None:
             raise change_workflow.ChangeError(
                 "所选检验记录不是所选气瓶的判废检验记录，请重新选择。"
@@ -136,8 +135,7 @@ def new(kind: str) -> str | Response:
     preselected = change_selection.tokens_from_text(form.cylinder_ids.data or "")
     records: list[InspectionRecord] = []
     if change_kind in (ChangeKind.SCRAP, ChangeKind.CANCEL):
-        mine = db.session.scalars(select(Cylinder.id).where(Cylinder.use_unit_id == unit.id))
-        records = change_selection.scrap_records(mine)[:50]
+        records = change_selection.scrap_records_of_unit(unit, limit=50)
     if not from_selection and form.validate_on_submit():
         try:
             cylinders = _selected(form, change_kind, unit)
@@ -181,13 +179,24 @@ def _items(change: ChangeRequest) -> list[tuple[ChangeItem, Cylinder]]:
 
 
 def _actions(change: ChangeRequest, user: User) -> list[str]:
-    """What the user may do now (the buttons shown): from the open step's role."""
+    """What the user may do now (the buttons shown): from the open step's role, and the
+    applying unit's 撤回 while nobody at the bureau has acted."""
+    actions: list[str] = []
     step = change_workflow.open_step(change)
-    if step is None or user.role is not step.role:
-        return []
-    if step.key == "receive" and user.unit_id != change.target_unit_id:
-        return []
-    return [step.key, "reject"]
+    if (
+        step is not None
+        and user.role is step.role
+        and (step.key != "receive" or user.unit_id == change.target_unit_id)
+    ):
+        actions += [step.key, "reject"]
+    if (
+        user.role is Role.APPLICANT
+        and user.unit_id == change.unit_id
+        and change.origin is ChangeOrigin.UNIT
+        and change.status in change_workflow.WITHDRAWABLE
+    ):
+        actions.append("withdraw")
+    return actions
 
 
 @bp.route("/<int:change_id>")
@@ -211,6 +220,7 @@ def show(change_id: int) -> str:
                             change.accepted_by_id,
                             change.approved_by_id,
                             change.rejected_by_id,
+                            change.withdrawn_by_id,
                         )
                         if i
                     ]
@@ -236,6 +246,7 @@ def show(change_id: int) -> str:
         record=record,
         names=names,
         actions=_actions(change, current_user),
+        held=change_workflow.held_scrap_records([change.id]).get(change.id, []),
         form=VersionedForm(version=change.version_id),
         reject_form=RejectForm(version=change.version_id),
         overdue=change_workflow.is_overdue(change, china_today()),
@@ -314,6 +325,25 @@ def approve(change_id: int) -> Response:
         return refuse(exc, _back(change))
     flash(f"{change.kind.label}申请 {change.number} 审批通过，已生效。", "success")
     return _done(change)
+
+
+@bp.route("/<int:change_id>/withdraw", methods=["POST"])
+@roles_required(Role.APPLICANT)
+def withdraw(change_id: int) -> Response:
+    change = get_or_404(ChangeRequest, change_id)
+    form = VersionedForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        change_workflow.withdraw(change, current_user, form.version.data)
+    except DomainError as exc:
+        return refuse(exc, _back(change))
+    flash(
+        f"{change.kind.label}申请 {change.number} 已撤回，"
+        f"所涉{change.item_count}只气瓶可重新申请。",
+        "success",
+    )
+    return redirect(url_for("changes.index"))
 
 
 @bp.route("/<int:change_id>/reject", methods=["GET", "POST"])

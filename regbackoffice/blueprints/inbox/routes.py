@@ -1,7 +1,7 @@
 from flask import abort, current_app, render_template, request
 from flask_login import current_user
 
-from ... import inbox
+from ... import change_workflow, inbox
 from ...access import roles_required
 from ...change_workflow import ChangeTask
 from ...clock import china_today
@@ -46,4 +46,8 @@ def index() -> str:
         q=search,
         change_task=isinstance(task, ChangeTask),
         notice_warnings=notice_warnings,
+        # 判废 records that arrived while a listed change request held the cylinder.
+        held=change_workflow.held_scrap_records([c.id for c in page.items])
+        if isinstance(task, ChangeTask)
+        else {},
     )
