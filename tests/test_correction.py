@@ -624,3 +624,32 @@ def test_a_double_click_on_the_notice_returns_it_once(clerk, application):
     page = clerk.get(again.headers["Location"]).get_data(as_text=True)
     assert "重复提交，未再次办理" in page
     assert len(db.session.scalars(select(CorrectionRound)).all()) == 1
+
+
+def test_an_issued_notice_reads_the_same_after_settings_unit_and_bureau_names_change(
+    app, clerk, application, monkeypatch
+):
+    click_through(clerk, application, wrong={3: WRONG_NOTE})
+    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    clerk.post(
+        f"/bureau/applications/{application.id}/accept",
+        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
+    )
+    notice = db.session.scalar(select(LicensingDocument))
+    issued = clerk.get(f"/documents/{notice.id}.pdf").data
+    limit = app.config["DECISION_LIMIT_WORKDAYS"]
+    authority = application.district.authority
+    assert f"{limit}个工作日内" in pdf_text(issued)
+    # Later: another time limit, the bureau and the unit renamed, another public address.
+    monkeypatch.setitem(app.config, "DECISION_LIMIT_WORKDAYS", limit + 5)
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://elsewhere.example.invalid")
+    db.session.refresh(application)
+    application.district.authority = "重庆市某区市场监督管理局（机构改革后）"
+    application.unit_name = "更名后的燃气有限公司"
+    db.session.commit()
+
+    text = pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data)
+    assert text == pdf_text(issued)
+    assert f"{limit}个工作日内" in text and f"{limit + 5}个工作日" not in text
+    assert re.sub(r"\s+", "", authority) in text and "机构改革后" not in text
+    assert "更名后的" not in text
