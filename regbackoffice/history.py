@@ -162,6 +162,7 @@ DETAIL_LABELS = {
     "remaining_workdays": "期限剩余工作日",
     "document_no": "文书编号",
     "paused_workdays": "期限暂停工作日",
+    "paused_rounds_recounted": "重新计算暂停工作日的补正次数",
     "changed_items": "修改气瓶",
     "added_items": "新增气瓶",
     "removed_items": "删除气瓶",

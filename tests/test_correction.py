@@ -653,3 +653,38 @@ def test_an_issued_notice_reads_the_same_after_settings_unit_and_bureau_names_ch
     assert f"{limit}个工作日内" in text and f"{limit + 5}个工作日" not in text
     assert re.sub(r"\s+", "", authority) in text and "机构改革后" not in text
     assert "更名后的" not in text
+
+
+def test_a_holiday_schedule_change_recounts_the_paused_days_shown_on_the_progress_page(client):
+    from datetime import date
+
+    from regbackoffice import calendar_import
+
+    application = factories.make_submitted_application(
+        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(date(2027, 2, 1))
+    )
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=DISTRICT)
+    correction = workflow.request_correction(
+        application, acceptor, ["请补充监检证书"], application.version_id, max_rounds=1
+    )
+    correction.requested_at = factories_utc(date(2027, 2, 3))
+    applicant = db.session.get(User, application.created_by_id)
+    workflow.resubmit(application, applicant, application.version_id)
+    correction.resubmitted_at = application.resubmitted_at = factories_utc(date(2027, 2, 12))
+    # As resubmission counted it, with the estimated 2027 (春节 off).
+    estimated = workdays_between(date(2027, 2, 3), date(2027, 2, 12))
+    correction.paused_workdays = application.paused_workdays = estimated
+    db.session.commit()
+    assert estimated < 7
+
+    # The State Council's schedule (invented): 春节 falls outside the pause this time.
+    admin = factories.make_user(Role.ADMIN, district_code=None)
+    calendar_import.import_schedule(2027, "2027-01-01,holiday,元旦\n", admin)
+    db.session.commit()
+
+    db.session.refresh(correction)
+    db.session.refresh(application)
+    assert correction.paused_workdays == application.paused_workdays == 7  # 02-04 … 02-12
+    assert login(client, applicant).status_code == 302
+    page = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "补正期间期限暂停 <strong>7</strong> 个工作日" in page
