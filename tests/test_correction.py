@@ -688,3 +688,105 @@ def test_a_holiday_schedule_change_recounts_the_paused_days_shown_on_the_progres
     assert login(client, applicant).status_code == 302
     page = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "补正期间期限暂停 <strong>7</strong> 个工作日" in page
+
+
+def withdraw(applicant, application, reason="单位不再使用这批气瓶", version=None):
+    html = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    return applicant.post(
+        f"/applications/{application.id}/withdraw",
+        data={
+            "csrf_token": csrf_token_from(html),
+            "version": version if version is not None else version_from(html),
+            "reason": reason,
+        },
+    )
+
+
+def test_the_applicant_withdraws_a_returned_application_and_its_cylinders_are_freed(
+    clerk, applicant, application
+):
+    from regbackoffice.models import AuditLog
+
+    return_for_correction(clerk, application)
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "至今已待补正 0 天（0 个工作日）" in progress and "撤回申请" in progress
+    show = applicant.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert "至今已待补正 0 天" in show and "撤回申请" in show
+    bureau = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    assert "至今已待补正 0 天（0 个工作日）" in bureau
+
+    response = withdraw(applicant, application)
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.VOIDED and application.withdrawn_at
+    assert application.void_reason == "申请人撤回申请：单位不再使用这批气瓶"
+    assert {i.live_identity_key for i in items_of(application)} == {None}
+    assert {i.live_tag_key for i in items_of(application)} == {None}
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "application_withdrawn"))
+    assert row.object_id == str(application.id) and row.detail["round"] == 1
+    assert row.detail["returned_workdays"] == 0
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "已由您在待补正期间撤回" in progress and "已撤回" in progress
+    assert "撤回申请" in progress and "复制为新申请" in progress  # the step row; the way on
+    assert "期限暂停计算中" not in progress
+    bureau = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    assert "申请人已在待补正期间撤回申请" in bureau
+    # A double click says so; nothing happens twice.
+    again = withdraw(applicant, application, version=application.version_id - 1)
+    assert "重复提交，未再次办理" in applicant.get(again.headers["Location"]).get_data(as_text=True)
+    assert (
+        len(
+            db.session.scalars(
+                select(AuditLog).where(AuditLog.action == "application_withdrawn")
+            ).all()
+        )
+        == 1
+    )
+
+
+def test_the_freed_cylinders_can_be_applied_for_again_after_withdrawal(
+    clerk, applicant, application
+):
+    return_for_correction(clerk, application)
+    withdraw(applicant, application)
+    # The same cylinders in a new application: claimed again without a conflict.
+    again = factories.make_application(
+        application.unit, created_by=db.session.get(User, application.created_by_id)
+    )
+    for item in items_of(application):
+        copy = factories.make_item(
+            again,
+            product_no=item.product_no,
+            manufacturer=item.manufacturer,
+            manufacture_month=item.manufacture_month,
+        )
+        assert copy.live_identity_key == item.identity_key
+    db.session.commit()
+
+
+def test_only_a_returned_application_can_be_withdrawn(clerk, applicant, application):
+    # 待受理: the bureau's now; not offered, and refused when posted anyway.
+    page = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "撤回申请" not in page
+    response = withdraw(applicant, application, version=application.version_id)
+    assert response.status_code == 409
+    assert "只有“待补正”状态才能执行此操作" in response.get_data(as_text=True)
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.SUBMITTED and application.withdrawn_at is None
+
+
+def test_how_long_an_application_has_been_returned_is_shown_to_both_sides(
+    clerk, applicant, application
+):
+    return_for_correction(clerk, application)
+    correction = db.session.scalar(select(CorrectionRound))
+    correction.requested_at -= timedelta(days=10)
+    db.session.commit()
+    start, today = china_date(correction.requested_at), china_today()
+    words = f"至今已待补正 10 天（{workdays_between(start, today)} 个工作日）"
+    for client_, url in (
+        (applicant, f"/applications/{application.id}/progress"),
+        (applicant, f"/applications/{application.id}"),
+        (clerk, f"/bureau/applications/{application.id}"),
+    ):
+        assert words in client_.get(url).get_data(as_text=True), url
