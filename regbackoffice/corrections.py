@@ -151,11 +151,13 @@ def note_change(item: ApplicationItem, change: str) -> None:
     changes = set(filter(None, (item.correction_change or "").split(",")))
     changes.add(change)
     item.correction_change = ",".join(sorted(changes))
+    # A new revision even when it was 未审核 already: a mark the clerk's browser kept from
+    # before the change (audit-pager.js) is then known not to apply to what came back.
+    item.audit_revision += 1
     if item.audit_verdict is not AuditVerdict.PENDING:
         item.audit_verdict = AuditVerdict.PENDING
         item.audited_by_id = None
         item.audited_at = None
-        item.audit_revision += 1
 
 
 def note_removed(item: ApplicationItem) -> None:
