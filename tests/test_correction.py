@@ -790,3 +790,37 @@ def test_how_long_an_application_has_been_returned_is_shown_to_both_sides(
         (clerk, f"/bureau/applications/{application.id}"),
     ):
         assert words in client_.get(url).get_data(as_text=True), url
+
+
+def test_a_mark_made_before_the_correction_is_refused_and_called_a_reset_not_another_clerk(
+    clerk, applicant, application
+):
+    """Even a cylinder still 未审核 gets a new revision when the applicant changes it, so a
+    mark the clerk's browser kept from before the notice cannot land on what came back."""
+    return_for_correction(clerk, application, audit=False)  # nothing audited: all 未审核
+    first = items_of(application)[0]
+    before = first.audit_revision
+    assert first.audit_verdict is AuditVerdict.PENDING
+    assert edit_item(applicant, application, first, internal_no="NB-补正-2").status_code == 302
+    resubmit(applicant, application)
+    first = items_of(application)[0]
+    assert first.audit_revision == before + 1 and first.audit_verdict is AuditVerdict.PENDING
+    page = clerk.get(f"/bureau/applications/{application.id}/audit").get_data(as_text=True)
+    assert (
+        f'data-product="{first.product_no}" data-verdict="pending" data-correction="data"' in page
+    )
+    # The reader resends a kept mark with the revision it was made on.
+    response = clerk.post(
+        f"/bureau/applications/{application.id}/audit/verdict",
+        data={
+            "csrf_token": csrf_token_from(page),
+            "item": first.id,
+            f"verdict-{first.id}": "wrong",
+            f"note-{first.id}": "补正前的标记",
+            f"rev-{first.id}": before,
+        },
+    )
+    answer = response.get_json()
+    assert answer["conflict"] and answer["verdict"] == "pending"
+    assert answer["changed"] == ["数据已修改"]
+    assert items_of(application)[0].audit_verdict is AuditVerdict.PENDING
