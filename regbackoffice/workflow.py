@@ -563,6 +563,8 @@ def withdraw(
     if len(reason) > MAX_WITHDRAW_REASON:
         raise WorkflowError(f"撤回说明不能超过{MAX_WITHDRAW_REASON}字（现为{len(reason)}字）。")
     correction = corrections.open_round(application)
+    if correction is None:  # cannot happen: RETURNED is only set with a round
+        raise WorkflowError("未找到该申请的补正告知记录，请联系管理员。")
     _release_claims(application)
     now = utcnow()
     application.status = ApplicationStatus.VOIDED
@@ -574,11 +576,7 @@ def withdraw(
         "application_withdrawn",
         application,
         actor=user,
-        round=correction.round_no if correction else None,
-        returned_workdays=(
-            workdays_between(china_date(correction.requested_at), china_date(now))
-            if correction
-            else None
-        ),
-        reason=reason or None,
+        round=correction.round_no,
+        returned_workdays=workdays_between(china_date(correction.requested_at), china_date(now)),
+        reason=reason or "未填写",
     )

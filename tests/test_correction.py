@@ -748,7 +748,11 @@ def test_the_freed_cylinders_can_be_applied_for_again_after_withdrawal(
     clerk, applicant, application
 ):
     return_for_correction(clerk, application)
-    withdraw(applicant, application)
+    withdraw(applicant, application, reason="")  # the word of why may be left out
+    db.session.refresh(application)
+    assert application.void_reason == "申请人撤回申请"
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "None" not in progress
     # The same cylinders in a new application: claimed again without a conflict.
     again = factories.make_application(
         application.unit, created_by=db.session.get(User, application.created_by_id)
