@@ -181,8 +181,12 @@ def paper_for(document: LicensingDocument) -> LicensingPaper:
     """The plain values printed on ``document`` as issued (templates never see ORM objects)."""
     if document.printed:
         return _thaw(document.printed)
-    # Issued before the snapshot existed (revision 0022): its row's values, as before.
-    return _live_paper(document, db.session.get_one(Application, document.application_id))
+    # Issued before the snapshot existed (revision 0022): frozen as it reads the first time
+    # it is opened since (committed with the request), so from then on it cannot drift.
+    paper = _live_paper(document, db.session.get_one(Application, document.application_id))
+    document.printed = _freeze(paper)
+    db.session.flush()
+    return paper
 
 
 def _live_paper(document: LicensingDocument, application: Application) -> LicensingPaper:

@@ -828,3 +828,24 @@ def test_a_mark_made_before_the_correction_is_refused_and_called_a_reset_not_ano
     assert answer["conflict"] and answer["verdict"] == "pending"
     assert answer["changed"] == ["数据已修改"]
     assert items_of(application)[0].audit_verdict is AuditVerdict.PENDING
+
+
+def test_a_notice_issued_before_snapshots_is_frozen_the_first_time_it_is_opened(
+    app, clerk, application, monkeypatch
+):
+    click_through(clerk, application)
+    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    clerk.post(
+        f"/bureau/applications/{application.id}/accept",
+        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
+    )
+    notice = db.session.scalar(select(LicensingDocument))
+    notice.printed = None  # as a row issued before revision 0022
+    db.session.commit()
+    limit = app.config["DECISION_LIMIT_WORKDAYS"]
+    first = pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data)
+    assert f"{limit}个工作日内" in first
+    db.session.refresh(notice)
+    assert notice.printed and notice.printed["number"] == notice.number
+    monkeypatch.setitem(app.config, "DECISION_LIMIT_WORKDAYS", limit + 5)
+    assert pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data) == first

@@ -1,7 +1,7 @@
 """Issued documents keep what they print; 撤回申请 while 待补正
 
 ``licensing_documents.printed``: every value the paper prints, frozen at issue (rows issued
-before this revision have none and are rendered from their row as before).
+before this revision have none until they are first opened, then are frozen as they read).
 ``applications.withdrawn_at``: when the applicant withdrew the application while 待补正.
 
 Revision ID: 0022

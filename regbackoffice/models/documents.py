@@ -45,7 +45,7 @@ class LicensingDocument(Model):
     reason: Mapped[str | None] = mapped_column(Text)
     # Every value the paper prints, frozen at issue (``documents.paper_for``): a stamped
     # paper reads the same forever, whatever settings or names change later. None only on
-    # rows issued before revision 0022.
+    # a row issued before revision 0022 until it is first opened.
     printed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
