@@ -731,6 +731,8 @@ def test_the_applicant_withdraws_a_returned_application_and_its_cylinders_are_fr
     assert "期限暂停计算中" not in progress
     bureau = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
     assert "申请人已在待补正期间撤回申请" in bureau
+    listing = applicant.get("/applications/").get_data(as_text=True)
+    assert "已撤回" in listing
     # A double click says so; nothing happens twice.
     again = withdraw(applicant, application, version=application.version_id - 1)
     assert "重复提交，未再次办理" in applicant.get(again.headers["Location"]).get_data(as_text=True)
