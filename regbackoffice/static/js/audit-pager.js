@@ -64,6 +64,8 @@
   // A 未审核 cylinder shows 正确 by default: a 正确 the clerk clicked there is a mark of
   // their own too (kept like any other), not the page's default.
   const touched = {};
+  // Marks offered for restoring stay kept until the clerk restores or discards them.
+  const offered = {};
   function pending(card) { return card.dataset.verdict === "pending"; }
   function differs(a, b) { return a.verdict !== b.verdict || (a.verdict === "wrong" && a.note !== b.note); }
   function isUnsaved(card) {
@@ -83,8 +85,9 @@
     const kept = readKept();
     cards.forEach(function (card) {
       if (isUnsaved(card)) {
+        delete offered[card.dataset.item];  // the clerk's new mark replaces the offered one
         kept[card.dataset.item] = Object.assign(cardState(card), { product: card.dataset.product || "" });
-      } else { delete kept[card.dataset.item]; }
+      } else if (!offered[card.dataset.item]) { delete kept[card.dataset.item]; }
     });
     writeKept(kept);
   }
@@ -95,6 +98,12 @@
     window.setTimeout(remember, 0);  // after the radio has changed
   });
   form.addEventListener("change", remember);
+  // Saving the page without restoring the offered marks sets them aside (the page's values win).
+  form.addEventListener("submit", function () {
+    const kept = readKept();
+    Object.keys(offered).forEach(function (id) { delete kept[id]; delete offered[id]; });
+    writeKept(kept);
+  });
   form.addEventListener("input", function (event) {
     const target = event.target.closest ? event.target.closest(".audit-card") : null;
     if (target) touched[target.dataset.item] = true;
@@ -149,6 +158,7 @@
       restorable.push([card, mark]);
     });
     writeKept(kept);
+    restorable.forEach(function (pair) { offered[pair[0].dataset.item] = true; });
     const box = document.getElementById("kept-marks");
     if (!box || (!restorable.length && !reaudit.length && !changed.length)) return;
     const parts = [];
@@ -176,6 +186,7 @@
         const note = card.querySelector("input.note");
         if (note) note.value = mark.note;
         touched[card.dataset.item] = true;
+        delete offered[card.dataset.item];
         syncNote(card);
       });
       remember();
@@ -184,7 +195,10 @@
     });
     discard.addEventListener("click", function () {
       const rest = readKept();
-      restorable.forEach(function (pair) { delete rest[pair[0].dataset.item]; });
+      restorable.forEach(function (pair) {
+        delete rest[pair[0].dataset.item];
+        delete offered[pair[0].dataset.item];
+      });
       writeKept(rest);
       box.hidden = true;
     });
