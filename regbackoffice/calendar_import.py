@@ -13,6 +13,8 @@ See docs/calendar.md.
 Entering a schedule replaces that year's days as one change; then every open deadline that
 the new days affect is recomputed from its start (提交 for 受理, 受理 for 审批) with the
 configured limits, each change audited with the old and the new date, plus one summary row.
+The working days finished 补正 rounds stood still are counted again too (the progress page
+shows them), whatever state their application is in now.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from .models import (
     ApplicationStatus,
     CalendarDay,
     CalendarYear,
+    CorrectionRound,
     DayKind,
     ScheduleSource,
     User,
     utcnow,
 )
-from .workdays import ACCEPT_STEP, DECISION_STEP, add_workdays
+from .workdays import ACCEPT_STEP, DECISION_STEP, add_workdays, workdays_between
 
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 KIND_WORDS = {"holiday": DayKind.HOLIDAY, "workday": DayKind.WORKDAY}
@@ -234,6 +237,7 @@ def import_schedule(
     moved = recompute_open_deadlines(
         year, actor, accept_limit=accept_limit, decision_limit=decision_limit
     )
+    paused = recompute_paused_workdays(year)
     holidays = sum(1 for line in lines if line.kind is DayKind.HOLIDAY)
     audit.record(
         "work_calendar_entered",
@@ -246,6 +250,7 @@ def import_schedule(
         holidays=holidays,
         workdays=len(lines) - holidays,
         deadlines_moved=len(moved),
+        paused_rounds_recounted=paused,
     )
     return ImportResult(year, replaced, holidays, len(lines) - holidays, moved)
 
@@ -320,3 +325,39 @@ def recompute_open_deadlines(
         )
     db.session.flush()
     return moved
+
+
+def recompute_paused_workdays(year: int) -> int:
+    """Count again, with the new days, the working days finished 补正 rounds stood still.
+
+    The progress page and the clerk's audit show ``correction_rounds.paused_workdays`` and
+    ``applications.paused_workdays`` is their sum; both were counted at resubmission with
+    the calendar of that day. Only rounds whose pause reaches into ``year`` can change,
+    whatever the application's state now (a certified one still shows its round). Returns
+    how many rounds changed.
+    """
+    first, after = china_day_start(date(year, 1, 1)), china_day_start(date(year + 1, 1, 1))
+    rounds = db.session.scalars(
+        select(CorrectionRound)
+        .where(
+            CorrectionRound.resubmitted_at.is_not(None),
+            CorrectionRound.requested_at < after,
+            CorrectionRound.resubmitted_at >= first,
+        )
+        .order_by(CorrectionRound.id)
+    ).all()
+    changed = 0
+    for correction in rounds:
+        assert correction.resubmitted_at is not None  # the query's condition
+        new = workdays_between(
+            china_date(correction.requested_at), china_date(correction.resubmitted_at)
+        )
+        old = correction.paused_workdays or 0
+        if new == old:
+            continue
+        application = db.session.get_one(Application, correction.application_id)
+        application.paused_workdays += new - old
+        correction.paused_workdays = new
+        changed += 1
+    db.session.flush()
+    return changed

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 
-from .clock import china_date
+from .clock import china_date, china_today
 from .domain_errors import DomainError
 from .extensions import db
 from .models import (
@@ -93,6 +94,25 @@ def last_round(application: Application) -> CorrectionRound | None:
     )
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """How long an application has been 待补正 (no legal time limit: shown, not enforced)."""
+
+    since: datetime
+    days: int  # calendar days since the notice
+    workdays: int  # working days since the notice (the bureau's clock stands still)
+
+
+def waiting(application: Application, today: date | None = None) -> Waiting | None:
+    """How long the open round has waited on the applicant (None unless 待补正)."""
+    current = open_round(application)
+    if current is None:
+        return None
+    today = today or china_today()
+    start = china_date(current.requested_at)
+    return Waiting(current.requested_at, (today - start).days, workdays_between(start, today))
+
+
 class CorrectionError(DomainError):
     """A change the current 补正 round does not allow."""
 
@@ -131,11 +151,13 @@ def note_change(item: ApplicationItem, change: str) -> None:
     changes = set(filter(None, (item.correction_change or "").split(",")))
     changes.add(change)
     item.correction_change = ",".join(sorted(changes))
+    # A new revision even when it was 未审核 already: a mark the clerk's browser kept from
+    # before the change (audit-pager.js) is then known not to apply to what came back.
+    item.audit_revision += 1
     if item.audit_verdict is not AuditVerdict.PENDING:
         item.audit_verdict = AuditVerdict.PENDING
         item.audited_by_id = None
         item.audited_at = None
-        item.audit_revision += 1
 
 
 def note_removed(item: ApplicationItem) -> None:

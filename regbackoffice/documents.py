@@ -3,14 +3,21 @@
 受理通知书 at 受理, 补正告知书 at 退回补正 (every item, 一次性告知), 不予受理决定书 at 驳回
 during 受理 and 驳回决定书 at 驳回 during 审核/审批 (with the reason and the applicant's
 right to administrative review or suit). Each is a numbered ``LicensingDocument`` row,
-written by the transition; its PDF is rendered on demand from the row through
-``certificate_pdf`` (the certificate's renderer, fonts and safe fetcher) and ``/verify``
-answers for its number.
+written by the transition; its PDF is rendered on demand through ``certificate_pdf`` (the
+certificate's renderer, fonts and safe fetcher) and ``/verify`` answers for its number.
+
+A stamped paper must read the same forever, so ``issue`` freezes every value the paper
+prints (``LicensingDocument.printed``: title, number, bureau, addressee, paragraphs with
+the time limit of the day, items, the QR's address) and the PDF is rendered from that
+snapshot, never from today's settings, unit or bureau names (docs/workflow.md says why a
+snapshot rather than a stored PDF).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -68,8 +75,39 @@ def issue(
     db.session.add(document)
     db.session.flush()
     document.number = f"{PREFIXES[kind]}〔{today.year}〕{district.code[-3:]}-{document.id:06d}号"
+    document.printed = _freeze(_live_paper(document, application))
     db.session.flush()
     return document
+
+
+def _freeze(paper: LicensingPaper) -> dict[str, Any]:
+    return {
+        "title": paper.title,
+        "number": paper.number,
+        "authority": paper.authority,
+        "issue_date": paper.issue_date.isoformat(),
+        "unit_name": paper.unit_name,
+        "credit_code": paper.credit_code,
+        "application_number": paper.application_number,
+        "verify_url": paper.verify_url,
+        "paragraphs": list(paper.paragraphs),
+        "items": list(paper.items),
+    }
+
+
+def _thaw(printed: dict[str, Any]) -> LicensingPaper:
+    return LicensingPaper(
+        title=printed["title"],
+        number=printed["number"],
+        authority=printed["authority"],
+        issue_date=date.fromisoformat(printed["issue_date"]),
+        unit_name=printed["unit_name"],
+        credit_code=printed["credit_code"],
+        application_number=printed["application_number"],
+        verify_url=printed["verify_url"],
+        paragraphs=tuple(printed["paragraphs"]),
+        items=tuple(printed["items"]),
+    )
 
 
 def for_application(application: Application) -> list[LicensingDocument]:
@@ -140,10 +178,21 @@ def _paragraphs(document: LicensingDocument, application: Application) -> tuple[
 
 
 def paper_for(document: LicensingDocument) -> LicensingPaper:
-    """The plain values printed on ``document`` (templates never see ORM objects)."""
+    """The plain values printed on ``document`` as issued (templates never see ORM objects)."""
+    if document.printed:
+        return _thaw(document.printed)
+    # Issued before the snapshot existed (revision 0022): frozen as it reads the first time
+    # it is opened since (committed with the request), so from then on it cannot drift.
+    paper = _live_paper(document, db.session.get_one(Application, document.application_id))
+    document.printed = _freeze(paper)
+    db.session.flush()
+    return paper
+
+
+def _live_paper(document: LicensingDocument, application: Application) -> LicensingPaper:
+    """What ``document`` prints, worked out now (at issue, then frozen)."""
     from .certificates import verify_url  # certificates imports workflow, which imports us
 
-    application = db.session.get_one(Application, document.application_id)
     return LicensingPaper(
         title=document.kind.label,
         number=document.number,

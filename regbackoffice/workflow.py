@@ -49,6 +49,7 @@ class Step:
     outcome: str  # shown on the progress page once done
     task: bool = True  # a 待办事项 task of its own (审核附件 is part of 受理)
     voids: bool = False  # the step's role may 驳回（退件） at this step
+    withdraws: bool = False  # the applicant may 撤回申请 at this step (``withdraw``)
     optional: bool = False  # shown on the progress page only once it happened (补正)
 
     @property
@@ -61,12 +62,13 @@ _S = ApplicationStatus
 # ``submit``); decision_due_on = DECISION_LIMIT_WORKDAYS after 受理 (set by ``accept``), and
 # it covers 审核 and 审批 both. certified and voided are final: nobody acts on them.
 # 补正: an application returned for correction (``request_correction``) waits on the
-# applicant, with no deadline of the bureau's running (the paused clock), until ``resubmit``.
+# applicant, with no deadline of the bureau's running (the paused clock), until ``resubmit``
+# or until the applicant withdraws it (``withdraw``: 撤回申请, final like 驳回).
 STEPS: tuple[Step, ...] = (
     Step("submit", "提交申请", _S.DRAFT, Role.APPLICANT, None,
          "submitted_at", "created_by_id", "已提交"),
     Step("correct", "补正", _S.RETURNED, Role.APPLICANT, None,
-         "resubmitted_at", "created_by_id", "已补正并重新提交", optional=True),
+         "resubmitted_at", "created_by_id", "已补正并重新提交", optional=True, withdraws=True),
     Step("audit", "审核附件", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
          "audit_completed_at", "audit_completed_by_id", "已完成", task=False),
     Step("accept", "受理", _S.SUBMITTED, Role.ACCEPTOR, "accept_due_on",
@@ -84,6 +86,8 @@ TASKS: tuple[Step, ...] = tuple(s for s in STEPS if s.task)
 CORRECTION_STEPS = {Role.ACCEPTOR: _S.SUBMITTED, Role.REVIEWER: _S.ACCEPTED}
 # Who voids at which step: 驳回（退件） is each step's negative decision.
 VOID_STEP_BY_ROLE = {s.role: s.status for s in STEPS if s.voids}
+# Where the applicant may 撤回申请 (待补正 only: a submitted application is the bureau's).
+WITHDRAW_STATUSES = tuple(s.status for s in STEPS if s.withdraws)
 
 
 def tasks_for(role: Role) -> list[Step]:
@@ -337,11 +341,7 @@ def void(
     if len(reason) > 500:
         raise WorkflowError("驳回原因不能超过500字。")
     previous = application.status
-    db.session.execute(
-        update(ApplicationItem)
-        .where(ApplicationItem.application_id == application.id)
-        .values(live_identity_key=None, live_tag_key=None)
-    )
+    _release_claims(application)
     application.status = ApplicationStatus.VOIDED
     application.voided_at = utcnow()
     application.voided_by_id = user.id
@@ -529,4 +529,54 @@ def resubmit(application: Application, user: User, expected_version: int | None)
         changed_items=len(summary.changed) if summary else 0,
         added_items=len(summary.added) if summary else 0,
         removed_items=len(correction.removed),
+    )
+
+
+def _release_claims(application: Application) -> None:
+    """Free every cylinder and tag the application claims (a new application may take
+    them), as a final 驳回 or 撤回 does."""
+    db.session.execute(
+        update(ApplicationItem)
+        .where(ApplicationItem.application_id == application.id)
+        .values(live_identity_key=None, live_tag_key=None)
+    )
+
+
+MAX_WITHDRAW_REASON = 200
+
+
+def withdraw(
+    application: Application, user: User, expected_version: int | None, reason: str = ""
+) -> None:
+    """撤回申请: the applicant ends a 待补正 application instead of correcting it.
+
+    Final, like 驳回（退件）: the application is voided (``withdrawn_at`` says by whom:
+    the applicant, not the bureau), every cylinder and tag claim is freed, and the open
+    补正 round stays unanswered. No document is issued (the bureau decided nothing); the
+    applicant may copy it into a new application later (``copy_voided_application``).
+    """
+    require_status(application, *WITHDRAW_STATUSES)
+    check_version(application, expected_version)
+    if user.role is not Role.APPLICANT:
+        raise WorkflowError("只有申请单位可以撤回申请。")
+    reason = (reason or "").strip()
+    if len(reason) > MAX_WITHDRAW_REASON:
+        raise WorkflowError(f"撤回说明不能超过{MAX_WITHDRAW_REASON}字（现为{len(reason)}字）。")
+    correction = corrections.open_round(application)
+    if correction is None:  # cannot happen: RETURNED is only set with a round
+        raise WorkflowError("未找到该申请的补正告知记录，请联系管理员。")
+    _release_claims(application)
+    now = utcnow()
+    application.status = ApplicationStatus.VOIDED
+    application.voided_at = application.withdrawn_at = now
+    application.voided_by_id = user.id
+    application.void_reason = "申请人撤回申请" + (f"：{reason}" if reason else "")
+    db.session.flush()
+    _record(
+        "application_withdrawn",
+        application,
+        actor=user,
+        round=correction.round_no,
+        returned_workdays=workdays_between(china_date(correction.requested_at), china_date(now)),
+        reason=reason or "未填写",
     )

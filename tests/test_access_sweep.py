@@ -121,6 +121,7 @@ ROLES = {
             "photo_file",
             "submit",
             "copy",
+            "withdraw",
             "progress",
         ]
     },

@@ -624,3 +624,230 @@ def test_a_double_click_on_the_notice_returns_it_once(clerk, application):
     page = clerk.get(again.headers["Location"]).get_data(as_text=True)
     assert "重复提交，未再次办理" in page
     assert len(db.session.scalars(select(CorrectionRound)).all()) == 1
+
+
+def test_an_issued_notice_reads_the_same_after_settings_unit_and_bureau_names_change(
+    app, clerk, application, monkeypatch
+):
+    click_through(clerk, application, wrong={3: WRONG_NOTE})
+    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    clerk.post(
+        f"/bureau/applications/{application.id}/accept",
+        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
+    )
+    notice = db.session.scalar(select(LicensingDocument))
+    issued = clerk.get(f"/documents/{notice.id}.pdf").data
+    limit = app.config["DECISION_LIMIT_WORKDAYS"]
+    authority = application.district.authority
+    assert f"{limit}个工作日内" in pdf_text(issued)
+    # Later: another time limit, the bureau and the unit renamed, another public address.
+    monkeypatch.setitem(app.config, "DECISION_LIMIT_WORKDAYS", limit + 5)
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://elsewhere.example.invalid")
+    db.session.refresh(application)
+    application.district.authority = "重庆市某区市场监督管理局（机构改革后）"
+    application.unit_name = "更名后的燃气有限公司"
+    db.session.commit()
+
+    text = pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data)
+    assert text == pdf_text(issued)
+    assert f"{limit}个工作日内" in text and f"{limit + 5}个工作日" not in text
+    assert re.sub(r"\s+", "", authority) in text and "机构改革后" not in text
+    assert "更名后的" not in text
+
+
+def test_a_holiday_schedule_change_recounts_the_paused_days_shown_on_the_progress_page(client):
+    from datetime import date
+
+    from regbackoffice import calendar_import
+
+    application = factories.make_submitted_application(
+        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(date(2027, 2, 1))
+    )
+    acceptor = factories.make_user(Role.ACCEPTOR, district_code=DISTRICT)
+    correction = workflow.request_correction(
+        application, acceptor, ["请补充监检证书"], application.version_id, max_rounds=1
+    )
+    correction.requested_at = factories_utc(date(2027, 2, 3))
+    applicant = db.session.get(User, application.created_by_id)
+    workflow.resubmit(application, applicant, application.version_id)
+    correction.resubmitted_at = application.resubmitted_at = factories_utc(date(2027, 2, 12))
+    # As resubmission counted it, with the estimated 2027 (春节 off).
+    estimated = workdays_between(date(2027, 2, 3), date(2027, 2, 12))
+    correction.paused_workdays = application.paused_workdays = estimated
+    db.session.commit()
+    assert estimated < 7
+
+    # The State Council's schedule (invented): 春节 falls outside the pause this time.
+    admin = factories.make_user(Role.ADMIN, district_code=None)
+    calendar_import.import_schedule(2027, "2027-01-01,holiday,元旦\n", admin)
+    db.session.commit()
+
+    db.session.refresh(correction)
+    db.session.refresh(application)
+    assert correction.paused_workdays == application.paused_workdays == 7  # 02-04 … 02-12
+    assert login(client, applicant).status_code == 302
+    page = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "补正期间期限暂停 <strong>7</strong> 个工作日" in page
+
+
+def withdraw(applicant, application, reason="单位不再使用这批气瓶", version=None):
+    html = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    return applicant.post(
+        f"/applications/{application.id}/withdraw",
+        data={
+            "csrf_token": csrf_token_from(html),
+            "version": version if version is not None else version_from(html),
+            "reason": reason,
+        },
+    )
+
+
+def test_the_applicant_withdraws_a_returned_application_and_its_cylinders_are_freed(
+    clerk, applicant, application
+):
+    from regbackoffice.models import AuditLog
+
+    return_for_correction(clerk, application)
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "至今已待补正 0 天（0 个工作日）" in progress and "撤回申请" in progress
+    show = applicant.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert "至今已待补正 0 天" in show and "撤回申请" in show
+    bureau = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    assert "至今已待补正 0 天（0 个工作日）" in bureau
+
+    response = withdraw(applicant, application)
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.VOIDED and application.withdrawn_at
+    assert application.void_reason == "申请人撤回申请：单位不再使用这批气瓶"
+    assert {i.live_identity_key for i in items_of(application)} == {None}
+    assert {i.live_tag_key for i in items_of(application)} == {None}
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "application_withdrawn"))
+    assert row.object_id == str(application.id) and row.detail["round"] == 1
+    assert row.detail["returned_workdays"] == 0
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "已由您在待补正期间撤回" in progress and "已撤回" in progress
+    assert "撤回申请" in progress and "复制为新申请" in progress  # the step row; the way on
+    assert "期限暂停计算中" not in progress
+    bureau = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    assert "申请人已在待补正期间撤回申请" in bureau
+    listing = applicant.get("/applications/").get_data(as_text=True)
+    assert "已撤回" in listing
+    # A double click says so; nothing happens twice.
+    again = withdraw(applicant, application, version=application.version_id - 1)
+    assert "重复提交，未再次办理" in applicant.get(again.headers["Location"]).get_data(as_text=True)
+    assert (
+        len(
+            db.session.scalars(
+                select(AuditLog).where(AuditLog.action == "application_withdrawn")
+            ).all()
+        )
+        == 1
+    )
+
+
+def test_the_freed_cylinders_can_be_applied_for_again_after_withdrawal(
+    clerk, applicant, application
+):
+    return_for_correction(clerk, application)
+    withdraw(applicant, application, reason="")  # the word of why may be left out
+    db.session.refresh(application)
+    assert application.void_reason == "申请人撤回申请"
+    progress = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "None" not in progress
+    # The same cylinders in a new application: claimed again without a conflict.
+    again = factories.make_application(
+        application.unit, created_by=db.session.get(User, application.created_by_id)
+    )
+    for item in items_of(application):
+        copy = factories.make_item(
+            again,
+            product_no=item.product_no,
+            manufacturer=item.manufacturer,
+            manufacture_month=item.manufacture_month,
+        )
+        assert copy.live_identity_key == item.identity_key
+    db.session.commit()
+
+
+def test_only_a_returned_application_can_be_withdrawn(clerk, applicant, application):
+    # 待受理: the bureau's now; not offered, and refused when posted anyway.
+    page = applicant.get(f"/applications/{application.id}/progress").get_data(as_text=True)
+    assert "撤回申请" not in page
+    response = withdraw(applicant, application, version=application.version_id)
+    assert response.status_code == 409
+    assert "只有“待补正”状态才能执行此操作" in response.get_data(as_text=True)
+    db.session.refresh(application)
+    assert application.status is ApplicationStatus.SUBMITTED and application.withdrawn_at is None
+
+
+def test_how_long_an_application_has_been_returned_is_shown_to_both_sides(
+    clerk, applicant, application
+):
+    return_for_correction(clerk, application)
+    correction = db.session.scalar(select(CorrectionRound))
+    correction.requested_at -= timedelta(days=10)
+    db.session.commit()
+    start, today = china_date(correction.requested_at), china_today()
+    words = f"至今已待补正 10 天（{workdays_between(start, today)} 个工作日）"
+    for client_, url in (
+        (applicant, f"/applications/{application.id}/progress"),
+        (applicant, f"/applications/{application.id}"),
+        (clerk, f"/bureau/applications/{application.id}"),
+    ):
+        assert words in client_.get(url).get_data(as_text=True), url
+
+
+def test_a_mark_made_before_the_correction_is_refused_and_called_a_reset_not_another_clerk(
+    clerk, applicant, application
+):
+    """Even a cylinder still 未审核 gets a new revision when the applicant changes it, so a
+    mark the clerk's browser kept from before the notice cannot land on what came back."""
+    return_for_correction(clerk, application, audit=False)  # nothing audited: all 未审核
+    first = items_of(application)[0]
+    before = first.audit_revision
+    assert first.audit_verdict is AuditVerdict.PENDING
+    assert edit_item(applicant, application, first, internal_no="NB-补正-2").status_code == 302
+    resubmit(applicant, application)
+    first = items_of(application)[0]
+    assert first.audit_revision == before + 1 and first.audit_verdict is AuditVerdict.PENDING
+    page = clerk.get(f"/bureau/applications/{application.id}/audit").get_data(as_text=True)
+    assert (
+        f'data-product="{first.product_no}" data-verdict="pending" data-correction="data"' in page
+    )
+    # The reader resends a kept mark with the revision it was made on.
+    response = clerk.post(
+        f"/bureau/applications/{application.id}/audit/verdict",
+        data={
+            "csrf_token": csrf_token_from(page),
+            "item": first.id,
+            f"verdict-{first.id}": "wrong",
+            f"note-{first.id}": "补正前的标记",
+            f"rev-{first.id}": before,
+        },
+    )
+    answer = response.get_json()
+    assert answer["conflict"] and answer["verdict"] == "pending"
+    assert answer["changed"] == ["数据已修改"]
+    assert items_of(application)[0].audit_verdict is AuditVerdict.PENDING
+
+
+def test_a_notice_issued_before_snapshots_is_frozen_the_first_time_it_is_opened(
+    app, clerk, application, monkeypatch
+):
+    click_through(clerk, application)
+    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    clerk.post(
+        f"/bureau/applications/{application.id}/accept",
+        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
+    )
+    notice = db.session.scalar(select(LicensingDocument))
+    notice.printed = None  # as a row issued before revision 0022
+    db.session.commit()
+    limit = app.config["DECISION_LIMIT_WORKDAYS"]
+    first = pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data)
+    assert f"{limit}个工作日内" in first
+    db.session.refresh(notice)
+    assert notice.printed and notice.printed["number"] == notice.number
+    monkeypatch.setitem(app.config, "DECISION_LIMIT_WORKDAYS", limit + 5)
+    assert pdf_text(clerk.get(f"/documents/{notice.id}.pdf").data) == first

@@ -50,6 +50,7 @@ def test_deadlines_and_voiding_follow_the_table():
         Role.APPROVER: S.REVIEWED,
     }
     assert [t.key for t in workflow.tasks_for(Role.ACCEPTOR)] == ["accept", "certify"]
+    assert workflow.WITHDRAW_STATUSES == (S.RETURNED,)  # the applicant's 撤回申请
 
 
 def test_overdue_is_judged_by_the_open_step_deadline():
@@ -122,7 +123,7 @@ def test_the_workflow_page_in_docs_says_what_the_table_says():
         for cells in [[c.strip() for c in line.strip("|").split("|")]]
     }
     for status in ApplicationStatus:
-        state, label, role, _step, due, voids = rows[status.value]
+        state, label, role, _step, due, voids, withdraws = rows[status.value]
         assert label == status.label
         step = workflow.open_step(status)
         if step is None:
@@ -131,3 +132,4 @@ def test_the_workflow_page_in_docs_says_what_the_table_says():
         assert role == step.role.value, state
         assert due == (step.deadline_field or "—"), state
         assert voids == ("yes" if step.status in workflow.VOID_STEP_BY_ROLE.values() else "no")
+        assert withdraws == ("yes" if step.status in workflow.WITHDRAW_STATUSES else "no")

@@ -137,6 +137,8 @@ class Application(Model):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     void_reason: Mapped[str | None] = mapped_column(String(500))
+    # 撤回申请: the applicant withdrew it while 待补正 (status voided, voided_by the applicant).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The paused clock (退回补正): working days spent 待补正, and the calendar seconds
     # the 受理 and 审核/审批 steps stood still, which the dashboard's medians leave out.
     paused_workdays: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -43,6 +43,10 @@ class LicensingDocument(Model):
     # The numbered items of a 补正告知书; the reason of a decision.
     items: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     reason: Mapped[str | None] = mapped_column(Text)
+    # Every value the paper prints, frozen at issue (``documents.paper_for``): a stamped
+    # paper reads the same forever, whatever settings or names change later. None only on
+    # a row issued before revision 0022 until it is first opened.
+    printed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class CorrectionRound(Model):

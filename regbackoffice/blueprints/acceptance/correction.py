@@ -43,6 +43,7 @@ def correction_context(application: Application) -> dict[str, Any]:
         "correction_rounds_left": config["MAX_CORRECTION_ROUNDS"]
         - corrections.round_count(application),
         "correction_rounds": corrections.rounds(application),
+        "returned_waiting": corrections.waiting(application),
         "change_summary": corrections.change_summary(application),
         "licensing_documents": documents.for_application(application),
     }

@@ -253,11 +253,7 @@ def audit_window(application_id: int) -> Response:
                 "note": item.audit_note or "",
                 "rev": item.audit_revision,
                 # 补正: what the applicant changed since the notice (data / photos / new).
-                "changed": [
-                    corrections.CHANGE_LABELS[c]
-                    for c in (item.correction_change or "").split(",")
-                    if c in corrections.CHANGE_LABELS
-                ],
+                "changed": _change_labels(item),
                 "photos": [
                     _photo_json(p, item.product_no, readings.get(p.id))
                     for p in sorted(photos.get(item.id, []), key=lambda p: p.kind.value)
@@ -296,8 +292,18 @@ def audit_verdict(application_id: int) -> Response | tuple[Response, int]:
         verdict_label=item.audit_verdict.label,
         note=item.audit_note or "",
         rev=item.audit_revision,
+        # 补正: a conflict on a cylinder the applicant changed is a reset, not another clerk.
+        changed=_change_labels(item),
         progress={"total": stats.total, "audited": stats.audited, "wrong": stats.wrong},
     )
+
+
+def _change_labels(item: ApplicationItem) -> list[str]:
+    return [
+        corrections.CHANGE_LABELS[c]
+        for c in (item.correction_change or "").split(",")
+        if c in corrections.CHANGE_LABELS
+    ]
 
 
 def _query(args: dict) -> dict:

@@ -7,7 +7,7 @@ from ...applications import UNIT_FIELDS
 from ...identity import invisible_characters_message
 from ...imports.template import COLUMNS
 from ...models import AttachmentKind
-from ..form_helpers import BaseForm
+from ..form_helpers import BaseForm, VersionedForm
 
 
 def visible_text(form: Form, field: Field) -> None:
@@ -113,3 +113,9 @@ for _column in COLUMNS:
             render_kw={"maxlength": str(_limit), **_attrs},
         ),
     )
+
+
+class WithdrawForm(VersionedForm):
+    """撤回申请 while 待补正: the version seen and an optional word of why."""
+
+    reason = StringField("撤回说明（可不填）", validators=[Optional()])

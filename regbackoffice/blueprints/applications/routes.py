@@ -71,6 +71,7 @@ from .forms import (
     NamedPhotoForm,
     PhotoForm,
     ReplacePhotoForm,
+    WithdrawForm,
 )
 
 applicant_only = access.roles_required(Role.APPLICANT)
@@ -239,6 +240,8 @@ def show(application_id: int) -> str:
             applications.submission_problems(application, limit=5) if is_draft else []
         ),
         correction=corrections.open_round(application),
+        returned_waiting=corrections.waiting(application),
+        withdraw_form=WithdrawForm(version=application.version_id),
         incomplete=applications.incomplete_items(application) if is_draft else [],
     )
 
@@ -595,6 +598,28 @@ def submit(application_id: int) -> Response | tuple[str, int]:
     return redirect(url_for(".progress", application_id=application.id))
 
 
+@bp.route("/<int:application_id>/withdraw", methods=["POST"])
+@applicant_only
+def withdraw(application_id: int) -> Response:
+    """撤回申请 while 待补正 (final; the cylinders are freed)."""
+    application = _application(application_id)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        workflow.withdraw(application, current_user, form.version.data, form.reason.data or "")
+    except DomainError as exc:
+        if application.withdrawn_at is not None:  # a double click: done once already
+            flash(f"申请{application.number}已撤回（重复提交，未再次办理）。", "info")
+            return redirect(url_for(".progress", application_id=application.id))
+        return refuse(exc, url_for(".progress", application_id=application.id))
+    flash(
+        f"申请{application.number}已撤回，终止办理；其中的气瓶已释放，可以在新申请中重新申请。",
+        "success",
+    )
+    return redirect(url_for(".progress", application_id=application.id))
+
+
 @bp.route("/<int:application_id>/copy", methods=["POST"])
 @applicant_only
 def copy(application_id: int) -> Response:
@@ -642,6 +667,8 @@ def progress(application_id: int) -> str:
         excluded=excluded,
         certificate=certificate,
         correction_rounds=corrections.rounds(application),
+        returned_waiting=corrections.waiting(application),
+        withdraw_form=WithdrawForm(version=application.version_id),
         licensing_documents=documents.for_application(application),
         confirm_form=ConfirmForm(),
     )
@@ -673,9 +700,9 @@ def _steps(application: Application, certificate: Certificate | None = None) -> 
     if a.status is ApplicationStatus.VOIDED:
         result.append(
             {
-                "name": "驳回（退件）",
+                "name": "撤回申请" if a.withdrawn_at else "驳回（退件）",
                 "at": a.voided_at,
-                "outcome": "已作废",
+                "outcome": "已撤回" if a.withdrawn_at else "已作废",
                 "by": name(a.voided_by_id),
                 "voided": True,
             }

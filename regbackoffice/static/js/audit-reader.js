@@ -287,7 +287,12 @@
       // A kept mark confirmed while this cylinder is on screen (not while its note is typed).
       if (item.position === current && entry.position !== current && document.activeElement !== note) render();
     }
-    if (data.conflict) {
+    if (data.conflict && data.verdict === "pending" && (data.changed || []).length) {
+      // The mark was made before the applicant's 补正 reset this cylinder to 未审核.
+      showAlert("产品编号 " + data.product_no + "：补正后该气瓶需重新审核（申请人" + data.changed.join("、") +
+        "），之前的标记不再适用，未保存；请按补正后的内容重新审核。", false);
+      if (item && item.position === current) render();
+    } else if (data.conflict) {
       showAlert("产品编号 " + data.product_no + " 的审核结果在本页打开后已被修改（其他人员，或您在另一个窗口），本次标记未保存；已重新载入当前结果：" +
         data.verdict_label + (data.note ? "（" + data.note + "）" : "") + "。", false);
       if (item && item.position === current) render();
