@@ -5,14 +5,14 @@ before this revision have none until they are first opened, then are frozen as t
 ``applications.withdrawn_at``: when the applicant withdrew the application while 待补正.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
