@@ -244,3 +244,72 @@ def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
         )
         is AuditVerdict.PENDING
     )
+
+
+def test_applicant_sees_that_reading_is_pending_until_the_photos_are_read(
+    app, client, login_as, redis_conn
+):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="CQ23060001", manufacturer=MAKER)
+    db.session.commit()
+    url = f"/applications/{application.id}/items/{item.id}/photos"
+    right = sample_photos.certificate("CQ23060001", MAKER, item.manufacture_month)
+    response = post_form(
+        client,
+        url,
+        {"kind": CERT.value, "file": (io.BytesIO(right), "c.jpg")},
+        page=url,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    listing_url = f"/applications/{application.id}"
+    assert prereading.PENDING_NOTICE in client.get(url).get_data(as_text=True)
+    listing = client.get(listing_url).get_data(as_text=True)
+    assert f"{prereading.PENDING_NOTICE}（1 张照片待预读）" in listing
+    assert "data-ocr-pending" in listing  # the cylinder's own row says so too
+
+    low = Queue(jobs.low_queue_name(app.config["RQ_QUEUE"]), connection=redis_conn)
+    SimpleWorker([low], connection=redis_conn).work(burst=True)
+    html = client.get(url).get_data(as_text=True)
+    assert prereading.PENDING_NOTICE not in html
+    assert "机器预读：编号一致" in html
+    listing = client.get(listing_url).get_data(as_text=True)
+    assert prereading.PENDING_NOTICE not in listing and "data-ocr-pending" not in listing
+
+
+def test_the_stored_machine_verdict_follows_readings_and_replaced_or_deleted_photos():
+    application, applicant, items = _application_with_photos(["CQ23060001", "CQ23060099"])
+    waiting = {ReadingVerdict.MATCH: 0, ReadingVerdict.MISMATCH: 0, ReadingVerdict.UNREAD: 2}
+    assert prereading.counts(application) == waiting
+    assert prereading.unread_photos(application) == 2
+    prereading.read_photos_job(application.id)
+    assert prereading.counts(application) == {
+        ReadingVerdict.MATCH: 1,
+        ReadingVerdict.MISMATCH: 1,
+        ReadingVerdict.UNREAD: 0,
+    }
+    assert prereading.unread_photos(application) == 0
+
+    wrong = db.session.scalar(select(Attachment).where(Attachment.item_id == items[1].id))
+    photos.replace_photo(
+        wrong,
+        sample_photos.certificate("CQ23060002", MAKER, items[1].manufacture_month),
+        filename="c2.jpg",
+        actor=applicant,
+    )
+    db.session.commit()
+    # The old 不一致 was read from the old content: it no longer counts, the new one waits.
+    assert prereading.counts(application)[ReadingVerdict.MISMATCH] == 0
+    assert prereading.unread_photos(application) == 1
+    prereading.read_photos_job(application.id)
+    assert prereading.counts(application)[ReadingVerdict.MATCH] == 2
+
+    right = db.session.scalar(select(Attachment).where(Attachment.item_id == items[0].id))
+    photos.delete_photo(right, applicant)
+    db.session.commit()
+    assert prereading.counts(application) == {
+        ReadingVerdict.MATCH: 1,
+        ReadingVerdict.MISMATCH: 0,
+        ReadingVerdict.UNREAD: 1,
+    }
