@@ -78,4 +78,6 @@ def downgrade():
     with op.batch_alter_table("application_items") as batch_op:
         batch_op.drop_index("ix_application_items_app_machine")
         batch_op.drop_column("photos_unread")
+        # SQLite's batch copy would keep the CHECK on the dropped column otherwise.
+        batch_op.drop_constraint("item_machine_verdict", type_="check")
         batch_op.drop_column("machine_verdict")
