@@ -54,6 +54,7 @@ class AuditPage:
     # 机器预读: per photo its reading, per verdict the cylinders, and the page's options.
     readings: dict[int, PhotoReading] = field(default_factory=dict)
     machine_counts: dict[ReadingVerdict, int] = field(default_factory=dict)
+    unread_photos: int = 0  # photos still waiting for the reader
     machine: ReadingVerdict | None = None
     machine_first: bool = False
 
@@ -122,7 +123,7 @@ def load_page(
     """
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     stats = progress(application)
-    machine_counts = prereading.counts(application)
+    machine_counts, unread_photos = prereading.summary(application)
     query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     total = stats.total
     if only_wrong:
@@ -152,6 +153,7 @@ def load_page(
         stats,
         readings=readings,
         machine_counts=machine_counts,
+        unread_photos=unread_photos,
         machine=machine,
         machine_first=machine_first,
     )

@@ -143,8 +143,20 @@ def add_readings(app) -> None:
                 """
             )
         )
-        db.session.execute(sa.text("ANALYZE"))
+        try:  # since migration 0023 each cylinder keeps its verdict, written with the readings
+            from regbackoffice.prereading import refresh_verdicts
+        except ImportError:
+            pass
+        else:
+            big = db.session.execute(
+                sa.text("SELECT id FROM applications WHERE number = 'BQ-BIG'")
+            ).scalar_one()
+            refresh_verdicts(application_id=big)
         db.session.commit()
+        # As autovacuum would in production after such a bulk write (visibility map, stats).
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("application_items", "attachments", "photo_readings"):
+                conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
 
 
 def main() -> None:
