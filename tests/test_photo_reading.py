@@ -313,3 +313,34 @@ def test_the_stored_machine_verdict_follows_readings_and_replaced_or_deleted_pho
         ReadingVerdict.MISMATCH: 0,
         ReadingVerdict.UNREAD: 1,
     }
+
+
+def test_machine_first_pages_run_through_each_verdict_in_row_order():
+    from regbackoffice import attachment_audit
+
+    application = factories.make_submitted_application(items=23, photos=False)
+    items = db.session.scalars(
+        select(ApplicationItem)
+        .where(ApplicationItem.application_id == application.id)
+        .order_by(ApplicationItem.row_no)
+    ).all()
+    # Stored verdicts as the reader leaves them: 不一致 every 7th, 一致 every 2nd, else 未识别.
+    for item in items:
+        item.machine_verdict = (
+            ReadingVerdict.MISMATCH
+            if item.row_no % 7 == 0
+            else ReadingVerdict.MATCH
+            if item.row_no % 2 == 0
+            else ReadingVerdict.UNREAD
+        )
+    db.session.flush()
+    rank = {ReadingVerdict.MISMATCH: 0, ReadingVerdict.UNREAD: 1, ReadingVerdict.MATCH: 2}
+    expected = [i.id for i in sorted(items, key=lambda i: (rank[i.machine_verdict], i.row_no))]
+
+    pages = [
+        attachment_audit.load_page(application, page, 10, False, machine_first=True)
+        for page in (1, 2, 3)
+    ]
+    assert [i.id for p in pages for i in p.items] == expected
+    window, _ = attachment_audit.load_window(application, 8, 5, machine_first=True)
+    assert [i.id for i in window] == expected[8:13]
