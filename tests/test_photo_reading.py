@@ -59,7 +59,7 @@ def test_unreadable_photo_is_unrecognised_never_consistent():
         assert reading.verdict is ReadingVerdict.UNREAD
 
 
-def test_deep_clear_stamp_reads_consistent_but_a_stamp_never_reads_inconsistent():
+def test_deep_clear_stamp_reads_consistent_but_a_one_digit_difference_is_no_evidence():
     right = sample_photos.stamp("CN23061234", depth=1.9)
     assert photo_reading.read_photo(STAMP, right, row("CN23061234")).verdict is (
         ReadingVerdict.MATCH
@@ -68,6 +68,30 @@ def test_deep_clear_stamp_reads_consistent_but_a_stamp_never_reads_inconsistent(
     other = sample_photos.stamp("CN23061284", depth=1.9)
     assert photo_reading.read_photo(STAMP, other, row("CN23061234")).verdict is (
         ReadingVerdict.UNREAD
+    )
+
+
+def test_a_stamp_reads_inconsistent_only_when_two_preprocessings_agree_on_a_far_number():
+    def stamp(*reads: tuple[str, int, str]) -> photo_reading.Read | None:
+        found = [photo_reading.Read(text, conf, how) for text, conf, how in reads]
+        return photo_reading._stamp_mismatch("CN23061234", found)
+
+    # Two digits swapped, read the same by two preprocessings, both confident: 不一致.
+    swapped = stamp(("CN23062134", 85, "0° blur"), ("CN23062134", 82, "0° thicken"))
+    assert swapped is not None and swapped.text == "CN23062134" and swapped.conf == 85
+    # One digit off (how struck digits are misread, consistently): nothing.
+    assert stamp(("CN23061284", 90, "0° blur"), ("CN23061284", 88, "0° thicken")) is None
+    # The same preprocessing twice (two angles), or one read not confident enough: nothing.
+    assert stamp(("CN23062134", 90, "0° blur"), ("CN23062134", 90, "4° blur")) is None
+    assert stamp(("CN23062134", 90, "0° blur"), ("CN23062134", 79, "0° thicken")) is None
+    # Any read of the row's own number: nothing.
+    assert (
+        stamp(
+            ("CN23062134", 90, "0° blur"),
+            ("CN23062134", 90, "0° thicken"),
+            ("CN23061234", 10, "0° stretch"),
+        )
+        is None
     )
 
 
