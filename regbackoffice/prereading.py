@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from . import jobs, photo_reading, storage
 from .extensions import db
@@ -194,11 +195,18 @@ def refresh_verdicts(
         )
         .execution_options(synchronize_session=False)
     )
-    # Loaded cylinders would show the old values for the rest of the request otherwise.
-    for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, ApplicationItem) and (
-            obj.id in item_ids if item_ids is not None else obj.application_id == application_id
-        ):
+    # Loaded cylinders would show the old values for the rest of the request otherwise (by
+    # key: a bulk upload refreshes once per photo, with thousands of objects loaded).
+    if item_ids is not None:
+        loaded = [db.session.identity_map.get(identity_key(ApplicationItem, i)) for i in item_ids]
+    else:
+        loaded = [
+            obj
+            for obj in db.session.identity_map.values()
+            if isinstance(obj, ApplicationItem) and obj.application_id == application_id
+        ]
+    for obj in loaded:
+        if obj is not None:
             db.session.expire(obj, ["machine_verdict", "photos_unread"])
 
 
