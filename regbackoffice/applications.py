@@ -521,6 +521,8 @@ def copy_voided_application(original: Application, actor: User) -> tuple[Applica
         items=copy.item_count,
     )
     db.session.flush()
+    prereading.refresh_verdicts(application_id=copy.id)  # the copied photos wait to be read
+    prereading.enqueue_after_commit(copy.id)
     return copy, notes
 
 

@@ -54,6 +54,7 @@ class AuditPage:
     # 机器预读: per photo its reading, per verdict the cylinders, and the page's options.
     readings: dict[int, PhotoReading] = field(default_factory=dict)
     machine_counts: dict[ReadingVerdict, int] = field(default_factory=dict)
+    unread_photos: int = 0  # photos still waiting for the reader
     machine: ReadingVerdict | None = None
     machine_first: bool = False
 
@@ -122,24 +123,29 @@ def load_page(
     """
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     stats = progress(application)
-    machine_counts = prereading.counts(application)
+    machine_counts, unread_photos = prereading.summary(application)
     query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     total = stats.total
     if only_wrong:
         query = query.where(ApplicationItem.audit_verdict == AuditVerdict.WRONG)
         total = stats.wrong
-    query = prereading.machine_view(query, application.id, machine, machine_first)
+    plain_machine_order = machine_first and machine is None and not only_wrong
+    if not plain_machine_order:
+        query = prereading.machine_view(query, application.id, machine, machine_first)
     if machine is not None:
         total = machine_counts[machine] if not only_wrong else _count(query)
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
-    items = list(
-        db.session.scalars(
-            query.order_by(ApplicationItem.row_no, ApplicationItem.id)
-            .offset((page - 1) * size)
-            .limit(size)
+    if plain_machine_order:  # every cylinder, doubtful first: ranges of an index, no sort
+        items = prereading.machine_first_items(query, machine_counts, (page - 1) * size, size)
+    else:
+        items = list(
+            db.session.scalars(
+                query.order_by(ApplicationItem.row_no, ApplicationItem.id)
+                .offset((page - 1) * size)
+                .limit(size)
+            )
         )
-    )
     photos = _photos_of(items)
     readings = prereading.readings_for([p.id for ps in photos.values() for p in ps])
     return AuditPage(
@@ -152,6 +158,7 @@ def load_page(
         stats,
         readings=readings,
         machine_counts=machine_counts,
+        unread_photos=unread_photos,
         machine=machine,
         machine_first=machine_first,
     )
@@ -174,18 +181,19 @@ def load_window(
 ) -> tuple[list[ApplicationItem], dict[int, list[Attachment]]]:
     """Cylinders ``offset``… in audit order with their photos (the 逐只审核 mode's window);
     ``machine_first`` puts 机器预读 不一致 first, then 未识别, as the pager can."""
-    query = prereading.machine_view(
-        select(ApplicationItem).where(ApplicationItem.application_id == application.id),
-        application.id,
-        machine_first=machine_first,
-    )
-    items = list(
-        db.session.scalars(
-            query.order_by(ApplicationItem.row_no, ApplicationItem.id)
-            .offset(max(0, offset))
-            .limit(max(1, min(limit, 100)))
+    query = select(ApplicationItem).where(ApplicationItem.application_id == application.id)
+    offset, limit = max(0, offset), max(1, min(limit, 100))
+    if machine_first:
+        counts = prereading.counts(application)
+        items = prereading.machine_first_items(query, counts, offset, limit)
+    else:
+        items = list(
+            db.session.scalars(
+                query.order_by(ApplicationItem.row_no, ApplicationItem.id)
+                .offset(offset)
+                .limit(limit)
+            )
         )
-    )
     return items, _photos_of(items)
 
 

@@ -1,6 +1,7 @@
 """Health of the app and its background work: ``/healthz`` and the calm notice on pages.
 
-``report()`` checks the database, Redis, the rq queue (depth and the oldest waiting job),
+``report()`` checks the database, Redis, the rq queue (depth and the oldest waiting job; the
+low-priority queue's too, reported but not judged),
 the workers' heartbeat and the work waiting in the database (certificates 排队中, …: every
 ``worker.Sweeper``). It names what failed by kind only (no address, no message), so it is
 safe to show without a login.
@@ -21,7 +22,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from . import worker
+from . import jobs, worker
 from .extensions import db
 
 NOTICE = "后台任务暂时排队，恢复后自动处理"
@@ -75,34 +76,52 @@ def _waiting(now: datetime, max_age: int) -> dict[str, Any]:
     return {"ok": not stale, **kinds}
 
 
+def _queue_state(connection: Redis, name: str) -> tuple[int, datetime | None]:
+    """(depth, when the job waiting longest was enqueued) of one rq queue."""
+    queue = Queue(name, connection=connection)
+    depth = queue.count
+    # rq appends: the head waited longest (the sync client answers bytes).
+    first = cast(bytes | None, connection.lindex(queue.key, 0))
+    if first is None:
+        return depth, None
+    try:
+        return depth, Job.fetch(first.decode(), connection=connection).enqueued_at
+    except Exception:  # the job expired or was deleted meanwhile
+        return depth, None
+
+
 def _background(now: datetime, max_age: int) -> dict[str, dict[str, Any]]:
-    """Redis, the queue and the workers; all fine (and said so) when jobs run inline."""
+    """Redis, the queues and the workers; all fine (and said so) when jobs run inline."""
     connection = _redis()
     if connection is None:
         inline = {"ok": True, "configured": False}
-        return {"redis": inline, "queue": inline, "worker": inline}
+        return {"redis": inline, "queue": inline, "low_queue": inline, "worker": inline}
     name = current_app.config["RQ_QUEUE"]
     try:
         with connection:
             connection.ping()
-            queue = Queue(name, connection=connection)
-            depth = queue.count
-            # rq appends: the head waited longest (the sync client answers bytes).
-            first = cast(bytes | None, connection.lindex(queue.key, 0))
-            oldest = None
-            if first is not None:
-                try:
-                    oldest = Job.fetch(first.decode(), connection=connection).enqueued_at
-                except Exception:  # the job expired or was deleted meanwhile
-                    oldest = None
+            depth, oldest = _queue_state(connection, name)
+            low_depth, low_oldest = _queue_state(connection, jobs.low_queue_name(name))
             alive, last_beat = worker.live_workers(connection, name, _heartbeat_max_age())
     except Exception as exc:
         failed = _failure(exc)
-        return {"redis": failed, "queue": {"ok": False}, "worker": {"ok": False}}
+        return {
+            "redis": failed,
+            "queue": {"ok": False},
+            "low_queue": {"ok": False},
+            "worker": {"ok": False},
+        }
     age = _age_seconds(oldest, now)
     return {
         "redis": {"ok": True},
         "queue": {"ok": (age or 0) <= max_age, "depth": depth, "oldest_seconds": age},
+        # The low-priority queue (机器预读) is reported, not judged: it waits by design while
+        # certificates run, and one application's reading may take hours.
+        "low_queue": {
+            "ok": True,
+            "depth": low_depth,
+            "oldest_seconds": _age_seconds(low_oldest, now),
+        },
         "worker": {
             "ok": alive > 0,
             "alive": alive,

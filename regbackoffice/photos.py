@@ -131,6 +131,7 @@ def _add_normalised(
         sha256=image.sha256,
     )
     db.session.flush()
+    prereading.refresh_verdicts(item_ids=[item.id])  # one more photo waits for the reader
     if warm:  # a bulk upload queues one job for all its photos
         photo_files.warm_after_commit([attachment.id])
     prereading.enqueue_after_commit(item.application_id)  # the applicant's warnings
@@ -170,6 +171,7 @@ def replace_photo(
         sha256=image.sha256,
     )
     db.session.flush()
+    prereading.refresh_verdicts(item_ids=[item.id])  # the old content's reading counts no more
     storage.delete_after_commit(old)
     photo_files.warm_after_commit([attachment.id])
     prereading.enqueue_after_commit(item.application_id)
@@ -192,6 +194,7 @@ def delete_photo(attachment: Attachment, actor: User) -> None:
     item.attachment_count -= 1
     corrections.note_change(item, "photos")
     db.session.flush()
+    prereading.refresh_verdicts(item_ids=[item.id])  # its reading went with it
     storage.delete_after_commit(keys)
 
 

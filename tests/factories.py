@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from regbackoffice import accounts, archive
+from regbackoffice import accounts, archive, prereading
 from regbackoffice.credit_code import make_credit_code
 from regbackoffice.extensions import db
 from regbackoffice.models import (
@@ -199,6 +199,7 @@ def make_photo(item: ApplicationItem, kind=None, uploaded_by: User | None = None
     item.attachment_count += 1
     db.session.add(photo)
     db.session.flush()
+    prereading.refresh_verdicts(item_ids=[item.id])  # as photos.add_photo: it waits to be read
     return photo
 
 

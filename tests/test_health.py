@@ -48,3 +48,25 @@ def test_healthz_fails_when_work_waits_longer_than_the_limit(app, client, db, re
     assert waiting["ok"] is False and waiting["certificates"]["count"] == 1
     assert waiting["certificates"]["oldest_seconds"] >= 7200
     assert body["checks"]["worker"]["ok"] is True and body["checks"]["database"]["ok"] is True
+
+
+def test_healthz_reports_the_low_priority_queue_beside_the_main_one(app, client, redis_conn):
+    from regbackoffice import jobs
+
+    worker.beat(redis_conn, app.config["RQ_QUEUE"], "test-worker")
+    low = Queue(jobs.low_queue_name(app.config["RQ_QUEUE"]), connection=redis_conn)
+    for _ in range(2):
+        job = low.enqueue("regbackoffice.maintenance.end_idle_sessions")
+    job.enqueued_at = datetime.now(UTC) - timedelta(hours=2)
+    job.save()
+    first = low.jobs[0]
+    first.enqueued_at = datetime.now(UTC) - timedelta(hours=3)  # a long reading waits
+    first.save()
+
+    status, body = _healthz(client)
+    # 机器预读 waits by design while certificates run: reported, never a failure.
+    assert status == 200 and body["status"] == "ok"
+    assert body["checks"]["queue"]["depth"] == 0
+    low_check = body["checks"]["low_queue"]
+    assert low_check["ok"] is True and low_check["depth"] == 2
+    assert low_check["oldest_seconds"] >= 3 * 3600

@@ -59,7 +59,7 @@ def test_unreadable_photo_is_unrecognised_never_consistent():
         assert reading.verdict is ReadingVerdict.UNREAD
 
 
-def test_deep_clear_stamp_reads_consistent_but_a_stamp_never_reads_inconsistent():
+def test_deep_clear_stamp_reads_consistent_but_a_one_digit_difference_is_no_evidence():
     right = sample_photos.stamp("CN23061234", depth=1.9)
     assert photo_reading.read_photo(STAMP, right, row("CN23061234")).verdict is (
         ReadingVerdict.MATCH
@@ -68,6 +68,30 @@ def test_deep_clear_stamp_reads_consistent_but_a_stamp_never_reads_inconsistent(
     other = sample_photos.stamp("CN23061284", depth=1.9)
     assert photo_reading.read_photo(STAMP, other, row("CN23061234")).verdict is (
         ReadingVerdict.UNREAD
+    )
+
+
+def test_a_stamp_reads_inconsistent_only_when_two_preprocessings_agree_on_a_far_number():
+    def stamp(*reads: tuple[str, int, str]) -> photo_reading.Read | None:
+        found = [photo_reading.Read(text, conf, how) for text, conf, how in reads]
+        return photo_reading._stamp_mismatch("CN23061234", found)
+
+    # Two digits swapped, read the same by two preprocessings, both confident: 不一致.
+    swapped = stamp(("CN23062134", 85, "0° blur"), ("CN23062134", 82, "0° thicken"))
+    assert swapped is not None and swapped.text == "CN23062134" and swapped.conf == 85
+    # One digit off (how struck digits are misread, consistently): nothing.
+    assert stamp(("CN23061284", 90, "0° blur"), ("CN23061284", 88, "0° thicken")) is None
+    # The same preprocessing twice (two angles), or one read not confident enough: nothing.
+    assert stamp(("CN23062134", 90, "0° blur"), ("CN23062134", 90, "4° blur")) is None
+    assert stamp(("CN23062134", 90, "0° blur"), ("CN23062134", 79, "0° thicken")) is None
+    # Any read of the row's own number: nothing.
+    assert (
+        stamp(
+            ("CN23062134", 90, "0° blur"),
+            ("CN23062134", 90, "0° thicken"),
+            ("CN23061234", 10, "0° stretch"),
+        )
+        is None
     )
 
 
@@ -244,3 +268,103 @@ def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
         )
         is AuditVerdict.PENDING
     )
+
+
+def test_applicant_sees_that_reading_is_pending_until_the_photos_are_read(
+    app, client, login_as, redis_conn
+):
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    item = factories.make_item(application, product_no="CQ23060001", manufacturer=MAKER)
+    db.session.commit()
+    url = f"/applications/{application.id}/items/{item.id}/photos"
+    right = sample_photos.certificate("CQ23060001", MAKER, item.manufacture_month)
+    response = post_form(
+        client,
+        url,
+        {"kind": CERT.value, "file": (io.BytesIO(right), "c.jpg")},
+        page=url,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    listing_url = f"/applications/{application.id}"
+    assert prereading.PENDING_NOTICE in client.get(url).get_data(as_text=True)
+    listing = client.get(listing_url).get_data(as_text=True)
+    assert f"{prereading.PENDING_NOTICE}（1 张照片待预读）" in listing
+    assert "data-ocr-pending" in listing  # the cylinder's own row says so too
+
+    low = Queue(jobs.low_queue_name(app.config["RQ_QUEUE"]), connection=redis_conn)
+    SimpleWorker([low], connection=redis_conn).work(burst=True)
+    html = client.get(url).get_data(as_text=True)
+    assert prereading.PENDING_NOTICE not in html
+    assert "机器预读：编号一致" in html
+    listing = client.get(listing_url).get_data(as_text=True)
+    assert prereading.PENDING_NOTICE not in listing and "data-ocr-pending" not in listing
+
+
+def test_the_stored_machine_verdict_follows_readings_and_replaced_or_deleted_photos():
+    application, applicant, items = _application_with_photos(["CQ23060001", "CQ23060099"])
+    waiting = {ReadingVerdict.MATCH: 0, ReadingVerdict.MISMATCH: 0, ReadingVerdict.UNREAD: 2}
+    assert prereading.counts(application) == waiting
+    assert prereading.unread_photos(application) == 2
+    prereading.read_photos_job(application.id)
+    assert prereading.counts(application) == {
+        ReadingVerdict.MATCH: 1,
+        ReadingVerdict.MISMATCH: 1,
+        ReadingVerdict.UNREAD: 0,
+    }
+    assert prereading.unread_photos(application) == 0
+
+    wrong = db.session.scalar(select(Attachment).where(Attachment.item_id == items[1].id))
+    photos.replace_photo(
+        wrong,
+        sample_photos.certificate("CQ23060002", MAKER, items[1].manufacture_month),
+        filename="c2.jpg",
+        actor=applicant,
+    )
+    db.session.commit()
+    # The old 不一致 was read from the old content: it no longer counts, the new one waits.
+    assert prereading.counts(application)[ReadingVerdict.MISMATCH] == 0
+    assert prereading.unread_photos(application) == 1
+    prereading.read_photos_job(application.id)
+    assert prereading.counts(application)[ReadingVerdict.MATCH] == 2
+
+    right = db.session.scalar(select(Attachment).where(Attachment.item_id == items[0].id))
+    photos.delete_photo(right, applicant)
+    db.session.commit()
+    assert prereading.counts(application) == {
+        ReadingVerdict.MATCH: 1,
+        ReadingVerdict.MISMATCH: 0,
+        ReadingVerdict.UNREAD: 1,
+    }
+
+
+def test_machine_first_pages_run_through_each_verdict_in_row_order():
+    from regbackoffice import attachment_audit
+
+    application = factories.make_submitted_application(items=23, photos=False)
+    items = db.session.scalars(
+        select(ApplicationItem)
+        .where(ApplicationItem.application_id == application.id)
+        .order_by(ApplicationItem.row_no)
+    ).all()
+    # Stored verdicts as the reader leaves them: 不一致 every 7th, 一致 every 2nd, else 未识别.
+    for item in items:
+        item.machine_verdict = (
+            ReadingVerdict.MISMATCH
+            if item.row_no % 7 == 0
+            else ReadingVerdict.MATCH
+            if item.row_no % 2 == 0
+            else ReadingVerdict.UNREAD
+        )
+    db.session.flush()
+    rank = {ReadingVerdict.MISMATCH: 0, ReadingVerdict.UNREAD: 1, ReadingVerdict.MATCH: 2}
+    expected = [i.id for i in sorted(items, key=lambda i: (rank[i.machine_verdict], i.row_no))]
+
+    pages = [
+        attachment_audit.load_page(application, page, 10, False, machine_first=True)
+        for page in (1, 2, 3)
+    ]
+    assert [i.id for p in pages for i in p.items] == expected
+    window, _ = attachment_audit.load_window(application, 8, 5, machine_first=True)
+    assert [i.id for i in window] == expected[8:13]

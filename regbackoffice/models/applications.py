@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import LabeledEnum, Model, UTCDateTime, created_at_column, enum_type
 from .cylinders import TagType
+from .photo_readings import ReadingVerdict
 from .reference import District
 from .units import Unit
 
@@ -172,6 +173,8 @@ class ApplicationItem(Model):
         CheckConstraint("NOT excluded OR audit_verdict = 'wrong'", name="excluded_was_wrong"),
         Index("ix_application_items_app_row", "application_id", "row_no"),
         Index("ix_application_items_app_product", "application_id", "product_no"),
+        # 机器预读 counts, filter and order per application (prereading.refresh_verdicts).
+        Index("ix_application_items_app_machine", "application_id", "machine_verdict", "row_no"),
         # 一瓶一码: an import looks up every QR URL and RFID code among the live items.
         Index("ix_application_items_qr_content", "qr_content", postgresql_using="hash"),
         Index("ix_application_items_rfid_code", "rfid_code"),
@@ -222,6 +225,19 @@ class ApplicationItem(Model):
     correction_change: Mapped[str | None] = mapped_column(String(20))
     cylinder_id: Mapped[str | None] = mapped_column(ForeignKey("cylinders.id"))
     attachment_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # 机器预读 of the cylinder, derived from its photos' current readings and kept by
+    # prereading.refresh_verdicts whenever a reading is stored or a photo replaced/deleted,
+    # so the audit pager counts, filters and orders by a plain indexed column.
+    machine_verdict: Mapped[ReadingVerdict] = mapped_column(
+        enum_type(ReadingVerdict, "item_machine_verdict"),
+        nullable=False,
+        default=ReadingVerdict.UNREAD,
+        server_default=ReadingVerdict.UNREAD.value,
+    )
+    # Its photos still waiting for the reader (no reading of their present content).
+    photos_unread: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
 
     application: Mapped[Application] = relationship()
 

@@ -163,7 +163,7 @@ def audit_pager(application_id: int) -> Response | str:
         application=application,
         audit=page,
         pager_query=query,  # the page's options, kept by its links and forms
-        unread_photos=prereading.unread_photos(application),
+        unread_photos=page.unread_photos,
         form=form,
         conflicts=conflicts,
         editable=application.status is ApplicationStatus.SUBMITTED,
@@ -187,6 +187,7 @@ def audit_reader(application_id: int) -> str:
         # In 机器预读 order the doubtful cylinders come first: start there.
         start = 0 if machine_first else attachment_audit.first_pending_index(application)
     form = AuditPageForm(version=application.version_id)
+    machine_counts, unread_photos = prereading.summary(application)
     return render_template(
         "acceptance/audit_read.html",
         application=application,
@@ -196,8 +197,8 @@ def audit_reader(application_id: int) -> str:
         form=form,
         editable=application.status is ApplicationStatus.SUBMITTED,
         machine_first=machine_first,
-        machine_counts={v.value: n for v, n in prereading.counts(application).items()},
-        unread_photos=prereading.unread_photos(application),
+        machine_counts={v.value: n for v, n in machine_counts.items()},
+        unread_photos=unread_photos,
     )
 
 

@@ -228,6 +228,8 @@ def show(application_id: int) -> str:
         photo_problems=problems,
         photos_to_check=prereading.items_to_check([item.id for item in page.items]),
         reading_warning=prereading.APPLICANT_WARNING,
+        pending_photos=prereading.pending_photos(application),
+        pending_notice=prereading.PENDING_NOTICE,
         query=query,
         has_photos=has_photos,
         import_form=ImportForm(),
@@ -455,6 +457,8 @@ def item_photos(application_id: int, item_id: int) -> Response | tuple[str, int]
             is_draft=application.status in EDITABLE_STATUSES,
             readings=prereading.readings_for([a.id for a in attachments]),
             reading_warning=prereading.APPLICANT_WARNING,
+            reading_pending=application.status in prereading.READ_STATUSES,
+            pending_notice=prereading.PENDING_NOTICE,
         ),
         status,
     )
