@@ -22,7 +22,7 @@ import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from posixpath import join, normpath
-from typing import Any
+from typing import IO, Any
 
 from defusedxml import ElementTree
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
@@ -114,17 +114,21 @@ class ParsedRows:
         return cells
 
     def _scan(self, wanted: array[int] | None) -> Iterator[tuple[int, list[Any]]]:
-        """The non-empty data rows; only those at ``wanted`` indexes when given (the first
-        scan found them: no second emptiness check)."""
-        wanted_set = None if wanted is None else set(wanted)
+        """The non-empty data rows; only those at ``wanted`` indexes when given (ascending:
+        the first scan found them, so no second emptiness check)."""
+        position = 0
         for index, row in self._sheet_rows():
-            if wanted_set is not None and index not in wanted_set:
-                continue
+            if wanted is not None:
+                if position >= len(wanted):
+                    return
+                if index != wanted[position]:
+                    continue
+                position += 1
             cells = row[: len(COLUMNS)]
             for column in self._absent:
                 if column < len(cells):
                     cells[column] = None  # another column stands there (错误原因, 备注…)
-            if wanted_set is not None or _non_empty(cells):
+            if wanted is not None or _non_empty(cells):
                 yield index, cells
 
 
@@ -341,21 +345,50 @@ _SCIENTIFIC_BUILTIN = {11, 48}  # 0.00E+00, ##0.0E+0
 
 def _mark_xlsx_cells(data: bytes, sheet_index: int, marks: Marks) -> set[int]:
     """Mark error cells, formulas without a value and scientific number cells; return the
-    hidden rows (1-based)."""
+    hidden rows (1-based). The sheet XML is read piece by piece (whole rows), never whole:
+    a 100,000-row sheet is ~70 MB of XML."""
+    hidden: set[int] = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         part = _sheet_part(archive, sheet_index)
         if part is None:
-            return set()
-        xml = archive.read(part)
+            return hidden
         scientific = _scientific_styles(archive)
-    hidden: set[int] = set()
+        with archive.open(part) as stream:
+            for piece in _whole_rows(stream):
+                _scan_piece(piece, scientific, marks, hidden)
+    return hidden
+
+
+_ROW_START = re.compile(rb"<(?:\w+:)?row\b")
+_PIECE_BYTES = 4 * 1024 * 1024
+
+
+def _whole_rows(stream: IO[bytes]) -> Iterator[bytes]:
+    """The XML in pieces that each end just before a ``<row`` tag (the last piece: at the
+    end), so every row element and its cells lie whole inside one piece."""
+    rest = b""
+    while chunk := stream.read(_PIECE_BYTES):
+        buffer = rest + chunk
+        tail = max(0, len(buffer) - 65536)
+        starts = [m.start() for m in _ROW_START.finditer(buffer, tail)] or [
+            m.start() for m in _ROW_START.finditer(buffer)
+        ]
+        cut = starts[-1] if starts else 0
+        if cut > 0:
+            yield buffer[:cut]
+        rest = buffer[cut:]
+    if rest:
+        yield rest
+
+
+def _scan_piece(xml: bytes, scientific: set[int], marks: Marks, hidden: set[int]) -> None:
     if b"hidden" in xml:
         for match in _ROW_TAG.finditer(xml):
             attributes = dict(_ATTRIBUTE.findall(match.group(1)))
             if attributes.get(b"hidden") in (b"1", b"true") and b"r" in attributes:
                 hidden.add(int(attributes[b"r"]))
     if not (b't="e"' in xml or _FORMULA.search(xml) or scientific):
-        return hidden
+        return
     for match in _CELL.finditer(xml):
         attributes = dict(_ATTRIBUTE.findall(match.group(1)))
         ref = _REF.match(attributes.get(b"r", b""))
@@ -372,7 +405,6 @@ def _mark_xlsx_cells(data: bytes, sheet_index: int, marks: Marks) -> set[int]:
             _mark(marks, row, column, CellProblem(FORMULA_MESSAGE, ""))
         elif kind == b"n" and value and _style(attributes) in scientific and row >= 1:
             _add(marks, row, column, _scientific)
-    return hidden
 
 
 def _style(attributes: dict[bytes, bytes]) -> int:
