@@ -38,9 +38,10 @@ from openpyxl import Workbook, load_workbook
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_apps"
 
 
-def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
+def build_file(rows: int, tag: str, archive_hits: int, overdue: int = 0) -> bytes:
     """A template-layout file with mixed cell types; ``archive_hits`` rows are already
-    registered (they must fail), the rest are new cylinders."""
+    registered (they must fail), the rest are new cylinders; the last ``overdue`` rows are
+    refused too (下次检验日期 past: 超期未检), for the memory of the refused rows."""
     from regbackoffice.benchdata import BENCH_MANUFACTURER
     from regbackoffice.imports.template import HEADERS
 
@@ -64,7 +65,7 @@ def build_file(rows: int, tag: str, archive_hits: int) -> bytes:
                 2.1 if n % 2 else "2.10",
                 35.5,
                 "2024-05-20",
-                "2028-05" if n % 4 else "2028年5月",
+                "2020-01" if n >= rows - overdue else "2028-05" if n % 4 else "2028年5月",
                 f"NB{n}",
                 "二维码",
                 f"https://trace.example.com/q/{product}",
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace) -> dict:
         archive_rows = db.session.scalar(sa.select(sa.func.count()).select_from(Cylinder))
 
         def built(rows: int, run_no: int, key: str) -> tuple[float, float]:
-            data = build_file(rows, f"R{run_no}X", archive_hits=rows // 100)
+            overdue = rows * args.refused_percent // 100
+            data = build_file(rows, f"R{run_no}X", archive_hits=rows // 100, overdue=overdue)
             storage.save(key, data)
             return round(len(data) / 2**20, 2), _peak_rss_mb()
 
@@ -264,6 +266,9 @@ def main() -> None:
     parser.add_argument("--archive", type=int, default=1_000_000)
     parser.add_argument("--also-rows", type=int, default=0, help="extra runs of this size")
     parser.add_argument("--also-runs", type=int, default=1, help="how many --also-rows runs")
+    parser.add_argument(
+        "--refused-percent", type=int, default=0, help="this share of rows is also refused"
+    )
     print(json.dumps(run(parser.parse_args()), ensure_ascii=False, indent=2))
 
 

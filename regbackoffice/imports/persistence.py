@@ -326,7 +326,8 @@ def import_rows(
         or 0
     )
     sink = _ItemSink()
-    failed: list[RowResult] = []
+    failed: list[dict[str, Any]] = []
+    shared: dict[str, str] = {}
     done = 0
     for chunk in _chunked(rows, chunk_rows):
         results: list[RowResult] = []
@@ -353,7 +354,7 @@ def import_rows(
         good: list[tuple[RowResult, dict[str, Any]]] = []
         for result in results:
             if result.reasons or result.data is None:
-                failed.append(result)
+                failed.append(_failed_row(result, shared))
                 continue
             next_row += 1
             values = item_values(application.id, next_row, result.data, result.key)
@@ -364,24 +365,27 @@ def import_rows(
     inserted, lost = sink.finish()
     if lost:
         _explain_lost_claims(lost, application.id)
-        failed = sorted([*failed, *lost], key=lambda r: r.row)
+        failed.extend(_failed_row(result, shared) for result in lost)
+        failed.sort(key=lambda f: f["row"])
     application.item_count += inserted
     db.session.flush()
     if progress:
         progress(total, total)
-    return ImportOutcome(
-        total=total,
-        imported=inserted,
-        failed=[
-            # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
-            {
-                "row": r.row,
-                "values": [v.replace("\x00", "") for v in r.values],
-                "reasons": [reason.replace("\x00", "") for reason in r.reasons],
-            }
-            for r in failed
+    return ImportOutcome(total=total, imported=inserted, failed=failed)
+
+
+def _failed_row(result: RowResult, shared: dict[str, str]) -> dict[str, Any]:
+    """A refused row as the result keeps it (for the error file). Equal texts share one
+    string (``shared``): of many refused rows, most cells (品种, 介质, 制造单位, dates…) and
+    many reasons repeat, and all of them are held to the end of the import."""
+    # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
+    return {
+        "row": result.row,
+        "values": [shared.setdefault(t, t) for t in (v.replace("\x00", "") for v in result.values)],
+        "reasons": [
+            shared.setdefault(t, t) for t in (r.replace("\x00", "") for r in result.reasons)
         ],
-    )
+    }
 
 
 def _check_against_database(results: list[RowResult], application_id: int) -> None:
