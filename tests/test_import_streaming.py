@@ -5,6 +5,7 @@ its row number, and a failure in the last chunk rolls back every chunk before it
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -166,3 +167,29 @@ def test_the_sqlite_demo_imports_chunk_by_chunk_too(tmp_path_factory):
             db.session.remove()
             db.session = test_session
             db.engine.dispose()
+
+
+def test_the_sheet_xml_scanned_in_small_pieces_still_finds_hidden_rows_and_error_cells(
+    monkeypatch,
+):
+    from openpyxl import load_workbook
+
+    from regbackoffice.imports import reader
+
+    from .xlsx_helpers import set_cell_xml
+
+    monkeypatch.setattr(reader, "_PIECE_BYTES", 300)  # a few cells per piece, never whole rows
+    rows = [good_row(f"PIECE-{n}") for n in range(12)]
+    data = set_cell_xml(workbook_bytes(rows), "D12", '<c r="D12" t="e"><v>#N/A</v></c>')
+    workbook = load_workbook(io.BytesIO(data))
+    for row in (3, 9, 13):
+        workbook.active.row_dimensions[row].hidden = True
+    out = io.BytesIO()
+    workbook.save(out)
+    parsed = parse_workbook(out.getvalue())
+    assert parsed.hidden == 3
+    application, _ = _application()
+    outcome = import_rows(application, parsed, today=TODAY)
+    assert [f["row"] for f in outcome.failed] == [12]
+    assert outcome.failed[0]["reasons"] == ["制造单位：单元格是Excel错误值#N/A，请改正"]
+    assert outcome.imported == 11
