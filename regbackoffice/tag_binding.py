@@ -78,6 +78,22 @@ def lock_tags(digests: Iterable[str], *, exclusive: bool) -> None:
         )
 
 
+def lock_all_tags(*, exclusive: bool) -> None:
+    """Take every bucket's lock (one statement, in bucket order) until the transaction
+    ends: for a large import, whose tags fall in most buckets anyway and are looked up
+    chunk by chunk (PostgreSQL only)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    db.session.execute(
+        text(
+            f"SELECT {function}(:cls, bucket) FROM generate_series(0, :last) AS bucket"
+            " ORDER BY bucket"
+        ),
+        {"cls": TAG_LOCK_CLASS, "last": TAG_LOCK_BUCKETS - 1},
+    )
+
+
 def new_info_code(tag_type: TagType, district_code: str) -> str:
     letter = "Q" if tag_type is TagType.QR else "R"
     return f"CQ{letter}{district_code}{secrets.token_hex(5).upper()}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import ARRAY, Table, any_, bindparam, func, select
 
 from ..archive import CylinderData
 from ..clock import china_today
@@ -23,7 +25,7 @@ from ..models import (
     TagBinding,
     TagType,
 )
-from ..tag_binding import lock_tags, tag_digest
+from ..tag_binding import lock_all_tags, lock_tags, tag_digest
 from . import ImportRejected
 from .rules import CodeTables, RowResult, validate_row
 
@@ -43,11 +45,19 @@ def _chunks(items: list[str], size: int = 2000) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+def _one_of(column: Any, values: list[str]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter: the
+    same index scan, without building and parsing a statement of 2,000 literals."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def archived_identities(keys: list[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for chunk in _chunks(keys):
         stmt = select(Cylinder.identity_key, Cylinder.certificate_no).where(
-            Cylinder.identity_key.in_(chunk)
+            _one_of(Cylinder.identity_key, chunk)
         )
         found.update(dict(db.session.execute(stmt).tuples().all()))
     return found
@@ -59,61 +69,117 @@ def claimed_identities(keys: list[str]) -> dict[str, tuple[int, str | None]]:
         stmt = (
             select(ApplicationItem.live_identity_key, Application.id, Application.number)
             .join(Application, Application.id == ApplicationItem.application_id)
-            .where(ApplicationItem.live_identity_key.in_(chunk))
+            .where(_one_of(ApplicationItem.live_identity_key, chunk))
         )
         for key, app_id, number in db.session.execute(stmt):
             found[key] = (app_id, number)
     return found
 
 
-def _insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
-    """Insert items, skipping any whose cylinder or tag another live item claims (now or
-    concurrently: the unique indexes on live_identity_key and live_tag_key decide); returns
-    the identity keys that were inserted."""
-    if not rows:
-        return set()
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return _copy_insert_claiming(rows)
-    from sqlalchemy.dialects.sqlite import insert
+class _ItemSink:
+    """Where the good rows go, chunk by chunk; ``finish`` claims them all at once.
 
-    table = cast(Table, ApplicationItem.__table__)
-    inserted: set[str] = set()
-    # Sorted by key, so two concurrent imports lock keys in one order (no deadlock).
-    rows = sorted(rows, key=lambda r: r["live_identity_key"])
-    for start in range(0, len(rows), 1000):
-        # No conflict target: the live cylinder (live_identity_key) and the live tag
-        # (live_tag_key) are both claimed; a row losing either is not inserted.
-        stmt = insert(table).on_conflict_do_nothing().returning(table.c.live_identity_key)
-        result = db.session.execute(stmt, rows[start : start + 1000])
-        inserted.update(result.scalars().all())
-    return inserted
+    PostgreSQL: each chunk is COPied into a temp table (with the row's Excel row number and
+    cell texts, for the error file should it lose its claim); ``finish`` runs one INSERT …
+    SELECT … ORDER BY live_identity_key ON CONFLICT DO NOTHING over all of them, so two
+    concurrent imports still lock keys in one order (no deadlock), whatever the chunks.
+    SQLite (the demo, one writer at a time): each chunk is inserted as it comes.
+    """
 
+    TEMP_TABLE = "import_items_incoming"
 
-def _copy_insert_claiming(rows: list[dict[str, Any]]) -> set[str]:
-    """PostgreSQL: COPY the rows into a temp table, then one INSERT … SELECT … ON CONFLICT
-    DO NOTHING RETURNING (a multi-row VALUES statement is far slower to build and send)."""
-    columns = list(rows[0])
-    column_sql = ", ".join(columns)
-    connection = db.session.connection().connection.driver_connection
-    assert connection is not None  # a live psycopg connection inside the transaction
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE import_items_incoming AS SELECT {column_sql}"
-            " FROM application_items WITH NO DATA"
-        )
-        with cursor.copy(f"COPY import_items_incoming ({column_sql}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([v.value if isinstance(v, TagType) else v for v in row.values()])
-        # Ordered by key, so two concurrent imports lock keys in one order (no deadlock).
-        cursor.execute(
-            f"INSERT INTO application_items ({column_sql})"
-            f" SELECT {column_sql} FROM import_items_incoming ORDER BY live_identity_key"
-            " ON CONFLICT DO NOTHING RETURNING live_identity_key"
-        )
-        inserted = {key for (key,) in cursor.fetchall()}
-        cursor.execute("DROP TABLE import_items_incoming")
-    return inserted
+    def __init__(self) -> None:
+        self.postgresql = db.session.get_bind().dialect.name == "postgresql"
+        self.columns: list[str] = []
+        self.inserted = 0
+        self.lost: list[RowResult] = []  # SQLite: rows that lost their claim
+        self.copied = 0
+
+    def add(self, chunk: list[tuple[RowResult, dict[str, Any]]]) -> None:
+        if not chunk:
+            return
+        if not self.columns:
+            self.columns = list(chunk[0][1])
+        if self.postgresql:
+            self._copy(chunk)
+        else:
+            self._insert_sqlite(chunk)
+
+    def _insert_sqlite(self, chunk: list[tuple[RowResult, dict[str, Any]]]) -> None:
+        from sqlalchemy.dialects.sqlite import insert
+
+        table = cast(Table, ApplicationItem.__table__)
+        inserted: set[str] = set()
+        rows = sorted((values for _, values in chunk), key=lambda r: r["live_identity_key"])
+        for start in range(0, len(rows), 1000):
+            # No conflict target: the live cylinder (live_identity_key) and the live tag
+            # (live_tag_key) are both claimed; a row losing either is not inserted.
+            stmt = insert(table).on_conflict_do_nothing().returning(table.c.live_identity_key)
+            result = db.session.execute(stmt, rows[start : start + 1000])
+            inserted.update(result.scalars().all())
+        self.inserted += len(inserted)
+        self.lost.extend(result for result, _ in chunk if result.key not in inserted)
+
+    def _cursor(self) -> Any:
+        connection = db.session.connection().connection.driver_connection
+        assert connection is not None  # a live psycopg connection inside the transaction
+        return connection.cursor()
+
+    def _copy(self, chunk: list[tuple[RowResult, dict[str, Any]]]) -> None:
+        column_sql = ", ".join(self.columns)
+        with self._cursor() as cursor:
+            if not self.copied:
+                cursor.execute(
+                    f"CREATE TEMP TABLE {self.TEMP_TABLE} ON COMMIT DROP AS SELECT {column_sql},"
+                    " 0 AS source_row, ''::text AS source_values"
+                    " FROM application_items WITH NO DATA"
+                )
+            with cursor.copy(
+                f"COPY {self.TEMP_TABLE} ({column_sql}, source_row, source_values) FROM STDIN"
+            ) as copy:
+                for result, values in chunk:
+                    copy.write_row(
+                        [
+                            *(v.value if isinstance(v, TagType) else v for v in values.values()),
+                            result.row,
+                            json.dumps(result.values, ensure_ascii=False),
+                        ]
+                    )
+        self.copied += len(chunk)
+
+    def finish(self) -> tuple[int, list[RowResult]]:
+        """The number of items inserted, and the rows that lost their claim to another live
+        item (inserted concurrently, or committed since the look-ups)."""
+        if not self.postgresql or not self.copied:
+            return self.inserted, self.lost
+        column_sql = ", ".join(self.columns)
+        with self._cursor() as cursor:
+            # Ordered by key, so two concurrent imports lock keys in one order (no deadlock).
+            cursor.execute(
+                f"INSERT INTO application_items ({column_sql})"
+                f" SELECT {column_sql} FROM {self.TEMP_TABLE} ORDER BY live_identity_key"
+                " ON CONFLICT DO NOTHING"
+            )
+            inserted = cursor.rowcount
+            lost: list[RowResult] = []
+            if inserted < self.copied:
+                cursor.execute(
+                    "SELECT t.source_row, t.source_values, t.live_identity_key, t.qr_content,"
+                    f" t.rfid_code FROM {self.TEMP_TABLE} t WHERE NOT EXISTS (SELECT 1 FROM"
+                    " application_items a WHERE a.application_id = t.application_id"
+                    " AND a.row_no = t.row_no) ORDER BY t.source_row"
+                )
+                for row, values, key, qr_content, rfid_code in cursor.fetchall():
+                    tag = (
+                        (TagType.QR, qr_content)
+                        if qr_content
+                        else (TagType.RFID, rfid_code)
+                        if rfid_code
+                        else None
+                    )
+                    lost.append(RowResult(row=row, values=json.loads(values), key=key, tag=tag))
+            cursor.execute(f"DROP TABLE {self.TEMP_TABLE}")
+        return inserted, lost
 
 
 TAG_LABELS = {TagType.QR: "二维码", TagType.RFID: "RFID编码"}
@@ -143,7 +209,9 @@ def tags_in_use(
         values = sorted({value for kind, value in tags if kind is tag_type})
         for chunk in _chunks(values):
             archived = select(archive_column, Cylinder.identity_key, Cylinder.certificate_no)
-            for value, key, number in db.session.execute(archived.where(archive_column.in_(chunk))):
+            for value, key, number in db.session.execute(
+                archived.where(_one_of(archive_column, chunk))
+            ):
                 add((tag_type, value), key, archive_place(number))
             live = (
                 select(
@@ -154,7 +222,7 @@ def tags_in_use(
                     Application.number,
                 )
                 .join(Application, Application.id == ApplicationItem.application_id)
-                .where(ApplicationItem.live_identity_key.is_not(None), item_column.in_(chunk))
+                .where(ApplicationItem.live_identity_key.is_not(None), _one_of(item_column, chunk))
             )
             for value, key, row_no, app_id, number in db.session.execute(live):
                 where = (
@@ -167,7 +235,7 @@ def tags_in_use(
         bound = (
             select(TagBinding.tag_sha256, Cylinder.identity_key, Cylinder.certificate_no)
             .join(Cylinder, Cylinder.id == TagBinding.cylinder_id)
-            .where(TagBinding.tag_sha256.in_(chunk))
+            .where(_one_of(TagBinding.tag_sha256, chunk))
         )
         for digest, key, number in db.session.execute(bound):
             add(digests[digest], key, archive_place(number))
@@ -191,48 +259,138 @@ def tag_reasons(
     ]
 
 
+# Rows validated, looked up and written together: what the import holds at a time, besides
+# the identity keys and tags seen so far (for the duplicates within the file).
+CHUNK_ROWS = 2000
+
+
+SheetRow = tuple[int, list[Any]]  # (Excel row number, cells)
+
+
+def _digest(*parts: Any) -> bytes:
+    """A 128-bit digest of a key (a collision between two rows of one file: ~1e-29)."""
+    text = "\x1f".join(part.value if isinstance(part, TagType) else part for part in parts)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _chunked(rows: Iterable[SheetRow], size: int) -> Iterator[list[SheetRow]]:
+    chunk: list[SheetRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def import_rows(
     application: Application,
     rows: Iterable[tuple[int, list[Any]]],
     *,
     today: date | None = None,
     progress: Progress | None = None,
+    chunk_rows: int | None = None,
 ) -> ImportOutcome:
-    """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit)."""
+    """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit).
+
+    The rows stream through in chunks of ``chunk_rows`` (default ``CHUNK_ROWS``): each
+    chunk is validated, looked up (archive, other applications, tags) and written out
+    before the next one is read, so memory does not grow with the file. All of it is one
+    transaction: a worker killed midway leaves nothing imported, and a row refused in the
+    last chunk is reported like any other.
+    """
     if application.status not in EDITABLE_STATUSES:
         raise ImportRejected("申请已提交，不能再导入气瓶")
     require_cylinder_edits(application, ImportRejected)
     today = today or china_today()
-    rows = list(rows)
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if not isinstance(rows, Sized):
+        rows = list(rows)
     total = len(rows)
     codes = CodeTables.load()
-    results: list[RowResult] = []
-    first_row_of: dict[str, int] = {}
-    first_row_with_tag: dict[tuple[TagType, str], int] = {}
-    for done, (row_no, cells) in enumerate(rows, start=1):
-        result = validate_row(row_no, cells, codes, today)
-        if result.key:
-            if result.key in first_row_of:
-                result.reasons.append(
-                    f"与第{first_row_of[result.key]}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
-                )
-            else:
-                first_row_of[result.key] = row_no
-        if result.tag:
-            if result.tag in first_row_with_tag:
-                label = TAG_LABELS[result.tag[0]]
-                result.reasons.append(
-                    f"{label}与第{first_row_with_tag[result.tag]}行相同：一瓶一码，"
-                    f"同一{label}不能用于两只气瓶"
-                )
-            else:
-                first_row_with_tag[result.tag] = row_no
-        results.append(result)
-        if progress and done % 500 == 0:
-            progress(done, total)
+    if total > chunk_rows:
+        # Every chunk looks its tags up under their locks, held to the commit; taken all at
+        # once here, in one order, so that a binder waiting on one cannot deadlock with us.
+        lock_all_tags(exclusive=False)
+    # The cylinders and tags seen so far in the file (for the duplicates across chunks):
+    # 16-byte digests of their normalised keys, not the keys, and never the rows.
+    first_row_of: dict[bytes, int] = {}
+    first_row_with_tag: dict[bytes, int] = {}
+    next_row = (
+        db.session.scalar(
+            select(func.max(ApplicationItem.row_no)).where(
+                ApplicationItem.application_id == application.id
+            )
+        )
+        or 0
+    )
+    sink = _ItemSink()
+    failed: list[dict[str, Any]] = []
+    shared: dict[str, str] = {}
+    done = 0
+    for chunk in _chunked(rows, chunk_rows):
+        results: list[RowResult] = []
+        for row_no, cells in chunk:
+            result = validate_row(row_no, cells, codes, today)
+            if result.key:
+                seen = first_row_of.setdefault(_digest(result.key), row_no)
+                if seen != row_no:
+                    result.reasons.append(
+                        f"与第{seen}行是同一只气瓶（制造单位+产品编号+制造年月相同）"
+                    )
+            if result.tag:
+                seen = first_row_with_tag.setdefault(_digest(*result.tag), row_no)
+                if seen != row_no:
+                    label = TAG_LABELS[result.tag[0]]
+                    result.reasons.append(
+                        f"{label}与第{seen}行相同：一瓶一码，同一{label}不能用于两只气瓶"
+                    )
+            results.append(result)
+            done += 1
+            if progress and done % 500 == 0:
+                progress(done, total)
+        _check_against_database(results, application.id)
+        good: list[tuple[RowResult, dict[str, Any]]] = []
+        for result in results:
+            if result.reasons or result.data is None:
+                failed.append(_failed_row(result, shared))
+                continue
+            next_row += 1
+            values = item_values(application.id, next_row, result.data, result.key)
+            if application.status is ApplicationStatus.RETURNED:
+                values["correction_change"] = "new"  # the clerk's next audit shows it as new
+            good.append((result, values))
+        sink.add(good)
+    inserted, lost = sink.finish()
+    if lost:
+        _explain_lost_claims(lost, application.id)
+        failed.extend(_failed_row(result, shared) for result in lost)
+        failed.sort(key=lambda f: f["row"])
+    application.item_count += inserted
+    db.session.flush()
+    if progress:
+        progress(total, total)
+    return ImportOutcome(total=total, imported=inserted, failed=failed)
 
-    # The archive and other-application checks run on every row whose identity is known,
-    # so that a row's result lists all its reasons at once.
+
+def _failed_row(result: RowResult, shared: dict[str, str]) -> dict[str, Any]:
+    """A refused row as the result keeps it (for the error file). Equal texts share one
+    string (``shared``): of many refused rows, most cells (品种, 介质, 制造单位, dates…) and
+    many reasons repeat, and all of them are held to the end of the import."""
+    # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
+    return {
+        "row": result.row,
+        "values": [shared.setdefault(t, t) for t in (v.replace("\x00", "") for v in result.values)],
+        "reasons": [
+            shared.setdefault(t, t) for t in (r.replace("\x00", "") for r in result.reasons)
+        ],
+    }
+
+
+def _check_against_database(results: list[RowResult], application_id: int) -> None:
+    """The archive and other-application checks of one chunk. They run on every row whose
+    identity is known, so that a row's result lists all its reasons at once."""
     keyed = [r for r in results if r.key]
     keys = [r.key for r in keyed]
     archived = archived_identities(keys)
@@ -246,58 +404,21 @@ def import_rows(
             )
         elif key in claimed:
             app_id, number = claimed[key]
-            where = "本申请" if app_id == application.id else f"申请{number or app_id}"
+            where = "本申请" if app_id == application_id else f"申请{number or app_id}"
             result.reasons.append(f"该气瓶已在{where}中，不能重复申请")
     tagged = [r for r in results if r.tag]
-    used = tags_in_use([r.tag for r in tagged if r.tag], application_id=application.id)
+    used = tags_in_use([r.tag for r in tagged if r.tag], application_id=application_id)
     for result in tagged:
         if result.tag:
             result.reasons.extend(tag_reasons(result.tag, {result.key}, used))
 
-    next_row = (
-        db.session.scalar(
-            select(func.max(ApplicationItem.row_no)).where(
-                ApplicationItem.application_id == application.id
-            )
-        )
-        or 0
-    )
-    to_insert: dict[str, tuple[RowResult, dict[str, Any]]] = {}
-    for result in results:
-        if result.reasons or result.data is None:
-            continue
-        next_row += 1
-        values = item_values(application.id, next_row, result.data, result.key)
-        if application.status is ApplicationStatus.RETURNED:
-            values["correction_change"] = "new"  # the clerk's next audit shows it as new
-        to_insert[result.key] = (result, values)
-    inserted = _insert_claiming([values for _, values in to_insert.values()])
-    lost = [(result, values) for key, (result, values) in to_insert.items() if key not in inserted]
-    if lost:
-        _explain_lost_claims(lost, application.id)
-    application.item_count += len(inserted)
-    db.session.flush()
-    if progress:
-        progress(total, total)
-    failed = [
-        # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
-        {
-            "row": r.row,
-            "values": [v.replace("\x00", "") for v in r.values],
-            "reasons": [reason.replace("\x00", "") for reason in r.reasons],
-        }
-        for r in results
-        if r.reasons
-    ]
-    return ImportOutcome(total=total, imported=len(inserted), failed=failed)
 
-
-def _explain_lost_claims(lost: list[tuple[RowResult, dict[str, Any]]], application_id: int) -> None:
+def _explain_lost_claims(lost: list[RowResult], application_id: int) -> None:
     """The reason of each row another import claimed while this one ran: its cylinder, or
     its tag (the other transaction has committed by now: the insert waited for it)."""
-    claimed = claimed_identities([result.key for result, _ in lost])
-    used = tags_in_use([r.tag for r, _ in lost if r.tag], application_id=application_id)
-    for result, _values in lost:
+    claimed = claimed_identities([result.key for result in lost])
+    used = tags_in_use([r.tag for r in lost if r.tag], application_id=application_id)
+    for result in lost:
         if result.key in claimed:
             app_id, number = claimed[result.key]
             result.reasons.append(

@@ -19,9 +19,10 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from posixpath import join, normpath
-from typing import Any
+from typing import IO, Any
 
 from defusedxml import ElementTree
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
@@ -51,38 +52,118 @@ REQUIRED_CELLS = frozenset(
 )
 
 
-class ParsedRows(list[tuple[int, list[Any]]]):
-    """The non-empty data rows with their Excel row numbers; ``hidden`` counts those that
-    are hidden or filtered out in Excel (they are imported like the others)."""
+# A change to one cell, applied when its row is read: the cell's value → its new value.
+CellChange = Callable[[Any], Any]
+Marks = dict[int, list[tuple[int, CellChange]]]  # 0-based row → (column, change), in order
 
-    hidden: int = 0
-    kind: str = "xlsx"  # the file's format: xlsx, xls, ods or csv
+
+class ParsedRows:
+    """The non-empty data rows with their Excel row numbers, read lazily: iterating yields
+    ``(row_no, cells)`` one row at a time from the sheet (calamine keeps it compactly,
+    outside Python objects), with the marks of the XML scans applied, so a 100,000-row
+    file is never held as Python rows. Can be iterated more than once.
+
+    ``hidden`` counts the rows hidden or filtered out in Excel (they are imported like the
+    others); ``kind`` is the file's format: xlsx, xls, ods or csv.
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], Iterable[Sequence[Any]]],
+        marks: Marks,
+        absent: Sequence[int],
+        kind: str,
+        hidden: set[int],
+    ) -> None:
+        self._source = source
+        self._marks = marks
+        self._absent = list(absent)
+        self.kind = kind
+        # The 0-based indexes of the non-empty data rows (a compact array, not the rows).
+        self._indexes = array("l", (index for index, _ in self._scan(None)))
+        self.hidden = sum(1 for index in self._indexes if index + 1 in hidden)
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def __bool__(self) -> bool:
+        return bool(self._indexes)
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        for index, cells in self._scan(self._indexes):
+            yield index + 1, cells
+
+    def _sheet_rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """Every sheet row after the header (0-based index, cells with marks applied), up
+        to the last marked row (a mark may stand below the sheet's last value)."""
+        last_marked = max(self._marks, default=0)
+        last = 0
+        for index, row in enumerate(self._source()):
+            if index == 0:
+                continue
+            last = index
+            yield index, self._marked(index, list(row))
+        for below in range(last + 1, last_marked + 1):
+            yield below, self._marked(below, [])
+
+    def _marked(self, index: int, cells: list[Any]) -> list[Any]:
+        for column, change in self._marks.get(index, ()):
+            if len(cells) <= column:
+                cells.extend([None] * (column + 1 - len(cells)))
+            cells[column] = change(cells[column])
+        return cells
+
+    def _scan(self, wanted: array[int] | None) -> Iterator[tuple[int, list[Any]]]:
+        """The non-empty data rows; only those at ``wanted`` indexes when given (ascending:
+        the first scan found them, so no second emptiness check)."""
+        position = 0
+        for index, row in self._sheet_rows():
+            if wanted is not None:
+                if position >= len(wanted):
+                    return
+                if index != wanted[position]:
+                    continue
+                position += 1
+            cells = row[: len(COLUMNS)]
+            for column in self._absent:
+                if column < len(cells):
+                    cells[column] = None  # another column stands there (错误原因, 备注…)
+            if wanted is not None or _non_empty(cells):
+                yield index, cells
+
+
+def _non_empty(cells: Sequence[Any]) -> bool:
+    return any(v.counts if isinstance(v, CellProblem) else bool(cell_text(v)) for v in cells)
 
 
 def parse_workbook(data: bytes, filename: str = "") -> ParsedRows:
     """Check the file and return its non-empty data rows with their Excel row numbers."""
     kind = file_kind(data, filename)
     hidden: set[int] = set()
+    marks: Marks = {}
     if kind == "csv":
-        rows: list[list[Any]] = read_csv(data)
-        difference = header_difference(rows[0]) if rows else None
+        csv_rows = read_csv(data)
+        first: Sequence[Any] | None = csv_rows[0] if csv_rows else None
+
+        def source() -> Iterable[Sequence[Any]]:
+            return csv_rows
+
+        difference = header_difference(first) if first is not None else None
         where = "第1行表头与模板不一致"
     else:
-        rows, hidden, where, difference = read_sheet(data, kind)
+        source, first, marks, hidden, where, difference = read_sheet(data, kind)
     if difference is not None:
         raise ImportRejected(
             f"{where}：{difference}。请下载最新模板，不要增删或调整列（应为："
             + "、".join(HEADERS)
             + "）"
         )
-    absent = absent_optional_columns(rows[0]) if rows else []
-    data_rows = ParsedRows(_data_rows(rows, absent))
+    absent = absent_optional_columns(first) if first is not None else []
+    data_rows = ParsedRows(source, marks, absent, kind, hidden)
     if not data_rows:
         raise ImportRejected("文件中没有气瓶数据（第2行起每只气瓶一行）")
     if len(data_rows) > MAX_ROWS:
         raise ImportRejected(f"一次最多导入{MAX_ROWS}行，本文件有{len(data_rows)}行，请拆分")
-    data_rows.kind = kind
-    data_rows.hidden = sum(1 for row_no, _ in data_rows if row_no in hidden)
     return data_rows
 
 
@@ -131,22 +212,18 @@ def absent_optional_columns(row: Sequence[Any]) -> list[int]:
     ]
 
 
-def _data_rows(rows: list[list[Any]], absent: Sequence[int]) -> Iterator[tuple[int, list[Any]]]:
-    for index, row in enumerate(rows[1:], start=2):
-        cells = row[: len(COLUMNS)]
-        for column in absent:
-            if column < len(cells):
-                cells[column] = None  # another column stands there (错误原因, 备注…)
-        if any(v.counts if isinstance(v, CellProblem) else bool(cell_text(v)) for v in cells):
-            yield index, cells
-
-
 # ----------------------------------------------------------------------------- workbooks
 
 
-def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, str | None]:
-    """The data sheet's rows (marked cells replaced by ``CellProblem``), its hidden rows,
-    and the header check: where it was made and the first difference (None when it matches)."""
+def read_sheet(
+    data: bytes, kind: str
+) -> tuple[
+    Callable[[], Iterable[Sequence[Any]]], Sequence[Any] | None, Marks, set[int], str, str | None
+]:
+    """The data sheet's rows (a function returning them afresh, one at a time), its header
+    row, the marks of the cells to replace by ``CellProblem`` (or ``ScientificNumber``), its
+    hidden rows, and the header check: where it was made and the first difference (None
+    when it matches)."""
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         names = list(workbook.sheet_names)
@@ -165,64 +242,77 @@ def read_sheet(data: bytes, kind: str) -> tuple[list[list[Any]], set[int], str, 
                 f"请在模板的“{SHEET_NAME}”工作表中填写后再导入"
             )
         sheet = workbook.get_sheet_by_index(index)
-        rows = sheet.to_python(skip_empty_area=False)
         merged = sheet.merged_cell_ranges or []
+        # iter_rows yields the rows from the first (as to_python(skip_empty_area=False)
+        # does) but the columns only from the sheet's first used one: pad them back.
+        start = sheet.start
+        pad = [""] * (start[1] if start else 0)
+
+        def source() -> Iterator[list[Any]]:
+            for row in sheet.iter_rows():
+                yield [*pad, *row] if pad else list(row)
+
+        first = next(iter(source()), None)
     except ImportRejected:
         raise
     except PasswordError:
         raise ImportRejected(PASSWORD_MESSAGE) from None
     except (CalamineError, ValueError, OSError) as exc:
         raise ImportRejected("无法读取该文件，请用模板重新填写后另存为.xlsx") from exc
-    rows = [list(row) for row in rows]
-    difference = header_difference(rows[0]) if rows else "第1列应为“设备品种”，实为空"
+    difference = header_difference(first) if first else "第1列应为“设备品种”，实为空"
     hidden: set[int] = set()
+    marks: Marks = {}
     if difference is None:
         if kind == "xlsx":
-            hidden = _mark_xlsx_cells(data, index, rows)
+            hidden = _mark_xlsx_cells(data, index, marks)
         else:
 
             def mark(row: int, column: int, problem: CellProblem) -> None:
-                _mark(rows, row, column, problem)
+                _mark(marks, row, column, problem)
 
             if kind == "xls":
                 hidden = scan_xls(data, names[index], index, mark, REQUIRED_CELLS)
             else:
                 hidden, ods_merged = scan_ods(data, names[index], index, mark, len(COLUMNS))
                 merged = [*merged, *ods_merged]
-        _mark_merged(merged, rows)
-    return rows, hidden, where, difference
+        _mark_merged(merged, marks)
+    return source, first, marks, hidden, where, difference
 
 
-def _mark(rows: list[list[Any]], row: int, column: int, problem: CellProblem) -> None:
+def _add(marks: Marks, row: int, column: int, change: CellChange) -> None:
+    marks.setdefault(row, []).append((column, change))
+
+
+def _placed(problem: CellProblem, current: Any) -> CellProblem:
+    """``problem`` in the place of a cell's ``current`` value: it shows that value unless
+    it says what to show (or the cell is already a problem)."""
+    if problem.shown == "" and not isinstance(current, CellProblem):
+        problem.shown = current
+    return problem
+
+
+def _mark(marks: Marks, row: int, column: int, problem: CellProblem) -> None:
     """Replace cell (0-based row, column) of the template's columns by ``problem``."""
     if row < 1 or column >= len(COLUMNS):
         return
-    while len(rows) <= row:
-        rows.append([])
-    cells = rows[row]
-    if len(cells) <= column:
-        cells.extend([None] * (column + 1 - len(cells)))
-    if problem.shown == "" and not isinstance(cells[column], CellProblem):
-        problem.shown = cells[column]
-    cells[column] = problem
+    _add(marks, row, column, lambda current: _placed(problem, current))
 
 
-def _mark_merged(merged: list[Any], rows: list[list[Any]]) -> None:
+def _mark_merged(merged: list[Any], marks: Marks) -> None:
     for (top, left), (bottom, right) in merged:
         ref = f"{_column_letter(left)}{top + 1}:{_column_letter(right)}{bottom + 1}"
+        message = f"单元格在合并单元格{ref}中：请取消合并，每只气瓶一行、每格填写自己的值"
+
+        def change(current: Any, message: str = message) -> CellProblem:
+            return _placed(CellProblem(message, current, counts=bool(cell_text(current))), current)
+
         for row in range(max(top, 1), bottom + 1):
             for column in range(left, min(right, len(COLUMNS) - 1) + 1):
-                value = _cell(rows, row, column)
-                _mark(
-                    rows,
-                    row,
-                    column,
-                    CellProblem(
-                        f"单元格在合并单元格{ref}中：请取消合并，每只气瓶一行、每格填写自己的值",
-                        value,
-                        counts=bool(cell_text(value)),
-                    ),
-                )
+                _add(marks, row, column, change)
+
+
+def _scientific(current: Any) -> Any:
+    return ScientificNumber(current) if isinstance(current, float) else current
 
 
 def _column_letter(index: int) -> str:
@@ -253,23 +343,52 @@ _SCIENTIFIC_FORMAT = re.compile(r"[eE][+-]")
 _SCIENTIFIC_BUILTIN = {11, 48}  # 0.00E+00, ##0.0E+0
 
 
-def _mark_xlsx_cells(data: bytes, sheet_index: int, rows: list[list[Any]]) -> set[int]:
+def _mark_xlsx_cells(data: bytes, sheet_index: int, marks: Marks) -> set[int]:
     """Mark error cells, formulas without a value and scientific number cells; return the
-    hidden rows (1-based)."""
+    hidden rows (1-based). The sheet XML is read piece by piece (whole rows), never whole:
+    a 100,000-row sheet is ~70 MB of XML."""
+    hidden: set[int] = set()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         part = _sheet_part(archive, sheet_index)
         if part is None:
-            return set()
-        xml = archive.read(part)
+            return hidden
         scientific = _scientific_styles(archive)
-    hidden: set[int] = set()
+        with archive.open(part) as stream:
+            for piece in _whole_rows(stream):
+                _scan_piece(piece, scientific, marks, hidden)
+    return hidden
+
+
+_ROW_START = re.compile(rb"<(?:\w+:)?row\b")
+_PIECE_BYTES = 4 * 1024 * 1024
+
+
+def _whole_rows(stream: IO[bytes]) -> Iterator[bytes]:
+    """The XML in pieces that each end just before a ``<row`` tag (the last piece: at the
+    end), so every row element and its cells lie whole inside one piece."""
+    rest = b""
+    while chunk := stream.read(_PIECE_BYTES):
+        buffer = rest + chunk
+        tail = max(0, len(buffer) - 65536)
+        starts = [m.start() for m in _ROW_START.finditer(buffer, tail)] or [
+            m.start() for m in _ROW_START.finditer(buffer)
+        ]
+        cut = starts[-1] if starts else 0
+        if cut > 0:
+            yield buffer[:cut]
+        rest = buffer[cut:]
+    if rest:
+        yield rest
+
+
+def _scan_piece(xml: bytes, scientific: set[int], marks: Marks, hidden: set[int]) -> None:
     if b"hidden" in xml:
         for match in _ROW_TAG.finditer(xml):
             attributes = dict(_ATTRIBUTE.findall(match.group(1)))
             if attributes.get(b"hidden") in (b"1", b"true") and b"r" in attributes:
                 hidden.add(int(attributes[b"r"]))
     if not (b't="e"' in xml or _FORMULA.search(xml) or scientific):
-        return hidden
+        return
     for match in _CELL.finditer(xml):
         attributes = dict(_ATTRIBUTE.findall(match.group(1)))
         ref = _REF.match(attributes.get(b"r", b""))
@@ -281,23 +400,16 @@ def _mark_xlsx_cells(data: bytes, sheet_index: int, rows: list[list[Any]]) -> se
         kind = attributes.get(b"t", b"n")
         if kind == b"e":
             shown = value.group(1).decode(errors="replace") if value else "#错误"
-            _mark(rows, row, column, CellProblem(f"单元格是Excel错误值{shown}，请改正", shown))
+            _mark(marks, row, column, CellProblem(f"单元格是Excel错误值{shown}，请改正", shown))
         elif _FORMULA.search(body) and value is None:
-            _mark(rows, row, column, CellProblem(FORMULA_MESSAGE, ""))
-        elif kind == b"n" and value and _style(attributes) in scientific:
-            number = _cell(rows, row, column)
-            if row >= 1 and isinstance(number, float):
-                rows[row][column] = ScientificNumber(number)
-    return hidden
+            _mark(marks, row, column, CellProblem(FORMULA_MESSAGE, ""))
+        elif kind == b"n" and value and _style(attributes) in scientific and row >= 1:
+            _add(marks, row, column, _scientific)
 
 
 def _style(attributes: dict[bytes, bytes]) -> int:
     style = attributes.get(b"s", b"0")
     return int(style) if style.isdigit() else 0
-
-
-def _cell(rows: list[list[Any]], row: int, column: int) -> Any:
-    return rows[row][column] if row < len(rows) and column < len(rows[row]) else None
 
 
 def _local(tag: str) -> str:
