@@ -305,7 +305,8 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
         if bulk_sql.on_postgresql():
             # The keys and the rows of the first occurrences in one statement: a row is
             # stored when its record_no is new (claimed) or absent.
-            firsts = [i for i, c in valid if _stores(i, c, first_index, set(first_index))]
+            every_key = set(first_index)  # built once: per record it made the batch O(n²)
+            firsts = [i for i, c in valid if _stores(i, c, first_index, every_key)]
             now = utcnow()
             key_rows = [
                 {
