@@ -2,13 +2,13 @@
 
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from regbackoffice import workflow
+from regbackoffice import calendar_import, workflow
 from regbackoffice.clock import china_date, china_today
 from regbackoffice.extensions import db
 from regbackoffice.models import (
@@ -569,22 +569,26 @@ def test_a_returned_application_cannot_be_deleted_or_moved_to_another_district(
     assert application.district_code == DISTRICT
 
 
-def test_a_calendar_change_recomputes_the_deadline_with_the_paused_days(app):
-    from datetime import date
-
-    from regbackoffice import calendar_import
-
+def a_round_in_2027(submitted: date, returned: date, resubmitted: date):
+    """A one-cylinder application submitted, returned for 补正 and resubmitted on those days."""
     application = factories.make_submitted_application(
-        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(date(2027, 1, 4))
+        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(submitted)
     )
     acceptor = factories.make_user(Role.ACCEPTOR, district_code=DISTRICT)
     correction = workflow.request_correction(
         application, acceptor, ["请补充监检证书"], application.version_id, max_rounds=1
     )
-    correction.requested_at = factories_utc(date(2027, 1, 5))
+    correction.requested_at = factories_utc(returned)
     applicant = db.session.get(User, application.created_by_id)
     workflow.resubmit(application, applicant, application.version_id)
-    correction.resubmitted_at = application.resubmitted_at = factories_utc(date(2027, 1, 12))
+    correction.resubmitted_at = application.resubmitted_at = factories_utc(resubmitted)
+    return application, correction
+
+
+def test_a_calendar_change_recomputes_the_deadline_with_the_paused_days(app):
+    application, _correction = a_round_in_2027(
+        date(2027, 1, 4), date(2027, 1, 5), date(2027, 1, 12)
+    )
     application.accept_due_on = date(2027, 1, 1)  # anything: the recomputation decides
     db.session.flush()
 
@@ -656,21 +660,7 @@ def test_an_issued_notice_reads_the_same_after_settings_unit_and_bureau_names_ch
 
 
 def test_a_holiday_schedule_change_recounts_the_paused_days_shown_on_the_progress_page(client):
-    from datetime import date
-
-    from regbackoffice import calendar_import
-
-    application = factories.make_submitted_application(
-        factories.make_unit(DISTRICT), items=1, submitted_at=factories_utc(date(2027, 2, 1))
-    )
-    acceptor = factories.make_user(Role.ACCEPTOR, district_code=DISTRICT)
-    correction = workflow.request_correction(
-        application, acceptor, ["请补充监检证书"], application.version_id, max_rounds=1
-    )
-    correction.requested_at = factories_utc(date(2027, 2, 3))
-    applicant = db.session.get(User, application.created_by_id)
-    workflow.resubmit(application, applicant, application.version_id)
-    correction.resubmitted_at = application.resubmitted_at = factories_utc(date(2027, 2, 12))
+    application, correction = a_round_in_2027(date(2027, 2, 1), date(2027, 2, 3), date(2027, 2, 12))
     # As resubmission counted it, with the estimated 2027 (春节 off).
     estimated = workdays_between(date(2027, 2, 3), date(2027, 2, 12))
     correction.paused_workdays = application.paused_workdays = estimated
@@ -685,7 +675,7 @@ def test_a_holiday_schedule_change_recounts_the_paused_days_shown_on_the_progres
     db.session.refresh(correction)
     db.session.refresh(application)
     assert correction.paused_workdays == application.paused_workdays == 7  # 02-04 … 02-12
-    assert login(client, applicant).status_code == 302
+    assert login(client, db.session.get(User, application.created_by_id)).status_code == 302
     page = client.get(f"/applications/{application.id}/progress").get_data(as_text=True)
     assert "补正期间期限暂停 <strong>7</strong> 个工作日" in page
 

@@ -235,23 +235,29 @@ def test_the_stamp_reader_shows_each_photos_reading_and_can_put_doubtful_cylinde
     assert "order=machine" in ordered and "按行号顺序" in ordered
 
 
-def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
-    app, client, login_as, redis_conn
-):
+def upload_certificate(client, login_as, shown: str):
+    """An applicant's draft cylinder CQ23060001 given a 监检证书 photo showing ``shown``."""
     applicant = login_as(Role.APPLICANT)
     application = factories.make_application(applicant.unit, created_by=applicant)
     item = factories.make_item(application, product_no="CQ23060001", manufacturer=MAKER)
     db.session.commit()
     url = f"/applications/{application.id}/items/{item.id}/photos"
-    wrong = sample_photos.certificate("CQ23060071", MAKER, item.manufacture_month)
+    photo = sample_photos.certificate(shown, MAKER, item.manufacture_month)
     response = post_form(
         client,
         url,
-        {"kind": CERT.value, "file": (io.BytesIO(wrong), "c.jpg")},
+        {"kind": CERT.value, "file": (io.BytesIO(photo), "c.jpg")},
         page=url,
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
+    return application, item, url
+
+
+def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
+    app, client, login_as, redis_conn
+):
+    application, item, url = upload_certificate(client, login_as, "CQ23060071")
     assert "请核对" not in client.get(url).get_data(as_text=True)  # not read yet
     low = Queue(jobs.low_queue_name(app.config["RQ_QUEUE"]), connection=redis_conn)
     assert low.count == 1
@@ -273,20 +279,7 @@ def test_applicant_sees_the_warning_on_the_photo_page_before_submitting(
 def test_applicant_sees_that_reading_is_pending_until_the_photos_are_read(
     app, client, login_as, redis_conn
 ):
-    applicant = login_as(Role.APPLICANT)
-    application = factories.make_application(applicant.unit, created_by=applicant)
-    item = factories.make_item(application, product_no="CQ23060001", manufacturer=MAKER)
-    db.session.commit()
-    url = f"/applications/{application.id}/items/{item.id}/photos"
-    right = sample_photos.certificate("CQ23060001", MAKER, item.manufacture_month)
-    response = post_form(
-        client,
-        url,
-        {"kind": CERT.value, "file": (io.BytesIO(right), "c.jpg")},
-        page=url,
-        content_type="multipart/form-data",
-    )
-    assert response.status_code == 302
+    application, _item, url = upload_certificate(client, login_as, "CQ23060001")
     listing_url = f"/applications/{application.id}"
     assert prereading.PENDING_NOTICE in client.get(url).get_data(as_text=True)
     listing = client.get(listing_url).get_data(as_text=True)
