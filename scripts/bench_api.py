@@ -151,7 +151,50 @@ def load_worker(
             errors += 1
         elif kind.endswith("fillings"):
             records += batch
-    queue.put({"latencies": latencies, "errors": errors, "records": records})
+    queue.put(
+        {
+            "latencies": latencies,
+            "errors": errors,
+            "records": records,
+            "cpu_s": time.process_time(),
+        }
+    )
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> list[tuple[int, str, int, float]]:
+    """(pid, command, process group, CPU seconds so far) of every process."""
+    stats = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # utime + stime, and cutime + cstime: the reaped children's, so that a gunicorn
+        # worker restarted by max_requests or a closed PostgreSQL backend still counts.
+        cpu = sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+        stats.append((int(entry.name), command, int(fields[2]), cpu))
+    return stats
+
+
+def cpu_by_role(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each gunicorn (by its process group) and by PostgreSQL's
+    processes (backends, WAL writer, checkpointer, autovacuum): where a phase's machine
+    time goes."""
+    used = dict.fromkeys([*groups, "postgres"], 0.0)
+    for _pid, command, group, cpu in _proc_stats():
+        if command.startswith("postgres"):
+            used["postgres"] += cpu
+        for role, pgid in groups.items():
+            if group == pgid:
+                used[role] += cpu
+    return used
 
 
 def run_load(
@@ -163,6 +206,7 @@ def run_load(
     seconds: float,
     max_requests: int,
     batch: int = 100,
+    groups: dict[str, int] | None = None,
 ) -> dict:
     queue: multiprocessing.Queue = multiprocessing.Queue()
     workers = [
@@ -172,6 +216,7 @@ def run_load(
         )
         for n in range(processes)
     ]
+    cpu_before = cpu_by_role(groups or {})
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -179,13 +224,26 @@ def run_load(
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_by_role(groups or {})
     latencies = sorted(x for r in results for x in r["latencies"])
     n = len(latencies)
 
     def pct(p: float) -> float:
         return round(latencies[min(n - 1, int(p * n))] * 1000, 1) if n else 0.0
 
+    # Machine time per request (per record for batches), by who spent it: the server, the
+    # database, the load processes; "idle" is what the two cores did not use.
+    units = sum(r["records"] for r in results) if kind.endswith("fillings") else n
+    per_unit = {
+        role: round((cpu_after[role] - cpu_before[role]) * 1e6 / max(units, 1), 1)
+        for role in cpu_after
+    }
+    per_unit["load"] = round(sum(r["cpu_s"] for r in results) * 1e6 / max(units, 1), 1)
+    per_unit["idle"] = round(
+        (elapsed * (os.cpu_count() or 1) * 1e6 / max(units, 1)) - sum(per_unit.values()), 1
+    )
     return {
+        "cpu_us_per_" + ("record" if kind.endswith("fillings") else "request"): per_unit,
         "requests": n,
         "errors": sum(r["errors"] for r in results),
         "seconds": round(elapsed, 1),
@@ -327,6 +385,7 @@ def main() -> int:
                 args.duration,
                 args.max_requests,
                 batch,
+                {"server": server.pid if port == args.port else floor.pid},
             )
             summary[name]["load_average"] = load_average()
             print(name, json.dumps(summary[name]), file=sys.stderr, flush=True)

@@ -213,6 +213,13 @@ def test_gunicorn_config_sizes_threads_for_the_box_and_waits_out_the_largest_upl
     assert (chosen["workers"], chosen["timeout"]) == (3, 900)
 
 
+def test_gunicorn_forks_workers_from_a_preloaded_app_unless_told_not_to(monkeypatch):
+    # A max_requests restart must not import the whole app again in the new worker.
+    config = _load_gunicorn_config(monkeypatch)
+    assert config["preload_app"] is True and config["max_requests"] > 0
+    assert _load_gunicorn_config(monkeypatch, GUNICORN_PRELOAD="0")["preload_app"] is False
+
+
 def _readme_gunicorn_command() -> list[str]:
     """The gunicorn line of the README's deployment section, as an argument list."""
     readme = (ROOT / "README.md").read_text()
