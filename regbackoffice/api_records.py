@@ -98,20 +98,6 @@ def find_cylinder(
     return db.session.scalar(query)
 
 
-# What the interlock reads of a cylinder (``interlock.CylinderFacts``).
-INTERLOCK_COLUMNS = (
-    Cylinder.id,
-    Cylinder.status,
-    Cylinder.next_inspection_month,
-    Cylinder.medium_code,
-    Cylinder.use_unit_id,
-    Cylinder.variety_code,
-    Cylinder.manufacture_month,
-    Cylinder.design_life_years,
-    Cylinder.last_inspection_date,
-)
-
-
 class InterlockFacts(NamedTuple):
     """The interlock's columns of one cylinder (``INTERLOCK_COLUMNS``, in that order)."""
 
@@ -126,9 +112,15 @@ class InterlockFacts(NamedTuple):
     last_inspection_date: date | None
 
 
+# What the interlock reads of a cylinder (``interlock.CylinderFacts``), as the table's own
+# columns rather than the ORM attributes: a statement of plain columns skips the ORM's
+# compile step in Session.execute (≈ 0.09 ms a statement on the check's hot path).
+_CYLINDERS = cast(Table, Cylinder.__table__)
+INTERLOCK_COLUMNS = tuple(_CYLINDERS.c[name] for name in InterlockFacts._fields)
+
 # Built once (the check runs them on every call): no construction or cache-key work.
-_FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(Cylinder.id == bindparam("key"))
-_FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(Cylinder.info_code == bindparam("key"))
+_FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.id == bindparam("key"))
+_FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.info_code == bindparam("key"))
 
 
 def interlock_facts(
@@ -457,7 +449,7 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
         return {}
     if not for_update:
         rows = db.session.execute(
-            select(*INTERLOCK_COLUMNS).where(bulk_sql.id_in(Cylinder.id, wanted))
+            select(*INTERLOCK_COLUMNS).where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
         )
         return {row.id: cast(Cylinder, row) for row in rows}
     query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)

@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import Insert, Table, bindparam, func, select
 
 from .extensions import db
-from .models import ApiClient, AuditLog, User, utcnow
+from .models import ApiCaller, ApiClient, AuditLog, User, utcnow
 
 # Keys never written to the audit log, whatever a caller passes in ``detail``.
 SECRET_KEYS = frozenset({"password", "app_secret", "secret", "token", "access_token"})
@@ -27,14 +27,17 @@ def _clean(detail: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _actor(actor: User | ApiClient | None) -> tuple[str, int | None, str]:
+Actor = User | ApiClient | ApiCaller
+
+
+def _actor(actor: Actor | None) -> tuple[str, int | None, str]:
     if actor is None and has_request_context():
         actor = g.get("api_client")
         if actor is None and current_user and current_user.is_authenticated:
             actor = current_user._get_current_object()
     if isinstance(actor, User):
         return "user", actor.id, actor.username
-    if isinstance(actor, ApiClient):
+    if isinstance(actor, ApiClient | ApiCaller):
         return "api_client", actor.id, actor.app_id
     return "system", None, ""
 
@@ -45,7 +48,7 @@ def _values(
     outcome: str = "ok",
     object_type: str | None = None,
     object_id: object = None,
-    actor: User | ApiClient | None = None,
+    actor: Actor | None = None,
     **detail: Any,
 ) -> dict[str, Any]:
     actor_type, actor_id, actor_name = _actor(actor)

@@ -1,6 +1,6 @@
 """All models, imported here so that metadata and Alembic see every table."""
 
-from .api_clients import API_SCOPES, ApiClient, ApiIdempotencyKey, ApiRecordKey, ApiToken
+from .api_clients import API_SCOPES, ApiCaller, ApiClient, ApiIdempotencyKey, ApiRecordKey, ApiToken
 from .applications import (
     EDITABLE_STATUSES,
     LIVE_STATUSES,
@@ -41,6 +41,7 @@ __all__ = [
     "DISTRICT_ROLES",
     "EDITABLE_STATUSES",
     "LIVE_STATUSES",
+    "ApiCaller",
     "ApiClient",
     "ApiIdempotencyKey",
     "ApiRecordKey",

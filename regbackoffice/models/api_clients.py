@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,7 +33,27 @@ class ApiClient(Model):
 
     @property
     def scope_set(self) -> frozenset[str]:
-        return frozenset(s for s in self.scopes.split(",") if s)
+        return scope_set(self.scopes)
+
+
+def scope_set(scopes: str) -> frozenset[str]:
+    """The comma-separated ``api_clients.scopes`` as a set."""
+    return frozenset(s for s in scopes.split(",") if s)
+
+
+class ApiCaller(NamedTuple):
+    """The token's client as the read-only API calls need it (query, check, trail,
+    changes): a plain row of ``api_clients``, no ORM object or unit of work per call."""
+
+    id: int
+    app_id: str
+    unit_id: int
+    scopes: str
+    last_seen_at: datetime | None
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return scope_set(self.scopes)
 
 
 class ApiToken(Model):

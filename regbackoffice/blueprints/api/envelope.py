@@ -23,7 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ... import api_auth, audit
 from ...errors import api_envelope
 from ...extensions import db
-from ...models import ApiClient, utcnow
+from ...models import ApiCaller, ApiClient, utcnow
 
 # A client's last_seen_at is written at most this often (it is one row, updated by every
 # call of that client: writing it each time would serialise the client's requests).
@@ -101,13 +101,19 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-def _bearer_client(token: str, cylinder_id: str | None = None) -> ApiClient:
-    """The token's client (401 if none); with ``cylinder_id``, that cylinder's interlock
-    facts are read in the same statement and kept in ``g.api_prefetched``."""
-    if cylinder_id is None:
+def _bearer_client(
+    token: str, *, read_only: bool, cylinder_id: str | None = None
+) -> ApiClient | ApiCaller:
+    """The token's client (401 if none): for read-only calls a plain row (``ApiCaller``),
+    else the ORM object. With ``cylinder_id`` (read-only), that cylinder's interlock facts
+    are read in the same statement and kept in ``g.api_prefetched``."""
+    client: ApiClient | ApiCaller | None
+    if not read_only:
         client = api_auth.client_for_token(token)
+    elif cylinder_id is None:
+        client = api_auth.caller_for_token(token)
     else:
-        client, facts = api_auth.client_and_cylinder(token, cylinder_id)
+        client, facts = api_auth.caller_and_cylinder(token, cylinder_id)
         g.api_prefetched = (cylinder_id, facts)
     if client is None:
         raise ApiError(
@@ -118,10 +124,13 @@ def _bearer_client(token: str, cylinder_id: str | None = None) -> ApiClient:
     return client
 
 
-def _touch(client: ApiClient) -> None:
+def _touch(client: ApiClient | ApiCaller) -> None:
     now = utcnow()
     if client.last_seen_at is None or now - client.last_seen_at >= LAST_SEEN_RESOLUTION:
-        client.last_seen_at = now
+        if isinstance(client, ApiClient):
+            client.last_seen_at = now
+        else:
+            api_auth.touch(client, now)
 
 
 def _autocommit_postgresql() -> bool:
@@ -170,16 +179,19 @@ def endpoint(
     interlock check stays fast. Where the session is already inside a transaction (the
     tests' rolled-back one) the same statements run in it instead.
 
-    ``prefetch(body)`` may name a cylinder ID to read together with the token (the
-    interlock check): the body is then parsed before the token lookup, but its errors are
-    still answered after the token's, in the order above.
+    Read-only handlers get the client as an ``ApiCaller`` (a plain row: no ORM object per
+    call); the others get the ORM ``ApiClient``.
+
+    ``prefetch(body)`` (read-only endpoints) may name a cylinder ID to read together with
+    the token (the interlock check): the body is then parsed before the token lookup, but
+    its errors are still answered after the token's, in the order above.
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
         @wraps(handler)
         def view() -> Response:
             request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
-            client: ApiClient | None = None
+            client: ApiClient | ApiCaller | None = None
             relaxed = read_only and _autocommit_postgresql()
             try:
                 body: dict[str, Any] | None = None
@@ -193,7 +205,7 @@ def endpoint(
                             cylinder_id = prefetch(body)
                         except ApiError as exc:
                             body_error = exc
-                    client = _bearer_client(token, cylinder_id)
+                    client = _bearer_client(token, read_only=read_only, cylinder_id=cylinder_id)
                     g.api_client = client
                 if body_error is not None:
                     raise body_error

@@ -29,6 +29,7 @@ from ...api_validation import (
 from ...errors import api_envelope
 from ...extensions import csrf
 from ...models import (
+    ApiCaller,
     ApiClient,
     Cylinder,
     FillingRecord,
@@ -158,7 +159,7 @@ def token(body: dict[str, Any]) -> Answer:
 
 @bp.post("/v1/cylinders/query")
 @endpoint(scope="query", read_only=True)
-def query(client: ApiClient, body: dict[str, Any]) -> Answer:
+def query(client: ApiCaller, body: dict[str, Any]) -> Answer:
     cylinder = _lookup(_validated(CYLINDER_LOOKUP, body))
     return Answer(cylinder_dict(cylinder))
 
@@ -212,7 +213,7 @@ def _check_facts(**keys: Any) -> interlock.CylinderFacts | None:
 
 @bp.post("/v1/fillings/check")
 @endpoint(scope="filling", read_only=True, prefetch=_check_prefetch)
-def filling_check(client: ApiClient, body: dict[str, Any]) -> Answer:
+def filling_check(client: ApiCaller, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
     # FILLING_CHECK admits only id and info_code, the two keys interlock_facts reads.
     cylinder: interlock.CylinderFacts | None = _find(clean, _check_facts)
@@ -329,7 +330,7 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1)
 
 
-def _filling_dict(r: FillingRecord, client: ApiClient) -> dict[str, Any]:
+def _filling_dict(r: FillingRecord, client: ApiCaller) -> dict[str, Any]:
     return {
         "medium_code": r.medium_code,
         "filler": r.filler if r.client_id == client.id else mask_name(r.filler),
@@ -352,7 +353,7 @@ def _inspection_dict(r: InspectionRecord) -> dict[str, Any]:
     }
 
 
-def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
+def _trace_dict(r: TraceEvent, client: ApiCaller) -> dict[str, Any]:
     return {
         "time": r.event_time.astimezone(BEIJING).strftime(BEIJING_FORMAT),
         "node": r.node,
@@ -364,7 +365,7 @@ def _trace_dict(r: TraceEvent, client: ApiClient) -> dict[str, Any]:
 
 @bp.post("/v1/cylinders/trail")
 @endpoint(scope="query", read_only=True)
-def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
+def trail(client: ApiCaller, body: dict[str, Any]) -> Answer:
     clean = _validated(CYLINDER_REF, body)
     cylinder: Cylinder | None = _find(clean)
     if cylinder is None:
@@ -397,7 +398,7 @@ def trail(client: ApiClient, body: dict[str, Any]) -> Answer:
 
 @bp.post("/v1/cylinders/changes")
 @endpoint(scope="query", read_only=True)
-def changes(client: ApiClient, body: dict[str, Any]) -> Answer:
+def changes(client: ApiCaller, body: dict[str, Any]) -> Answer:
     clean = _validated(CHANGES_REQUEST, body)
     limit = clean.get("limit", CHANGES_DEFAULT_LIMIT)
     try:
