@@ -194,7 +194,6 @@ def run(args: argparse.Namespace) -> dict:
                 created_by_id=user.id,
                 total_rows=rows,
                 file_key=key,
-                failed_rows=[],
                 original_name="bench.xlsx",
             )
             db.session.add(job)

@@ -47,7 +47,6 @@ def _stored_job(db, application, applicant, count: int, prefix: str, **kw) -> Im
         created_by_id=applicant.id,
         total_rows=count,
         file_key=key,
-        failed_rows=[],
         original_name=f"{prefix}.xlsx",
         **kw,
     )
@@ -257,7 +256,6 @@ def test_a_file_refused_as_a_whole_offers_no_retry(app, db, client, login_as):
         created_by_id=applicant.id,
         status=ImportStatus.FAILED,
         message="文件中没有数据行",
-        failed_rows=[],
         original_name="empty.xlsx",
     )
     db.session.add(job)

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from regbackoffice import storage
 from regbackoffice.extensions import db
+from regbackoffice.imports import refused
 from regbackoffice.imports.job import BACKGROUND_THRESHOLD, run_import_job
-from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
 
@@ -110,7 +110,6 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
             created_by_id=user_id,
             total_rows=30,
             file_key=key,
-            failed_rows=[],
             original_name="w.xlsx",
         )
         db.session.add(job)
@@ -144,7 +143,7 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
         job = db.session.get(ImportJob, job_id)
         assert job.status is ImportStatus.DONE, job.message
         assert (job.imported_count, job.failed_count) == (29, 1)
-        assert job.failed_rows[0]["row"] == 7
+        assert [row["row"] for row in refused.first(job_id)] == [7]
         assert not storage.exists(key)
         db.session.remove()
 
@@ -164,7 +163,7 @@ def _race(live_app, rows_first, rows_second=None, *, second=None):
         from regbackoffice.models import Application
 
         application = db.session.get(Application, application_id)
-        outcome = import_rows(application, rows)
+        outcome = factories.import_under_job(application, rows)
         if before_commit:
             before_commit()
         db.session.commit()
@@ -310,13 +309,15 @@ def test_a_deleted_draft_releases_its_tags_for_a_new_application(live_app, live_
 
     with live_app.app_context():
         first = db.session.get(Application, first_id)
-        import_rows(first, parse_workbook(workbook_bytes([good_row("REL-A", tag_value=url)])))
+        factories.import_under_job(
+            first, parse_workbook(workbook_bytes([good_row("REL-A", tag_value=url)]))
+        )
         db.session.commit()
         first = db.session.get(Application, first_id)
         applications.delete_application(first, db.session.get(User, first.created_by_id))
         db.session.commit()
         second = db.session.get(Application, second_id)
-        outcome = import_rows(
+        outcome = factories.import_under_job(
             second, parse_workbook(workbook_bytes([good_row("REL-B", tag_value=url)]))
         )
         db.session.commit()
@@ -336,7 +337,6 @@ def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polle
         created_by_id=applicant.id,
         total_rows=10,
         file_key=key,
-        failed_rows=[],
         original_name="lost.xlsx",
     )
     db.session.add(job)
@@ -357,7 +357,7 @@ def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polle
 
 def test_import_job_of_another_unit_is_404(client, login_as):
     other = factories.make_application()
-    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id, failed_rows=[])
+    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id)
     db.session.add(job)
     db.session.flush()
     login_as(Role.APPLICANT)
