@@ -289,6 +289,7 @@ class Imported:
     """An import's outcome, with its job and its refused rows as the table keeps them."""
 
     job: ImportJob
+    job_id: int
     total: int
     imported: int
     failed: list[dict[str, Any]]  # {"row", "values", "reasons"}, read back in row order
@@ -312,4 +313,4 @@ def import_under_job(
     job.failed_count = outcome.failed
     failed = list(refused.every(job.id))
     assert len(failed) == outcome.failed
-    return Imported(job, outcome.total, outcome.imported, failed)
+    return Imported(job, job.id, outcome.total, outcome.imported, failed)

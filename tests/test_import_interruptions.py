@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 
 from regbackoffice import health, jobs, storage, worker
 from regbackoffice.imports import job as import_job
-from regbackoffice.models import ApplicationItem, AuditLog, ImportJob, ImportStatus, Role, User
+from regbackoffice.models import (
+    ApplicationItem,
+    AuditLog,
+    ImportFailedRow,
+    ImportJob,
+    ImportStatus,
+    Role,
+    User,
+)
 
 from . import factories
 from .conftest import TEST_REDIS_URL, post_form
@@ -107,6 +115,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _refused_rows(db, job_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(ImportFailedRow.row_no)
+            .where(ImportFailedRow.import_job_id == job_id)
+            .order_by(ImportFailedRow.row_no)
+        )
+    )
+
+
 def _fresh(db, job_id: int) -> ImportJob:
     db.session.expire_all()
     return db.session.get_one(ImportJob, job_id)
@@ -178,6 +196,7 @@ def test_a_work_horse_killed_mid_import_ends_failed_with_nothing_imported_and_re
     failed = _fresh(db, job_id)
     assert failed.message == "导入进程意外中断，未导入任何气瓶，请点击“重试”"
     assert failed.imported_count == 0 and _items(db, application_id) == 0  # nothing half-done
+    assert _refused_rows(db, job_id) == []  # its refused row (row 7) was not kept either
     assert failed.file_key == key and storage.exists(key)  # kept for 重试
     assert import_job.can_retry(failed)
     assert db.session.scalar(
@@ -193,10 +212,10 @@ def test_a_work_horse_killed_mid_import_ends_failed_with_nothing_imported_and_re
     done = _fresh(db, job_id)
     assert done.status is ImportStatus.DONE, done.message
     assert (done.imported_count, done.failed_count) == (29, 1)
-    assert _items(db, application_id) == 29
+    assert _items(db, application_id) == 29 and _refused_rows(db, job_id) == [7]
     assert not storage.exists(key)
     import_job.run_import_job(job_id)  # delivered twice: imported once
-    assert _items(db, application_id) == 29
+    assert _items(db, application_id) == 29 and _refused_rows(db, job_id) == [7]
 
 
 def _failed_rq_job(redis_conn, app, import_job_id: int) -> None:

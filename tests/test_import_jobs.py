@@ -148,10 +148,11 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
         db.session.remove()
 
 
-def _race(live_app, rows_first, rows_second=None, *, second=None):
+def _race(live_app, rows_first, rows_second=None, *, second=None, **second_kw):
     """Import ``rows_first`` into one committed application and, while that transaction is
     still open, run the second contender (``rows_second`` imported into another application,
-    or the callable ``second``) in its own thread: it must wait on the first's claims.
+    with ``second_kw`` for its import, or the callable ``second``) in its own thread: it
+    must wait on the first's claims.
     Returns the outcomes ("first", "second") and the two application ids."""
     first_id, _ = _committed_application(live_app)
     second_id, _ = _committed_application(live_app)
@@ -159,11 +160,11 @@ def _race(live_app, rows_first, rows_second=None, *, second=None):
     outcomes = {}
     errors = []
 
-    def import_into(application_id, rows, before_commit=None):
+    def import_into(application_id, rows, before_commit=None, **kw):
         from regbackoffice.models import Application
 
         application = db.session.get(Application, application_id)
-        outcome = factories.import_under_job(application, rows)
+        outcome = factories.import_under_job(application, rows, **kw)
         if before_commit:
             before_commit()
         db.session.commit()
@@ -187,7 +188,7 @@ def _race(live_app, rows_first, rows_second=None, *, second=None):
     )
     first.start()
     assert first_flushed.wait(30)
-    work = second or (lambda: import_into(second_id, rows_second))
+    work = second or (lambda: import_into(second_id, rows_second, **second_kw))
     contender = threading.Thread(target=run, args=("second", work))
     contender.start()
     # Wait until the second transaction is blocked on the first one's claim.
@@ -229,6 +230,42 @@ def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_a
             select(ApplicationItem.application_id).where(ApplicationItem.product_no == "RACE-1")
         ).all()
         assert owners == [first_id]
+        db.session.remove()
+
+
+def test_rows_that_lose_their_claim_are_stored_with_the_refused_rows_in_row_order(
+    live_app, live_db
+):
+    """The rows a concurrent import claimed first are found only at the end (the final
+    insert), after every chunk's refused rows were stored: they are stored then, a chunk at
+    a time, and read back in row order with the others."""
+    rows = parse_workbook(workbook_bytes([good_row(f"LOST-{n}") for n in range(3)]))
+    rows_b = parse_workbook(
+        workbook_bytes(
+            [
+                good_row("LOST-2"),  # row 2: lost
+                good_row("LOST-BAD", volume="abc"),  # row 3: refused by its rule
+                good_row("LOST-0"),  # row 4: lost
+                good_row("LOST-OWN"),  # row 5: imported
+                good_row("LOST-1"),  # row 6: lost
+            ]
+        )
+    )
+    outcomes, _, second_id = _race(live_app, rows, rows_b, chunk_rows=2)
+
+    second = outcomes["second"]
+    assert second.imported == 1
+    assert [f["row"] for f in second.failed] == [2, 3, 4, 6]
+    assert [f["values"][1] for f in second.failed] == ["LOST-2", "LOST-BAD", "LOST-0", "LOST-1"]
+    for failed in (second.failed[0], second.failed[2], second.failed[3]):
+        assert "同时导入冲突" in failed["reasons"][0]
+    assert "“abc”不是数字" in "".join(second.failed[1]["reasons"])
+    with live_app.app_context():  # committed with the import
+        assert [f["row"] for f in refused.every(second.job_id)] == [2, 3, 4, 6]
+        kept = db.session.scalars(
+            select(ApplicationItem.product_no).where(ApplicationItem.application_id == second_id)
+        ).all()
+        assert kept == ["LOST-OWN"]
         db.session.remove()
 
 

@@ -11,14 +11,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from regbackoffice import storage
 from regbackoffice.extensions import db
 from regbackoffice.imports import persistence
 from regbackoffice.imports.job import run_import_job
 from regbackoffice.imports.reader import parse_workbook
-from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
+from regbackoffice.models import ApplicationItem, ImportFailedRow, ImportJob, ImportStatus, Role
 
 from . import factories
 from .xlsx_helpers import good_row, workbook_bytes
@@ -112,6 +112,7 @@ def test_rows_are_read_one_chunk_ahead_of_validation_at_most(monkeypatch):
 def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(monkeypatch):
     application, applicant = _application()
     rows = [good_row(f"ROLLBACK-{n}") for n in range(10)]
+    rows[2] = good_row("ROLLBACK-BAD", volume="abc")  # row 4: refused, stored with chunk 1
     key = storage.new_key("imports", ".xlsx")
     storage.save(key, workbook_bytes(rows))
     job = ImportJob(
@@ -127,6 +128,7 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
 
     def failing(row_no: int, *args: Any) -> Any:
         if row_no == 11:  # the last row of the last chunk: two chunks are written already
+            assert db.session.scalar(select(func.count()).select_from(ImportFailedRow)) == 1
             raise RuntimeError("the database went away")
         return validate(row_no, *args)
 
@@ -138,6 +140,7 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
     assert job.status is ImportStatus.FAILED and "系统错误" in (job.message or "")
     assert _product_nos(application) == []
     assert application.item_count == 0
+    assert db.session.scalar(select(func.count()).select_from(ImportFailedRow)) == 0
     assert storage.exists(key)  # kept for 重试
 
 

@@ -68,16 +68,17 @@ WHERE EXISTS (SELECT 1 FROM import_failed_rows f WHERE f.import_job_id = import_
 def upgrade():
     op.create_table(
         "import_failed_rows",
-        sa.Column(
-            "import_job_id",
-            sa.Integer(),
-            sa.ForeignKey("import_jobs.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        sa.Column("import_job_id", sa.Integer(), nullable=False),
         sa.Column("row_no", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("cells", sa.JSON(), nullable=False),
         sa.Column("reasons", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("import_job_id", "row_no"),
+        sa.ForeignKeyConstraint(
+            ["import_job_id"],
+            ["import_jobs.id"],
+            name=op.f("fk_import_failed_rows_import_job_id_import_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("import_job_id", "row_no", name=op.f("pk_import_failed_rows")),
     )
     op.execute(_MOVE[op.get_bind().dialect.name])
     with op.batch_alter_table("import_jobs") as batch_op:

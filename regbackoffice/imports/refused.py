@@ -103,9 +103,11 @@ def first(import_job_id: int, limit: int = SHOWN_ROWS) -> list[dict[str, Any]]:
     return [_as_dict(*row) for row in db.session.execute(stmt)]
 
 
-def every(import_job_id: int, page: int = PAGE_ROWS) -> Iterator[dict[str, Any]]:
-    """Every refused row, in row order, read ``page`` rows per query (keyset on the row
-    number, the primary key's second column): for 下载错误数据, which never holds more."""
+def every(import_job_id: int, page: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every refused row, in row order, read ``page`` rows (default ``PAGE_ROWS``) per
+    query, keyset on the row number (the primary key's second column): for 下载错误数据,
+    which never holds more."""
+    page = page or PAGE_ROWS
     after = 0
     while True:
         stmt = (
