@@ -26,7 +26,7 @@ from .clock import CHINA_TZ, china_date, china_today
 from .credit_code import make_credit_code
 from .extensions import db
 from .identity import identity_key
-from .imports.persistence import import_rows
+from .imports.job import import_now
 from .imports.reader import parse_workbook
 from .models import (
     ApiClient,
@@ -264,7 +264,8 @@ def _ensure_demo_application(
         sheet.append(row)
     data = io.BytesIO()
     workbook.save(data)
-    import_rows(application, parse_workbook(data.getvalue()), today=today)
+    parsed = parse_workbook(data.getvalue())
+    import_now(application, parsed, filename="气瓶清单.xlsx", actor=applicant, today=today)
     for item in db.session.scalars(
         select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     ):
@@ -585,7 +586,8 @@ def _history_application(
         for n, product_no in enumerate(product_nos, start=1)
     ]
     application = applications.create_application(unit, applicant)
-    import_rows(application, parse_workbook(_history_workbook(rows)), today=today)
+    parsed = parse_workbook(_history_workbook(rows))
+    import_now(application, parsed, filename="气瓶清单.xlsx", actor=applicant, today=today)
     for item in db.session.scalars(
         select(ApplicationItem).where(ApplicationItem.application_id == application.id)
     ):

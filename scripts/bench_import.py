@@ -1,6 +1,7 @@
 """Benchmark: the Excel import (parse, validate, store) against a large archive.
 
     scripts/bench import [--rows 10000] [--runs 5] [--archive 1000000] [--also-rows 100000]
+                         [--refused 100000]
 
 Uses its own PostgreSQL database (REGBO_BENCH_DATABASE_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/regbo_bench_apps), created and migrated if
@@ -10,6 +11,10 @@ from storage, check, parse, validate every row, look up the archive and the live
 applications, insert, commit), then removes what it added. Also times a bare openpyxl
 ``read_only`` parse and a bare calamine read of the same file. Prints a JSON summary with
 the median and the peak RSS of the import.
+
+``--refused N`` adds one import of an N-row file in which every row is refused (1 % already
+registered, the rest 超期未检), then builds its 下载错误数据 workbook from the stored refused
+rows (``refused.error_file``, as the download does): the wall time and peak RSS of both.
 
 Each import, and each bare read, runs in a child forked from the benchmark process (as rq
 forks a work horse per job): its peak RSS (``ru_maxrss`` of the child) is the memory of
@@ -165,8 +170,8 @@ def run(args: argparse.Namespace) -> dict:
         unit_id, user_id = unit.id, user.id
         archive_rows = db.session.scalar(sa.select(sa.func.count()).select_from(Cylinder))
 
-        def built(rows: int, run_no: int, key: str) -> tuple[float, float]:
-            overdue = rows * args.refused_percent // 100
+        def built(rows: int, run_no: int, key: str, refused_percent: int) -> tuple[float, float]:
+            overdue = rows * refused_percent // 100
             data = build_file(rows, f"R{run_no}X", archive_hits=rows // 100, overdue=overdue)
             storage.save(key, data)
             return round(len(data) / 2**20, 2), _peak_rss_mb()
@@ -179,12 +184,34 @@ def run(args: argparse.Namespace) -> dict:
             run_import_job(job_id)
             return time.perf_counter() - started
 
-        def timed_import(rows: int, run_no: int) -> dict:
+        def error_file(job_id: int, path: str) -> tuple[float, float]:
+            """下载错误数据 as the route builds it; returns (seconds, MB), the file kept."""
+            import shutil
+
+            from regbackoffice.imports import refused
+
+            started = time.perf_counter()
+            with refused.error_file(job_id) as made, open(path, "wb") as kept:
+                elapsed = time.perf_counter() - started
+                shutil.copyfileobj(made, kept)
+            return elapsed, round(os.path.getsize(path) / 2**20, 2)
+
+        def error_file_rows(path: str) -> int:
+            from python_calamine import CalamineWorkbook
+
+            sheet = CalamineWorkbook.from_path(path).get_sheet_by_index(0)
+            return sum(1 for _ in sheet.iter_rows()) - 1  # the header
+
+        def timed_import(
+            rows: int, run_no: int, refused_percent: int | None = None, errors: bool = False
+        ) -> dict:
             from regbackoffice import applications
             from regbackoffice.models import Unit
 
+            if refused_percent is None:
+                refused_percent = args.refused_percent
             key = storage.new_key("imports", ".xlsx")
-            (file_mb, _), _ = in_child(built, rows, run_no, key)
+            (file_mb, _), _ = in_child(built, rows, run_no, key, refused_percent)
             bare, bare_rss = in_child(bare_read, key, bare_openpyxl_parse)
             calamine, calamine_rss = in_child(bare_read, key, bare_calamine_parse)
             user = db.session.get(User, user_id)
@@ -194,7 +221,6 @@ def run(args: argparse.Namespace) -> dict:
                 created_by_id=user.id,
                 total_rows=rows,
                 file_key=key,
-                failed_rows=[],
                 original_name="bench.xlsx",
             )
             db.session.add(job)
@@ -206,6 +232,18 @@ def run(args: argparse.Namespace) -> dict:
             job = db.session.get(ImportJob, job_id)
             assert job.status is ImportStatus.DONE, job.message
             result = {"imported": job.imported_count, "failed": job.failed_count}
+            db.session.remove()
+            extra = {}
+            if errors:
+                path = os.path.join(storage_dir, f"errors-{job_id}.xlsx")
+                (seconds, mb), error_rss = in_child(error_file, job_id, path)
+                extra = {
+                    "error_file_seconds": round(seconds, 3),
+                    "error_file_peak_rss_mb": error_rss,
+                    "error_file_mb": mb,
+                    "error_file_rows": in_child(error_file_rows, path)[0],
+                }
+                os.remove(path)
             # Clean up, so every run meets the same database.
             db.session.delete(db.session.get(Application, application_id))
             db.session.commit()
@@ -218,6 +256,7 @@ def run(args: argparse.Namespace) -> dict:
                 "bare_calamine_seconds": round(calamine, 3),
                 "bare_calamine_peak_rss_mb": calamine_rss,
                 "result": result,
+                **extra,
                 "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             }
 
@@ -251,6 +290,9 @@ def run(args: argparse.Namespace) -> dict:
         if args.also_rows:
             also = [timed_import(args.also_rows, 90 + n) for n in range(args.also_runs)]
             summary["also"] = summarise(args.also_rows, also)
+        if args.refused:
+            # Every row refused: 1 % already registered, the other 99 % 超期未检.
+            summary["refused"] = timed_import(args.refused, 80, refused_percent=99, errors=True)
     summary["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -268,6 +310,12 @@ def main() -> None:
     parser.add_argument("--also-runs", type=int, default=1, help="how many --also-rows runs")
     parser.add_argument(
         "--refused-percent", type=int, default=0, help="this share of rows is also refused"
+    )
+    parser.add_argument(
+        "--refused",
+        type=int,
+        default=0,
+        help="one more import of this many rows, every one refused, and its error file",
     )
     print(json.dumps(run(parser.parse_args()), ensure_ascii=False, indent=2))
 

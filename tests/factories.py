@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
 from regbackoffice import accounts, archive, prereading
 from regbackoffice.credit_code import make_credit_code
 from regbackoffice.extensions import db
+from regbackoffice.imports import persistence, refused
 from regbackoffice.models import (
     Application,
     ApplicationItem,
@@ -19,6 +23,8 @@ from regbackoffice.models import (
     AttachmentKind,
     Cylinder,
     District,
+    ImportJob,
+    ImportStatus,
     Role,
     TagType,
     Unit,
@@ -276,3 +282,35 @@ def make_api_client(unit: Unit | None = None, scopes=None, **kw):
             s for s in ALL_API_SCOPES if s != "inspection" or unit.kind is UnitKind.INSPECTION_BODY
         ]
     return api_clients.issue_client(unit, scopes, **kw)
+
+
+@dataclass
+class Imported:
+    """An import's outcome, with its job and its refused rows as the table keeps them."""
+
+    job: ImportJob
+    job_id: int
+    total: int
+    imported: int
+    failed: list[dict[str, Any]]  # {"row", "values", "reasons"}, read back in row order
+
+
+def import_under_job(
+    application: Application, rows: Iterable[tuple[int, list[Any]]], **kw: Any
+) -> Imported:
+    """``persistence.import_rows`` under a new import job (flushes, no commit), as
+    start_import runs it; the refused rows are read back from ``import_failed_rows``."""
+    job = ImportJob(
+        application_id=application.id,
+        created_by_id=application.created_by_id,
+        status=ImportStatus.DONE,
+        original_name="清单.xlsx",
+    )
+    db.session.add(job)
+    db.session.flush()
+    outcome = persistence.import_rows(application, rows, job=job, **kw)
+    job.total_rows, job.imported_count = outcome.total, outcome.imported
+    job.failed_count = outcome.failed
+    failed = list(refused.every(job.id))
+    assert len(failed) == outcome.failed
+    return Imported(job, job.id, outcome.total, outcome.imported, failed)

@@ -154,7 +154,6 @@ def test_a_qr_url_registered_for_another_cylinder_cannot_be_bound(client):
 def test_a_tag_imported_for_another_cylinder_of_a_live_application_cannot_be_bound(client):
     """一瓶一码 across the doors: the import refuses a bound tag, the binding refuses a tag
     a live application claims for another cylinder (or an RFID code in the archive)."""
-    from regbackoffice.imports.persistence import import_rows
     from regbackoffice.imports.reader import parse_workbook
 
     from .xlsx_helpers import good_row, workbook_bytes
@@ -164,7 +163,7 @@ def test_a_tag_imported_for_another_cylinder_of_a_live_application_cannot_be_bou
     application = factories.make_application()
     url = "https://trace.example.invalid/q/pending"
     rows = parse_workbook(workbook_bytes([good_row("PENDING-1", tag_value=url)]))
-    assert import_rows(application, rows).imported == 1
+    assert factories.import_under_job(application, rows).imported == 1
     refused = assert_envelope(
         post_json(client, URL, bind_body(cylinder, qr_content=url), token), 409
     )

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from regbackoffice import clock
-from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
 
 from . import factories
@@ -46,7 +45,7 @@ def test_import_on_a_utc_host_judges_months_by_china_date(utc_host_at_month_turn
         # Inspection month just passed in China: refused, although it is January in UTC.
         good_row("CLK-2", next_inspection_month="2027-01"),
     ]
-    outcome = import_rows(application, parse_workbook(workbook_bytes(rows)))
+    outcome = factories.import_under_job(application, parse_workbook(workbook_bytes(rows)))
     assert outcome.imported == 1
     (refused,) = outcome.failed
     assert refused["row"] == 3

@@ -12,7 +12,6 @@ from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import job as import_job
 from regbackoffice.imports import template as import_template
-from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import ApplicationItem, ApplicationStatus, Medium, TagType, Variety
 
@@ -23,7 +22,9 @@ TODAY = date(2026, 11, 26)
 
 
 def _import(application, rows):
-    return import_rows(application, parse_workbook(workbook_bytes(rows)), today=TODAY)
+    return factories.import_under_job(
+        application, parse_workbook(workbook_bytes(rows)), today=TODAY
+    )
 
 
 def _items(application):
@@ -279,7 +280,7 @@ def test_error_file_round_trip_adds_the_fixed_rows():
     ws.cell(3, 12).value = "https://trace.example.com/q/RT-3"
     out = io.BytesIO()
     wb.save(out)
-    second = import_rows(application, parse_workbook(out.getvalue()), today=TODAY)
+    second = factories.import_under_job(application, parse_workbook(out.getvalue()), today=TODAY)
     assert second.failed == [] and second.imported == 2
     assert sorted(i.product_no for i in _items(application)) == ["RT-1", "RT-2", "RT-3"]
     assert _items(application)[2].internal_no.startswith("=HYPERLINK")
@@ -317,7 +318,7 @@ def test_template_itself_round_trips_its_example_row():
     out = io.BytesIO()
     wb.save(out)
     application = factories.make_application()
-    outcome = import_rows(application, parse_workbook(out.getvalue()), today=TODAY)
+    outcome = factories.import_under_job(application, parse_workbook(out.getvalue()), today=TODAY)
     assert outcome.failed == [] and outcome.imported == 1
     assert import_job.BACKGROUND_THRESHOLD == 2000
 

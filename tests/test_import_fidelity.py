@@ -21,7 +21,7 @@ from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
 from regbackoffice.imports import template as import_template
 from regbackoffice.imports.cells import FORMULA_MESSAGE
-from regbackoffice.imports.persistence import import_rows, live_tag_key
+from regbackoffice.imports.persistence import live_tag_key
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import (
     ApplicationItem,
@@ -93,7 +93,7 @@ def _item_form(product_no: str, **overrides: str) -> dict[str, str]:
 
 
 def _import(application, data: bytes, name: str = "list.xlsx"):
-    return import_rows(application, parse_workbook(data, name), today=TODAY)
+    return factories.import_under_job(application, parse_workbook(data, name), today=TODAY)
 
 
 def _products(application) -> list[str]:
@@ -344,7 +344,7 @@ def test_ods_filtered_and_repeated_hidden_rows_are_counted_and_uncalculated_form
     rows = parse_workbook(rewrite_part(data, "content.xml", change), "list.ods")
     assert [row_no for row_no, _ in rows] == [2, 3, 6]  # the repeated empty rows count
     assert rows.hidden == 2  # the filtered row 3 and the hidden row 6, not the empty ones
-    outcome = import_rows(application, rows, today=TODAY)
+    outcome = factories.import_under_job(application, rows, today=TODAY)
     assert _reasons(outcome, 2) == [f"容积(L)：{FORMULA_MESSAGE}"]
     assert outcome.imported == 2
 
@@ -859,6 +859,7 @@ def test_tag_type_is_kept_for_rfid_rows():
 
 def test_a_large_csv_is_stored_and_read_again_as_csv_by_the_job(monkeypatch):
     from regbackoffice.imports import job as import_job
+    from regbackoffice.imports import refused as import_refused
 
     monkeypatch.setattr(import_job, "BACKGROUND_THRESHOLD", 1)  # every file goes to the job
     application = factories.make_application()
@@ -870,4 +871,5 @@ def test_a_large_csv_is_stored_and_read_again_as_csv_by_the_job(monkeypatch):
     import_job.run_import_job(job.id)
     db.session.expire_all()
     assert (job.status, job.imported_count, job.failed_count) == (ImportStatus.DONE, 1, 1)
-    assert "容积(L)“2,5”含有逗号" in job.failed_rows[0]["reasons"][0]
+    [(refused,)] = [row["reasons"] for row in import_refused.first(job.id)]
+    assert "容积(L)“2,5”含有逗号" in refused

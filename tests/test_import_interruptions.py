@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 
 from regbackoffice import health, jobs, storage, worker
 from regbackoffice.imports import job as import_job
-from regbackoffice.models import ApplicationItem, AuditLog, ImportJob, ImportStatus, Role, User
+from regbackoffice.models import (
+    ApplicationItem,
+    AuditLog,
+    ImportFailedRow,
+    ImportJob,
+    ImportStatus,
+    Role,
+    User,
+)
 
 from . import factories
 from .conftest import TEST_REDIS_URL, post_form
@@ -47,7 +55,6 @@ def _stored_job(db, application, applicant, count: int, prefix: str, **kw) -> Im
         created_by_id=applicant.id,
         total_rows=count,
         file_key=key,
-        failed_rows=[],
         original_name=f"{prefix}.xlsx",
         **kw,
     )
@@ -106,6 +113,16 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def _refused_rows(db, job_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(ImportFailedRow.row_no)
+            .where(ImportFailedRow.import_job_id == job_id)
+            .order_by(ImportFailedRow.row_no)
+        )
+    )
 
 
 def _fresh(db, job_id: int) -> ImportJob:
@@ -179,6 +196,7 @@ def test_a_work_horse_killed_mid_import_ends_failed_with_nothing_imported_and_re
     failed = _fresh(db, job_id)
     assert failed.message == "导入进程意外中断，未导入任何气瓶，请点击“重试”"
     assert failed.imported_count == 0 and _items(db, application_id) == 0  # nothing half-done
+    assert _refused_rows(db, job_id) == []  # its refused row (row 7) was not kept either
     assert failed.file_key == key and storage.exists(key)  # kept for 重试
     assert import_job.can_retry(failed)
     assert db.session.scalar(
@@ -194,10 +212,10 @@ def test_a_work_horse_killed_mid_import_ends_failed_with_nothing_imported_and_re
     done = _fresh(db, job_id)
     assert done.status is ImportStatus.DONE, done.message
     assert (done.imported_count, done.failed_count) == (29, 1)
-    assert _items(db, application_id) == 29
+    assert _items(db, application_id) == 29 and _refused_rows(db, job_id) == [7]
     assert not storage.exists(key)
     import_job.run_import_job(job_id)  # delivered twice: imported once
-    assert _items(db, application_id) == 29
+    assert _items(db, application_id) == 29 and _refused_rows(db, job_id) == [7]
 
 
 def _failed_rq_job(redis_conn, app, import_job_id: int) -> None:
@@ -257,7 +275,6 @@ def test_a_file_refused_as_a_whole_offers_no_retry(app, db, client, login_as):
         created_by_id=applicant.id,
         status=ImportStatus.FAILED,
         message="文件中没有数据行",
-        failed_rows=[],
         original_name="empty.xlsx",
     )
     db.session.add(job)

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from regbackoffice import storage
 from regbackoffice.extensions import db
+from regbackoffice.imports import refused
 from regbackoffice.imports.job import BACKGROUND_THRESHOLD, run_import_job
-from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
 from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
 
@@ -110,7 +110,6 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
             created_by_id=user_id,
             total_rows=30,
             file_key=key,
-            failed_rows=[],
             original_name="w.xlsx",
         )
         db.session.add(job)
@@ -144,15 +143,16 @@ def test_real_rq_worker_process_runs_the_import(live_app, live_db, redis_conn):
         job = db.session.get(ImportJob, job_id)
         assert job.status is ImportStatus.DONE, job.message
         assert (job.imported_count, job.failed_count) == (29, 1)
-        assert job.failed_rows[0]["row"] == 7
+        assert [row["row"] for row in refused.first(job_id)] == [7]
         assert not storage.exists(key)
         db.session.remove()
 
 
-def _race(live_app, rows_first, rows_second=None, *, second=None):
+def _race(live_app, rows_first, rows_second=None, *, second=None, **second_kw):
     """Import ``rows_first`` into one committed application and, while that transaction is
     still open, run the second contender (``rows_second`` imported into another application,
-    or the callable ``second``) in its own thread: it must wait on the first's claims.
+    with ``second_kw`` for its import, or the callable ``second``) in its own thread: it
+    must wait on the first's claims.
     Returns the outcomes ("first", "second") and the two application ids."""
     first_id, _ = _committed_application(live_app)
     second_id, _ = _committed_application(live_app)
@@ -160,11 +160,11 @@ def _race(live_app, rows_first, rows_second=None, *, second=None):
     outcomes = {}
     errors = []
 
-    def import_into(application_id, rows, before_commit=None):
+    def import_into(application_id, rows, before_commit=None, **kw):
         from regbackoffice.models import Application
 
         application = db.session.get(Application, application_id)
-        outcome = import_rows(application, rows)
+        outcome = factories.import_under_job(application, rows, **kw)
         if before_commit:
             before_commit()
         db.session.commit()
@@ -188,7 +188,7 @@ def _race(live_app, rows_first, rows_second=None, *, second=None):
     )
     first.start()
     assert first_flushed.wait(30)
-    work = second or (lambda: import_into(second_id, rows_second))
+    work = second or (lambda: import_into(second_id, rows_second, **second_kw))
     contender = threading.Thread(target=run, args=("second", work))
     contender.start()
     # Wait until the second transaction is blocked on the first one's claim.
@@ -230,6 +230,42 @@ def test_two_concurrent_imports_of_the_same_cylinder_exactly_one_keeps_it(live_a
             select(ApplicationItem.application_id).where(ApplicationItem.product_no == "RACE-1")
         ).all()
         assert owners == [first_id]
+        db.session.remove()
+
+
+def test_rows_that_lose_their_claim_are_stored_with_the_refused_rows_in_row_order(
+    live_app, live_db
+):
+    """The rows a concurrent import claimed first are found only at the end (the final
+    insert), after every chunk's refused rows were stored: they are stored then, a chunk at
+    a time, and read back in row order with the others."""
+    rows = parse_workbook(workbook_bytes([good_row(f"LOST-{n}") for n in range(3)]))
+    rows_b = parse_workbook(
+        workbook_bytes(
+            [
+                good_row("LOST-2"),  # row 2: lost
+                good_row("LOST-BAD", volume="abc"),  # row 3: refused by its rule
+                good_row("LOST-0"),  # row 4: lost
+                good_row("LOST-OWN"),  # row 5: imported
+                good_row("LOST-1"),  # row 6: lost
+            ]
+        )
+    )
+    outcomes, _, second_id = _race(live_app, rows, rows_b, chunk_rows=2)
+
+    second = outcomes["second"]
+    assert second.imported == 1
+    assert [f["row"] for f in second.failed] == [2, 3, 4, 6]
+    assert [f["values"][1] for f in second.failed] == ["LOST-2", "LOST-BAD", "LOST-0", "LOST-1"]
+    for failed in (second.failed[0], second.failed[2], second.failed[3]):
+        assert "同时导入冲突" in failed["reasons"][0]
+    assert "“abc”不是数字" in "".join(second.failed[1]["reasons"])
+    with live_app.app_context():  # committed with the import
+        assert [f["row"] for f in refused.every(second.job_id)] == [2, 3, 4, 6]
+        kept = db.session.scalars(
+            select(ApplicationItem.product_no).where(ApplicationItem.application_id == second_id)
+        ).all()
+        assert kept == ["LOST-OWN"]
         db.session.remove()
 
 
@@ -310,13 +346,15 @@ def test_a_deleted_draft_releases_its_tags_for_a_new_application(live_app, live_
 
     with live_app.app_context():
         first = db.session.get(Application, first_id)
-        import_rows(first, parse_workbook(workbook_bytes([good_row("REL-A", tag_value=url)])))
+        factories.import_under_job(
+            first, parse_workbook(workbook_bytes([good_row("REL-A", tag_value=url)]))
+        )
         db.session.commit()
         first = db.session.get(Application, first_id)
         applications.delete_application(first, db.session.get(User, first.created_by_id))
         db.session.commit()
         second = db.session.get(Application, second_id)
-        outcome = import_rows(
+        outcome = factories.import_under_job(
             second, parse_workbook(workbook_bytes([good_row("REL-B", tag_value=url)]))
         )
         db.session.commit()
@@ -336,7 +374,6 @@ def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polle
         created_by_id=applicant.id,
         total_rows=10,
         file_key=key,
-        failed_rows=[],
         original_name="lost.xlsx",
     )
     db.session.add(job)
@@ -357,7 +394,7 @@ def test_an_import_that_never_reached_redis_is_sent_again_when_its_page_is_polle
 
 def test_import_job_of_another_unit_is_404(client, login_as):
     other = factories.make_application()
-    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id, failed_rows=[])
+    job = ImportJob(application_id=other.id, created_by_id=other.created_by_id)
     db.session.add(job)
     db.session.flush()
     login_as(Role.APPLICANT)

@@ -11,15 +11,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from regbackoffice import storage
 from regbackoffice.extensions import db
 from regbackoffice.imports import persistence
 from regbackoffice.imports.job import run_import_job
-from regbackoffice.imports.persistence import import_rows
 from regbackoffice.imports.reader import parse_workbook
-from regbackoffice.models import ApplicationItem, ImportJob, ImportStatus, Role
+from regbackoffice.models import ApplicationItem, ImportFailedRow, ImportJob, ImportStatus, Role
 
 from . import factories
 from .xlsx_helpers import good_row, workbook_bytes
@@ -52,7 +51,9 @@ def test_a_refused_row_in_the_last_chunk_is_reported_and_every_other_chunk_impor
     application, _ = _application()
     rows = [good_row(f"STREAM-{n}") for n in range(10)]  # chunks of 4, 4 and 2 rows
     rows[9] = good_row("STREAM-BAD", volume="abc")
-    outcome = import_rows(application, parse_workbook(workbook_bytes(rows)), today=TODAY)
+    outcome = factories.import_under_job(
+        application, parse_workbook(workbook_bytes(rows)), today=TODAY
+    )
     assert (outcome.total, outcome.imported) == (10, 9)
     assert [f["row"] for f in outcome.failed] == [11]
     assert outcome.failed[0]["values"][1] == "STREAM-BAD"
@@ -66,7 +67,9 @@ def test_the_same_cylinder_or_tag_in_two_chunks_is_refused_with_the_first_row():
     rows = [good_row(f"TWICE-{n}") for n in range(10)]
     rows[7] = good_row("TWICE-0")  # row 9 (chunk 2) is row 2's cylinder (chunk 1)
     rows[9] = good_row("TWICE-OTHER", tag_value=rows[1][-1])  # row 11: row 3's QR URL
-    outcome = import_rows(application, parse_workbook(workbook_bytes(rows)), today=TODAY)
+    outcome = factories.import_under_job(
+        application, parse_workbook(workbook_bytes(rows)), today=TODAY
+    )
     failed = {f["row"]: "；".join(f["reasons"]) for f in outcome.failed}
     assert sorted(failed) == [9, 11]
     assert "与第2行是同一只气瓶" in failed[9]
@@ -101,7 +104,7 @@ def test_rows_are_read_one_chunk_ahead_of_validation_at_most(monkeypatch):
         return validate(row_no, *args)
 
     monkeypatch.setattr(persistence, "validate_row", counting)
-    outcome = import_rows(application, source, today=TODAY)
+    outcome = factories.import_under_job(application, source, today=TODAY)
     assert outcome.imported == 10
     assert max(ahead) <= CHUNK
 
@@ -109,6 +112,7 @@ def test_rows_are_read_one_chunk_ahead_of_validation_at_most(monkeypatch):
 def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(monkeypatch):
     application, applicant = _application()
     rows = [good_row(f"ROLLBACK-{n}") for n in range(10)]
+    rows[2] = good_row("ROLLBACK-BAD", volume="abc")  # row 4: refused, stored with chunk 1
     key = storage.new_key("imports", ".xlsx")
     storage.save(key, workbook_bytes(rows))
     job = ImportJob(
@@ -116,7 +120,6 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
         created_by_id=applicant.id,
         total_rows=10,
         file_key=key,
-        failed_rows=[],
         original_name="rollback.xlsx",
     )
     db.session.add(job)
@@ -125,6 +128,7 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
 
     def failing(row_no: int, *args: Any) -> Any:
         if row_no == 11:  # the last row of the last chunk: two chunks are written already
+            assert db.session.scalar(select(func.count()).select_from(ImportFailedRow)) == 1
             raise RuntimeError("the database went away")
         return validate(row_no, *args)
 
@@ -136,6 +140,7 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
     assert job.status is ImportStatus.FAILED and "系统错误" in (job.message or "")
     assert _product_nos(application) == []
     assert application.item_count == 0
+    assert db.session.scalar(select(func.count()).select_from(ImportFailedRow)) == 0
     assert storage.exists(key)  # kept for 重试
 
 
@@ -158,7 +163,9 @@ def test_the_sqlite_demo_imports_chunk_by_chunk_too(tmp_path_factory):
             rows = [good_row(f"LITE-{n}") for n in range(10)]
             rows[6] = good_row("LITE-1")  # row 8: row 3's cylinder, one chunk later
             rows[9] = good_row("LITE-BAD", volume="abc")
-            outcome = import_rows(application, parse_workbook(workbook_bytes(rows)), today=TODAY)
+            outcome = factories.import_under_job(
+                application, parse_workbook(workbook_bytes(rows)), today=TODAY
+            )
             assert outcome.imported == 8
             assert [f["row"] for f in outcome.failed] == [8, 11]
             assert len(_product_nos(application)) == 8 == application.item_count
@@ -189,7 +196,7 @@ def test_the_sheet_xml_scanned_in_small_pieces_still_finds_hidden_rows_and_error
     parsed = parse_workbook(out.getvalue())
     assert parsed.hidden == 3
     application, _ = _application()
-    outcome = import_rows(application, parsed, today=TODAY)
+    outcome = factories.import_under_job(application, parsed, today=TODAY)
     assert [f["row"] for f in outcome.failed] == [12]
     assert outcome.failed[0]["reasons"] == ["制造单位：单元格是Excel错误值#N/A，请改正"]
     assert outcome.imported == 11

@@ -1,4 +1,5 @@
-"""The Excel template opens and saves cleanly in exceljs (web tools) and LibreOffice."""
+"""The Excel template and the error file (下载错误数据) open and save cleanly in exceljs (web
+tools) and LibreOffice."""
 
 from __future__ import annotations
 
@@ -60,6 +61,64 @@ def test_a_template_saved_by_libreoffice_keeps_its_notes_and_imports(client, log
     workbook = load(io.BytesIO(client.get("/applications/template.xlsx").data))
     for column, value in enumerate(good_row("LO-0000001"), start=1):
         workbook["气瓶信息"].cell(row=2, column=column, value=value)
+    workbook.save(filled)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "xlsx:Calc MS Excel 2007 XML",
+            "--outdir",
+            str(out),
+            str(filled),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    saved = out / "filled.xlsx"
+    assert result.returncode == 0 and saved.exists(), result.stderr
+    assert_notes_kept_and_row_imported(client, application, saved)
+
+
+def _error_file(client, login_as, tmp_path) -> tuple[object, Path]:
+    """An import with one refused row (row 2), and its 下载错误数据 file (written row by row,
+    openpyxl write-only)."""
+    from . import factories
+    from .xlsx_helpers import workbook_bytes
+
+    applicant = login_as(Role.APPLICANT)
+    application = factories.make_application(applicant.unit, created_by=applicant)
+    result = _post_file(client, application, workbook_bytes([good_row("ERR-P", volume="abc")]))
+    downloaded = tmp_path / "errors.xlsx"
+    downloaded.write_bytes(client.get(f"{result}/errors.xlsx").data)
+    return application, downloaded
+
+
+def test_an_error_file_fixed_in_exceljs_keeps_its_notes_and_imports(client, login_as, tmp_path):
+    application, downloaded = _error_file(client, login_as, tmp_path)
+    saved = tmp_path / "exceljs.xlsx"
+    row = [str(value) for value in good_row("ERR-P")]  # the refused row, fixed
+    result = subprocess.run(
+        ["node", str(ROUNDTRIP), str(downloaded), str(saved), json.dumps(row)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "气瓶信息" in json.loads(result.stdout)["sheets"]
+    assert_notes_kept_and_row_imported(client, application, saved)
+
+
+def test_an_error_file_fixed_in_libreoffice_keeps_its_notes_and_imports(client, login_as, tmp_path):
+    from openpyxl import load_workbook as load
+
+    application, downloaded = _error_file(client, login_as, tmp_path)
+    workbook = load(downloaded)
+    workbook["气瓶信息"]["G2"].value = "35.50"  # 容积: the refused cell, fixed
+    filled = tmp_path / "filled.xlsx"
     workbook.save(filled)
     out = tmp_path / "out"
     result = subprocess.run(

@@ -14,6 +14,8 @@ One module per job, in the order a file goes through them:
   its tag (``INSERT … ON CONFLICT DO NOTHING`` on the unique ``live_identity_key`` and
   ``live_tag_key``: of two concurrent imports of one cylinder, or of one new QR URL/RFID
   code, exactly one keeps it);
+- ``refused``: the refused rows, stored one by one as each chunk is written, read back in
+  row order (the result page's first 500, 下载错误数据 a page at a time);
 - ``job``: small files are imported in the request, large ones by the rq job with progress
   in Redis;
 - ``template``: the Excel template and the error file (下载错误数据) in its layout.

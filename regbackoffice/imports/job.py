@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
@@ -19,7 +19,7 @@ from ..models import EDITABLE_STATUSES, Application, ImportJob, ImportStatus, Us
 from ..transaction import after_commit
 from . import ImportRejected
 from .persistence import ImportOutcome, import_rows
-from .reader import parse_workbook
+from .reader import ParsedRows, parse_workbook
 
 BACKGROUND_THRESHOLD = 2_000
 
@@ -35,20 +35,9 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
         raise ImportRejected("申请已提交，不能再导入气瓶")
     require_cylinder_edits(application, ImportRejected)
     rows = parse_workbook(data, filename)
-    job = ImportJob(
-        application_id=application.id,
-        original_name=filename[:255],
-        total_rows=len(rows),
-        hidden_rows=rows.hidden,
-        created_by_id=actor.id,
-        failed_rows=[],
-    )
-    db.session.add(job)
-    db.session.flush()
     if len(rows) <= BACKGROUND_THRESHOLD:
-        outcome = import_rows(application, rows)
-        _finish(job, outcome)
-        return job
+        return import_now(application, rows, filename=filename, actor=actor)
+    job = _new_job(application, rows, filename=filename, actor=actor)
     # The stored file keeps a .csv suffix, so the job reads it as CSV again.
     job.file_key = storage.new_key("imports", f".{rows.kind}")
     storage.save_in_transaction(job.file_key, data)
@@ -60,6 +49,36 @@ def start_import(application: Application, data: bytes, *, filename: str, actor:
         import_job=job.id,
     )
     jobs.enqueue_after_commit(JOB_FUNCTION, job.id, job_id=rq_job_id(job.id), **_enqueue_options())
+    return job
+
+
+def _new_job(
+    application: Application, rows: ParsedRows, *, filename: str, actor: User
+) -> ImportJob:
+    job = ImportJob(
+        application_id=application.id,
+        original_name=filename[:255],
+        total_rows=len(rows),
+        hidden_rows=rows.hidden,
+        created_by_id=actor.id,
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def import_now(
+    application: Application,
+    rows: ParsedRows,
+    *,
+    filename: str,
+    actor: User,
+    today: date | None = None,
+) -> ImportJob:
+    """Import the rows of a file now, in this transaction, as one finished import job (a
+    small upload; the demo's lists)."""
+    job = _new_job(application, rows, filename=filename, actor=actor)
+    _finish(job, import_rows(application, rows, job=job, today=today), actor)
     return job
 
 
@@ -262,8 +281,7 @@ def _finish(job: ImportJob, outcome: ImportOutcome, actor: User | None = None) -
     job.status = ImportStatus.DONE
     job.total_rows = outcome.total
     job.imported_count = outcome.imported
-    job.failed_count = len(outcome.failed)
-    job.failed_rows = outcome.failed
+    job.failed_count = outcome.failed
     job.finished_at = datetime.now(UTC)
     audit.record(
         "application_import",
@@ -272,7 +290,7 @@ def _finish(job: ImportJob, outcome: ImportOutcome, actor: User | None = None) -
         actor=actor,
         import_job=job.id,
         imported=outcome.imported,
-        failed=len(outcome.failed),
+        failed=outcome.failed,
     )
 
 
@@ -337,7 +355,7 @@ def run_import_job(job_id: int) -> None:
     application = db.session.get_one(Application, job.application_id)
     try:
         rows = parse_workbook(storage.read(job.file_key or ""), job.file_key or "")
-        outcome = import_rows(application, rows, progress=progress)
+        outcome = import_rows(application, rows, job=job, progress=progress)
     except ImportRejected as exc:
         job.status = ImportStatus.FAILED
         job.message = str(exc)

@@ -22,11 +22,13 @@ from ..models import (
     ApplicationItem,
     ApplicationStatus,
     Cylinder,
+    ImportJob,
     TagBinding,
     TagType,
 )
 from ..tag_binding import lock_all_tags, lock_tags, tag_digest
 from . import ImportRejected
+from .refused import RefusedRows
 from .rules import CodeTables, RowResult, validate_row
 
 
@@ -34,7 +36,7 @@ from .rules import CodeTables, RowResult, validate_row
 class ImportOutcome:
     total: int
     imported: int
-    failed: list[dict[str, Any]]
+    failed: int  # rows refused: the import job's ImportFailedRow rows
 
 
 Progress = Callable[[int, int], None]
@@ -92,7 +94,7 @@ class _ItemSink:
         self.postgresql = db.session.get_bind().dialect.name == "postgresql"
         self.columns: list[str] = []
         self.inserted = 0
-        self.lost: list[RowResult] = []  # SQLite: rows that lost their claim
+        self.lost: list[RowResult] = []  # SQLite: rows that lost their claim (a race: few)
         self.copied = 0
 
     def add(self, chunk: list[tuple[RowResult, dict[str, Any]]]) -> None:
@@ -147,11 +149,14 @@ class _ItemSink:
                     )
         self.copied += len(chunk)
 
-    def finish(self) -> tuple[int, list[RowResult]]:
-        """The number of items inserted, and the rows that lost their claim to another live
-        item (inserted concurrently, or committed since the look-ups)."""
+    def finish(self, lost: Callable[[list[RowResult]], None], chunk_rows: int) -> int:
+        """Claim every row; returns the number of items inserted. The rows that lost their
+        claim to another live item (inserted concurrently, or committed since the
+        look-ups) are given to ``lost``, in row order, ``chunk_rows`` at a time."""
         if not self.postgresql or not self.copied:
-            return self.inserted, self.lost
+            for start in range(0, len(self.lost), chunk_rows):
+                lost(self.lost[start : start + chunk_rows])
+            return self.inserted
         column_sql = ", ".join(self.columns)
         with self._cursor() as cursor:
             # Ordered by key, so two concurrent imports lock keys in one order (no deadlock).
@@ -161,25 +166,32 @@ class _ItemSink:
                 " ON CONFLICT DO NOTHING"
             )
             inserted = cursor.rowcount
-            lost: list[RowResult] = []
-            if inserted < self.copied:
+        if inserted < self.copied:
+            connection = db.session.connection().connection.driver_connection
+            assert connection is not None
+            # A server-side cursor, read a chunk at a time: however many rows lost (every
+            # row of a file imported twice at once), no more than a chunk is held.
+            with connection.cursor(name="import_lost_rows") as cursor:
                 cursor.execute(
                     "SELECT t.source_row, t.source_values, t.live_identity_key, t.qr_content,"
                     f" t.rfid_code FROM {self.TEMP_TABLE} t WHERE NOT EXISTS (SELECT 1 FROM"
                     " application_items a WHERE a.application_id = t.application_id"
                     " AND a.row_no = t.row_no) ORDER BY t.source_row"
                 )
-                for row, values, key, qr_content, rfid_code in cursor.fetchall():
-                    tag = (
-                        (TagType.QR, qr_content)
-                        if qr_content
-                        else (TagType.RFID, rfid_code)
-                        if rfid_code
-                        else None
-                    )
-                    lost.append(RowResult(row=row, values=json.loads(values), key=key, tag=tag))
+                while rows := cursor.fetchmany(chunk_rows):
+                    lost([_lost_row(*row) for row in rows])
+        with self._cursor() as cursor:
             cursor.execute(f"DROP TABLE {self.TEMP_TABLE}")
-        return inserted, lost
+        return inserted
+
+
+def _lost_row(
+    row: int, values: str, key: str, qr_content: str | None, rfid_code: str | None
+) -> RowResult:
+    tag = (
+        (TagType.QR, qr_content) if qr_content else (TagType.RFID, rfid_code) if rfid_code else None
+    )
+    return RowResult(row=row, values=json.loads(values), key=key, tag=tag)
 
 
 TAG_LABELS = {TagType.QR: "二维码", TagType.RFID: "RFID编码"}
@@ -288,17 +300,20 @@ def import_rows(
     application: Application,
     rows: Iterable[tuple[int, list[Any]]],
     *,
+    job: ImportJob,
     today: date | None = None,
     progress: Progress | None = None,
     chunk_rows: int | None = None,
 ) -> ImportOutcome:
-    """Validate ``rows`` and add the good ones to ``application`` (flushes, no commit).
+    """Validate ``rows``, add the good ones to ``application`` and the refused ones to
+    ``job``'s ``ImportFailedRow``s (flushes, no commit).
 
     The rows stream through in chunks of ``chunk_rows`` (default ``CHUNK_ROWS``): each
-    chunk is validated, looked up (archive, other applications, tags) and written out
-    before the next one is read, so memory does not grow with the file. All of it is one
-    transaction: a worker killed midway leaves nothing imported, and a row refused in the
-    last chunk is reported like any other.
+    chunk is validated, looked up (archive, other applications, tags) and written out, its
+    good rows and its refused rows, before the next one is read, so memory does not grow
+    with the file nor with the rows refused. All of it is one transaction: a worker killed
+    midway leaves nothing imported and no refused row stored, and a row refused in the last
+    chunk is reported like any other.
     """
     if application.status not in EDITABLE_STATUSES:
         raise ImportRejected("申请已提交，不能再导入气瓶")
@@ -326,8 +341,7 @@ def import_rows(
         or 0
     )
     sink = _ItemSink()
-    failed: list[dict[str, Any]] = []
-    shared: dict[str, str] = {}
+    refused = RefusedRows(job.id)
     done = 0
     for chunk in _chunked(rows, chunk_rows):
         results: list[RowResult] = []
@@ -352,9 +366,10 @@ def import_rows(
                 progress(done, total)
         _check_against_database(results, application.id)
         good: list[tuple[RowResult, dict[str, Any]]] = []
+        bad: list[RowResult] = []
         for result in results:
             if result.reasons or result.data is None:
-                failed.append(_failed_row(result, shared))
+                bad.append(result)
                 continue
             next_row += 1
             values = item_values(application.id, next_row, result.data, result.key)
@@ -362,30 +377,18 @@ def import_rows(
                 values["correction_change"] = "new"  # the clerk's next audit shows it as new
             good.append((result, values))
         sink.add(good)
-    inserted, lost = sink.finish()
-    if lost:
-        _explain_lost_claims(lost, application.id)
-        failed.extend(_failed_row(result, shared) for result in lost)
-        failed.sort(key=lambda f: f["row"])
+        refused.add(bad)
+
+    def lost(results: list[RowResult]) -> None:
+        _explain_lost_claims(results, application.id)
+        refused.add(results)  # after the others: the rows are read back in row order
+
+    inserted = sink.finish(lost, chunk_rows)
     application.item_count += inserted
     db.session.flush()
     if progress:
         progress(total, total)
-    return ImportOutcome(total=total, imported=inserted, failed=failed)
-
-
-def _failed_row(result: RowResult, shared: dict[str, str]) -> dict[str, Any]:
-    """A refused row as the result keeps it (for the error file). Equal texts share one
-    string (``shared``): of many refused rows, most cells (品种, 介质, 制造单位, dates…) and
-    many reasons repeat, and all of them are held to the end of the import."""
-    # PostgreSQL cannot store NUL in text or JSON; the row's reasons already name it.
-    return {
-        "row": result.row,
-        "values": [shared.setdefault(t, t) for t in (v.replace("\x00", "") for v in result.values)],
-        "reasons": [
-            shared.setdefault(t, t) for t in (r.replace("\x00", "") for r in result.reasons)
-        ],
-    }
+    return ImportOutcome(total=total, imported=inserted, failed=refused.count)
 
 
 def _check_against_database(results: list[RowResult], application_id: int) -> None:

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import zip_longest
+from typing import IO, cast
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell, MergedCell
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from ..models import Medium, TagType, Variety
 
@@ -148,36 +156,60 @@ def medium_choices(media: Iterable[Medium]) -> list[str]:
     return [f"{m.code} {m.name}" for m in media]
 
 
-def _header(ws: Worksheet, *, with_notes: bool, extra: Sequence[str] = ()) -> None:
+def _header_cells(
+    ws: Worksheet,
+    cell: Callable[[int, str], Cell],
+    *,
+    with_notes: bool,
+    extra: Sequence[str] = (),
+) -> None:
+    """The header row, through ``cell(column, value)`` (a sheet's cell, or a write-only
+    cell), with the column widths, the frozen header and its height."""
     for index, column in enumerate(COLUMNS, start=1):
-        cell = ws.cell(row=1, column=index, value=column.header)
-        cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        header = cell(index, column.header)
+        header.font = Font(bold=True)
+        header.fill = _HEADER_FILL
+        header.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         if with_notes:
-            cell.comment = Comment(column.note, "模板说明", width=320, height=120)
+            header.comment = Comment(column.note, "模板说明", width=320, height=120)
         ws.column_dimensions[get_column_letter(index)].width = column.width
     for offset, title in enumerate(extra, start=len(COLUMNS) + 1):
-        cell = ws.cell(row=1, column=offset, value=title)
-        cell.font = Font(bold=True, color="9C0006")
-        cell.fill = _ERROR_FILL
+        header = cell(offset, title)
+        header.font = Font(bold=True, color="9C0006")
+        header.fill = _ERROR_FILL
         ws.column_dimensions[get_column_letter(offset)].width = 60
     ws.freeze_panes = "A2"
     ws.row_dimensions[1].height = 30
 
 
-def _code_sheet(wb: Workbook, varieties: list[str], media: list[str]) -> dict[str, str]:
-    ws = wb.create_sheet(CODE_SHEET)
-    lists = {"variety": varieties, "medium": media, "tag_type": [t.label for t in TagType]}
+def _header(ws: Worksheet, *, with_notes: bool, extra: Sequence[str] = ()) -> None:
+    def cell(column: int, value: str) -> Cell:
+        return ws.cell(row=1, column=column, value=value)
+
+    _header_cells(ws, cell, with_notes=with_notes, extra=extra)
+
+
+def _code_lists(varieties: list[str], media: list[str]) -> dict[str, list[str]]:
+    return {"variety": varieties, "medium": media, "tag_type": [t.label for t in TagType]}
+
+
+def _code_ranges(lists: dict[str, list[str]]) -> dict[str, str]:
     ranges = {}
     for index, (key, values) in enumerate(lists.items(), start=1):
         letter = get_column_letter(index)
+        ranges[key] = f"'{CODE_SHEET}'!${letter}$2:${letter}${len(values) + 1}"
+    return ranges
+
+
+def _code_sheet(wb: Workbook, varieties: list[str], media: list[str]) -> dict[str, str]:
+    ws = wb.create_sheet(CODE_SHEET)
+    lists = _code_lists(varieties, media)
+    for index, (key, values) in enumerate(lists.items(), start=1):
         ws.cell(row=1, column=index, value=key)
         for row, value in enumerate(values, start=2):
             ws.cell(row=row, column=index, value=value)
-        ranges[key] = f"'{CODE_SHEET}'!${letter}$2:${letter}${len(values) + 1}"
     ws.sheet_state = "hidden"
-    return ranges
+    return _code_ranges(lists)
 
 
 def _validations(ws: Worksheet, ranges: dict[str, str], last_row: int) -> None:
@@ -200,7 +232,7 @@ def _validations(ws: Worksheet, ranges: dict[str, str], last_row: int) -> None:
             prompt=column.note[:250],
         )
         validation.add(f"{letter}2:{letter}{last_row}")
-        ws.add_data_validation(validation)
+        ws.data_validations.append(validation)
 
 
 def _formats(ws: Worksheet, last_row: int) -> None:
@@ -218,6 +250,18 @@ def _text_cell(cell: Cell | MergedCell, value: object) -> None:
     # Control characters cannot be stored in .xlsx; the row's 错误原因 already names them.
     cell.value = "" if value is None else ILLEGAL_CHARACTERS_RE.sub("", str(value))
     cell.data_type = "s"
+
+
+def _write_only_text(ws: WriteOnlyWorksheet, value: object) -> Cell | str:
+    """``value`` for a write-only row, as a string cell. openpyxl makes a plain string a
+    string cell unless it reads as a formula (``=…``) or an error value (``#N/A``…): only
+    those need a cell of their own, forced to text (a cell object per cell costs ~20 %)."""
+    text = "" if value is None else ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    if not text.startswith("=") and text not in ERROR_CODES:
+        return text[:32767]
+    cell = WriteOnlyCell(ws)
+    _text_cell(cell, text)
+    return cell
 
 
 def _workbook() -> tuple[Workbook, Worksheet]:
@@ -254,28 +298,59 @@ def build_template(varieties: Iterable[Variety], media: Iterable[Medium]) -> byt
     return _saved(wb)
 
 
+def write_error_file(
+    failed_rows: Iterable[dict],
+    varieties: Iterable[Variety],
+    media: Iterable[Medium],
+    out: IO[bytes],
+) -> None:
+    """The refused rows in the template's layout with a 错误原因 column, all cells text,
+    written to ``out`` as .xlsx.
+
+    ``failed_rows`` items carry ``row`` (the Excel row number), ``values`` (the cell texts,
+    template column order) and ``reasons``; they are read one at a time and written as
+    they come (openpyxl's write-only mode, rows streamed to a temporary file), so memory
+    does not grow with their number. Fixing the rows and importing this file again adds
+    them.
+    """
+    variety_list, medium_list = variety_choices(varieties), medium_choices(media)
+    wb = Workbook(write_only=True)
+    ws = cast(WriteOnlyWorksheet, wb.create_sheet(SHEET_NAME))
+    # A write-only sheet has the dimensions, panes and validations of a sheet (set before
+    # its first row, validations before it is saved), not its cells.
+    sheet = cast(Worksheet, ws)
+    header: dict[int, Cell] = {}
+
+    def cell(column: int, value: str) -> Cell:
+        header[column] = WriteOnlyCell(ws, value=value)
+        return header[column]
+
+    _header_cells(sheet, cell, with_notes=True, extra=(ERROR_HEADER,))
+    ws.append([header[column] for column in sorted(header)])
+    last_row = 1
+    for failed in failed_rows:
+        values = list(failed.get("values", []))[: len(COLUMNS)]
+        values += [""] * (len(COLUMNS) - len(values))
+        reason = f"第{failed.get('row')}行：" + "；".join(failed.get("reasons", []))
+        ws.append([_write_only_text(ws, value) for value in [*values, reason]])
+        last_row += 1
+    lists = _code_lists(variety_list, medium_list)
+    _validations(sheet, _code_ranges(lists), max(last_row, 2) + 200)
+    codes = cast(WriteOnlyWorksheet, wb.create_sheet(CODE_SHEET))
+    codes.append(list(lists))
+    for code_row in zip_longest(*lists.values()):
+        codes.append(list(code_row))
+    cast(Worksheet, codes).sheet_state = "hidden"
+    _save(wb, out)
+
+
 def build_error_file(
     failed_rows: Iterable[dict], varieties: Iterable[Variety], media: Iterable[Medium]
 ) -> bytes:
-    """The refused rows in the template's layout with a 错误原因 column, all cells text.
-
-    ``failed_rows`` items carry ``values`` (the cell texts, template column order) and
-    ``reasons``. Fixing the rows and importing this file again adds them.
-    """
-    variety_list, medium_list = variety_choices(varieties), medium_choices(media)
-    wb, ws = _workbook()
-    _header(ws, with_notes=True, extra=(ERROR_HEADER,))
-    row_index = 1
-    for row_index, failed in enumerate(failed_rows, start=2):
-        values = list(failed.get("values", []))[: len(COLUMNS)]
-        values += [""] * (len(COLUMNS) - len(values))
-        for col, value in enumerate(values, start=1):
-            _text_cell(ws.cell(row=row_index, column=col), value)
-        reason = f"第{failed.get('row')}行：" + "；".join(failed.get("reasons", []))
-        _text_cell(ws.cell(row=row_index, column=len(COLUMNS) + 1), reason)
-    ranges = _code_sheet(wb, variety_list, medium_list)
-    _validations(ws, ranges, max(row_index, 2) + 200)
-    return _saved(wb)
+    """``write_error_file`` into memory, as .xlsx bytes (a few rows: the tests)."""
+    out = io.BytesIO()
+    write_error_file(failed_rows, varieties, media, out)
+    return out.getvalue()
 
 
 # openpyxl's part names for a sheet's comments and their drawing → the usual names.
@@ -304,7 +379,14 @@ _COMMENT_RUN = rb'<text><r><t xml:space="preserve">\1</t></r></text>'
 
 
 def _saved(wb: Workbook) -> bytes:
-    """The workbook as .xlsx bytes, with its comment parts where every reader finds them.
+    out = io.BytesIO()
+    _save(wb, out)
+    return out.getvalue()
+
+
+def _save(wb: Workbook, out: IO[bytes]) -> None:
+    """The workbook as .xlsx into ``out``, with its comment parts where every reader
+    finds them.
 
     openpyxl writes comments to ``xl/comments/commentN.xml`` (and their drawing to
     ``xl/drawings/commentsDrawingN.vml``) with absolute targets; Excel, WPS and LibreOffice
@@ -312,21 +394,35 @@ def _saved(wb: Workbook) -> bytes:
     ``xl/drawings/vmlDrawingN.vml`` named relative to the sheet, and reads a comment's
     text only as a run (``<r><t>``), not as plain ``<t>``: both are valid, the run is what
     every reader keeps.
+
+    openpyxl's archive is written uncompressed to a temporary file and its parts copied
+    over in pieces (compressed once), so a sheet of 100,000 rows is never held whole.
     """
-    out = io.BytesIO()
-    wb.save(out)
-    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
-    portable = io.BytesIO()
-    with zipfile.ZipFile(portable, "w", zipfile.ZIP_DEFLATED) as target:
-        for entry in source.infolist():
-            data = source.read(entry.filename)
-            if entry.filename == "[Content_Types].xml":
-                data = _rewrite_references(data, relative=False)
-            elif entry.filename.startswith("xl/worksheets/_rels/"):
-                data = _rewrite_references(data, relative=True)
-            elif entry.filename.startswith("xl/comments/"):
-                data = _PLAIN_COMMENT.sub(
-                    rb'<text><r><t xml:space="preserve">\1</t></r></text>', data
-                )
-            target.writestr(_renamed(entry.filename), data)
-    return portable.getvalue()
+    wb.properties.modified = datetime.now(tz=UTC).replace(tzinfo=None)  # as wb.save does
+    with tempfile.TemporaryFile() as spool:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            ExcelWriter(wb, archive).save()
+        spool.seek(0)
+        with (
+            zipfile.ZipFile(spool) as source,
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as target,
+        ):
+            for entry in source.infolist():
+                name = entry.filename
+                if name == "[Content_Types].xml" or name.startswith(
+                    ("xl/worksheets/_rels/", "xl/comments/")
+                ):
+                    data = source.read(name)  # small parts: the sheets' own are copied below
+                    if name == "[Content_Types].xml":
+                        data = _rewrite_references(data, relative=False)
+                    elif name.startswith("xl/worksheets/_rels/"):
+                        data = _rewrite_references(data, relative=True)
+                    else:
+                        data = _PLAIN_COMMENT.sub(_COMMENT_RUN, data)
+                    target.writestr(_renamed(name), data)
+                    continue
+                with source.open(entry) as part, target.open(_renamed(name), "w") as copy:
+                    shutil.copyfileobj(part, copy, _COPY_BYTES)
+
+
+_COPY_BYTES = 1 << 20

@@ -26,7 +26,7 @@ from .cylinders import (
     TagType,
 )
 from .documents import CorrectionRound, DocumentKind, LicensingDocument
-from .imports import ImportJob, ImportStatus
+from .imports import ImportFailedRow, ImportJob, ImportStatus
 from .photo_readings import PhotoReading, ReadingVerdict
 from .records import FillingRecord, InspectionRecord, TraceEvent
 from .reference import District, Medium, Variety
@@ -74,6 +74,7 @@ __all__ = [
     "District",
     "DocumentKind",
     "FillingRecord",
+    "ImportFailedRow",
     "ImportJob",
     "ImportStatus",
     "InspectionRecord",

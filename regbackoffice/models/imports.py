@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -22,8 +21,8 @@ class ImportStatus(LabeledEnum):
 class ImportJob(Model):
     """One upload of the Excel list. Large files are imported by an rq job from storage.
 
-    ``failed_rows`` keeps each refused row's cell texts and reasons, so the result page and
-    下载错误数据 need nothing but this row.
+    Its refused rows are ``ImportFailedRow``s (the result page and 下载错误数据 read them
+    from there); ``failed_count`` counts them.
     """
 
     __tablename__ = "import_jobs"
@@ -44,7 +43,6 @@ class ImportJob(Model):
     failed_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Rows hidden or filtered out in Excel: imported like the others, counted for the result.
     hidden_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    failed_rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     message: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
@@ -54,3 +52,19 @@ class ImportJob(Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     application: Mapped[Application] = relationship()
+
+
+class ImportFailedRow(Model):
+    """One refused row of an import: its Excel row number, its cell texts (template column
+    order) and the reasons it was refused. Written chunk by chunk as the import streams
+    (in the import's transaction), read in row order by the result page (the first 500)
+    and by 下载错误数据 (all of them, page by page)."""
+
+    __tablename__ = "import_failed_rows"
+
+    import_job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cells: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
+from urllib.parse import quote
 
 from flask import (
     abort,
@@ -39,6 +42,7 @@ from ...extensions import db
 from ...images import ImageRejected
 from ...imports import ImportRejected, safety
 from ...imports import job as import_job
+from ...imports import refused as refused_rows
 from ...imports import template as import_template
 from ...models import (
     EDITABLE_STATUSES,
@@ -306,10 +310,13 @@ def import_result(application_id: int, job_id: int) -> str:
     application = _application(application_id)
     job = _import_job(application, job_id)
     _resend_if_lost(job)
+    done = job.status is ImportStatus.DONE and job.failed_count
     return render_template(
         "applications/import_result.html",
         application=application,
         job=job,
+        refused=refused_rows.first(job.id) if done else [],
+        shown_rows=refused_rows.SHOWN_ROWS,
         progress=import_job.read_progress(job),
         running=job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
         can_retry=import_job.can_retry(job),
@@ -349,17 +356,27 @@ def import_status(application_id: int, job_id: int) -> Response:
 def import_errors(application_id: int, job_id: int) -> Response:
     application = _application(application_id)
     job = _import_job(application, job_id)
-    if not job.failed_rows:
+    if not job.failed_count:
         abort(404, description="本次导入没有失败的数据。")
-    varieties = db.session.scalars(select(Variety).order_by(Variety.code)).all()
-    media = sorted(db.session.scalars(select(Medium)).all(), key=lambda m: int(m.code[1:]))
-    data = import_template.build_error_file(job.failed_rows, varieties, media)
-    return send_file(
-        io.BytesIO(data),
-        mimetype=XLSX,
-        as_attachment=True,
-        download_name=f"错误数据-{application.number}-{job.id}.xlsx",
+    file = refused_rows.error_file(job.id)  # a temporary file, gone once closed
+    response = Response(_sent_and_closed(file), mimetype=XLSX)
+    response.content_length = os.fstat(file.fileno()).st_size
+    name = f"错误数据-{application.number}-{job.id}.xlsx"
+    # Header values are latin-1 on the wire: the Chinese name goes percent-encoded (RFC 6266).
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=errors-{job.id}.xlsx; filename*=UTF-8''{quote(name)}"
     )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _sent_and_closed(file: IO[bytes]) -> Iterator[bytes]:
+    """The file in pieces, closed when sent (or when the client went away)."""
+    try:
+        while chunk := file.read(256 * 1024):
+            yield chunk
+    finally:
+        file.close()
 
 
 @bp.route("/<int:application_id>/items/<int:item_id>/edit", methods=["GET", "POST"])
