@@ -21,8 +21,9 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import lazyload
 
 from . import accounts, api_clients, api_records, audit, throttle
+from .driver_sql import DriverStatement
 from .extensions import db
-from .models import ApiCaller, ApiClient, ApiToken, AuditLog, Cylinder, utcnow
+from .models import ApiCaller, ApiClient, ApiToken, AuditLog, Cylinder, CylinderStatus, utcnow
 
 AUTH_FAILED_ACTION = "api_auth_failed"
 ALERT_ACTION = "api_auth_alert"
@@ -167,10 +168,14 @@ _CALLER_FOR_TOKEN = (
         _CLIENTS.c.active.is_(True),
     )
 )
-# The caller and, in the same round trip, the interlock's columns of one cylinder.
-_CALLER_AND_CYLINDER = _CALLER_FOR_TOKEN.outerjoin(
-    cast(Table, Cylinder.__table__), api_records.INTERLOCK_COLUMNS[0] == bindparam("cylinder_id")
-).add_columns(*api_records.INTERLOCK_COLUMNS)
+# The caller and, in the same round trip, the interlock's columns of one cylinder: every
+# interlock check runs it, straight on the driver (``driver_sql``).
+_CALLER_AND_CYLINDER = DriverStatement(
+    _CALLER_FOR_TOKEN.outerjoin(
+        cast(Table, Cylinder.__table__),
+        api_records.INTERLOCK_COLUMNS[0] == bindparam("cylinder_id"),
+    ).add_columns(*api_records.INTERLOCK_COLUMNS)
+)
 _CALLER_WIDTH = len(ApiCaller._fields)
 
 
@@ -197,14 +202,14 @@ def caller_and_cylinder(
     For the interlock check, whose whole work is these two reads: one round trip fewer
     per call. The cylinder is read only when the token is live (no row otherwise).
     """
-    row = db.session.execute(
-        _CALLER_AND_CYLINDER, {**_token_params(token), "cylinder_id": cylinder_id}
-    ).first()
+    row = _CALLER_AND_CYLINDER.first({**_token_params(token), "cylinder_id": cylinder_id})
     if row is None:
         return None, None
-    facts = row[_CALLER_WIDTH:]
     caller = ApiCaller(*row[:_CALLER_WIDTH])
-    return caller, (None if facts[0] is None else api_records.InterlockFacts(*facts))
+    facts = row[_CALLER_WIDTH:]
+    if facts[0] is None:
+        return caller, None
+    return caller, api_records.InterlockFacts(facts[0], CylinderStatus(facts[1]), *facts[2:])
 
 
 def touch(caller: ApiCaller, now: datetime) -> None:

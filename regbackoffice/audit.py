@@ -8,6 +8,7 @@ from flask import g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import Insert, Table, bindparam, func, select
 
+from .driver_sql import DriverStatement, driver_json
 from .extensions import db
 from .models import ApiCaller, ApiClient, AuditLog, User, utcnow
 
@@ -91,7 +92,7 @@ def _relaxed_insert() -> Insert:
     return table.insert().from_select([c.key for c in columns], values)
 
 
-_RELAXED_INSERT: Insert | None = None
+_RELAXED_INSERT: DriverStatement | None = None
 
 
 def record_now(action: str, *, relaxed_commit: bool = False, **kwargs: Any) -> None:
@@ -105,9 +106,10 @@ def record_now(action: str, *, relaxed_commit: bool = False, **kwargs: Any) -> N
     global _RELAXED_INSERT
     values = {**_values(action, **kwargs), "at": utcnow()}
     if relaxed_commit:
+        # The API's read-only calls, on PostgreSQL: straight on the driver (driver_sql).
         if _RELAXED_INSERT is None:
-            _RELAXED_INSERT = _relaxed_insert()
-        db.session.execute(_RELAXED_INSERT, values)
+            _RELAXED_INSERT = DriverStatement(_relaxed_insert())
+        _RELAXED_INSERT.execute({**values, "detail": driver_json(values["detail"])})
     else:
         db.session.execute(cast(Table, AuditLog.__table__).insert(), values)
 
