@@ -67,7 +67,11 @@ def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> 
 
 
 def _finish(response: Response) -> Response:
-    if response.status_code < 400 and not g.get("rollback_only"):
+    # A request that never began a transaction (the interlock check: its statements commit
+    # themselves on a connection of their own) has nothing to commit or roll back.
+    if not db.session().in_transaction():
+        pass
+    elif response.status_code < 400 and not g.get("rollback_only"):
         try:
             db.session.commit()
         except StaleDataError:  # another request changed the same row first: nothing saved

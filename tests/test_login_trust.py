@@ -471,7 +471,7 @@ def _terminate_waiting_backends(live_app, holder: sa.Connection) -> int:
     raise AssertionError("the request never reached the database")
 
 
-@pytest.mark.parametrize("kind", ["api", "page"])
+@pytest.mark.parametrize("kind", ["api", "check", "page"])
 def test_a_dropped_database_connection_answers_503_with_retry_after(
     live_app, live_db, live_server, kind
 ):
@@ -486,14 +486,17 @@ def test_a_dropped_database_connection_answers_503_with_retry_after(
         form = {"username": user.username, "password": factories.PASSWORD}
         form["csrf_token"] = csrf_token_from(page.text)
         assert http.post(f"{live_server}/login", data=form, timeout=30).status_code == 200
-    table = "api_tokens" if kind == "api" else "user_sessions"
+    table = "user_sessions" if kind == "page" else "api_tokens"
     result: dict = {}
 
     def send() -> None:
-        if kind == "api":
+        if kind in ("api", "check"):  # the check reads on the driver (driver_sql)
+            path, body = "cylinders/query", {"id": "CQ-none"}
+            if kind == "check":
+                path, body = "fillings/check", {"id": "CQ-none", "medium_code": "G1"}
             result["response"] = http.post(
-                f"{live_server}/api/v1/cylinders/query",
-                json={"id": "CQ-none"},
+                f"{live_server}/api/v1/{path}",
+                json=body,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=60,
             )
@@ -514,7 +517,7 @@ def test_a_dropped_database_connection_answers_503_with_retry_after(
     response = result["response"]
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
-    if kind == "api":
+    if kind != "page":
         assert response.json()["code"] == "503"
     else:
         assert "服务暂时不可用" in response.text and "数据库连接中断" in response.text

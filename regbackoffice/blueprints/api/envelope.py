@@ -20,7 +20,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ... import api_auth, audit
+from ... import api_auth, audit, driver_sql
 from ...errors import api_envelope
 from ...extensions import db
 from ...models import ApiCaller, ApiClient, utcnow
@@ -167,6 +167,7 @@ def endpoint(
     authenticated: bool = True,
     read_only: bool = False,
     prefetch: Callable[[dict[str, Any]], str | None] | None = None,
+    own_connection: bool = False,
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
     """Wrap an API handler ``(client, body)`` (``(body)`` when not authenticated).
 
@@ -185,14 +186,23 @@ def endpoint(
     ``prefetch(body)`` (read-only endpoints) may name a cylinder ID to read together with
     the token (the interlock check): the body is then parsed before the token lookup, but
     its errors are still answered after the token's, in the order above.
+
+    ``own_connection`` (the interlock check): the token-and-cylinder read and the audit row
+    are ``driver_sql`` statements, run on a pooled connection of their own in autocommit
+    mode, with no ORM session work (``driver_sql.own_autocommit_connection``).
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
         @wraps(handler)
         def view() -> Response:
             request.max_content_length = current_app.config["API_MAX_REQUEST_BYTES"]
+            if own_connection:
+                with driver_sql.own_autocommit_connection() as own:
+                    return serve(relaxed=own or _autocommit_postgresql())
+            return serve(relaxed=read_only and _autocommit_postgresql())
+
+        def serve(*, relaxed: bool) -> Response:
             client: ApiClient | ApiCaller | None = None
-            relaxed = read_only and _autocommit_postgresql()
             try:
                 body: dict[str, Any] | None = None
                 body_error: ApiError | None = None

@@ -212,7 +212,7 @@ def _check_facts(**keys: Any) -> interlock.CylinderFacts | None:
 
 
 @bp.post("/v1/fillings/check")
-@endpoint(scope="filling", read_only=True, prefetch=_check_prefetch)
+@endpoint(scope="filling", read_only=True, prefetch=_check_prefetch, own_connection=True)
 def filling_check(client: ApiCaller, body: dict[str, Any]) -> Answer:
     clean = _validated(FILLING_CHECK, body)
     # FILLING_CHECK admits only id and info_code, the two keys interlock_facts reads.
