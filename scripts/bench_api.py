@@ -15,7 +15,10 @@ loopback, bounded by time and count, phase after phase in the same run:
 2. the floor: the bare INSERT at the same batch sizes, then the bare SELECT;
 3. POST /api/v1/fillings/check one at a time → requests/s, p50/p99 latency.
 Prints a JSON summary (and writes it with --json-out), then the ratios to the floor as the
-last lines (``check/floor ratio: 0.64``). Loopback only; stops by itself.
+last lines (``check/floor ratio: 0.64``). Each phase also gives its machine time per call
+(per record for batches), by who spent it: the server's processes, PostgreSQL's, the load
+processes, and what the cores left idle (``cpu_us_per_request`` / ``cpu_us_per_record``).
+Loopback only; stops by itself.
 """
 
 from __future__ import annotations
