@@ -19,7 +19,14 @@ from sqlalchemy import select
 from regbackoffice import api_records, certificates
 from regbackoffice.clock import china_today, format_china
 from regbackoffice.extensions import db
-from regbackoffice.models import AuditLog, CylinderStatus, Role, StatRefresh
+from regbackoffice.models import (
+    ApplicationStatus,
+    AuditLog,
+    CylinderStatus,
+    Role,
+    StatRefresh,
+    utcnow,
+)
 from regbackoffice.stats import summaries, tables
 
 from . import factories
@@ -342,13 +349,39 @@ def test_violations_per_month_have_a_table_equal_to_a_direct_count(client, super
 def test_applications_in_draft_are_not_the_bureaus_business(client, supervisor):
     unit = factories.make_unit("500112")
     factories.make_application(unit)
-    assert tables.status_table().rows == [["全市", *["0"] * len(tables.SHOWN_STATUSES), "0"]]
+    assert tables.status_table().rows == [["全市", *["0"] * len(tables.STATUS_COLUMNS), "0"]]
     factories.make_submitted_application(unit, items=1, photos=False)
     table = tables.status_table()
     assert "草稿" not in table.headers
     submitted = table.headers.index("待受理")
     city = table.rows[-1]
     assert city[0] == "全市" and city[submitted] == "1" and city[-1] == "1"
+
+
+def test_a_withdrawn_application_is_counted_and_listed_as_withdrawn_not_voided(client, supervisor):
+    unit = factories.make_unit("500112")
+    voided = factories.make_submitted_application(unit, items=1, photos=False)
+    withdrawn = factories.make_submitted_application(unit, items=1, photos=False)
+    for application in (voided, withdrawn):
+        application.status = ApplicationStatus.VOIDED
+        application.voided_at = utcnow()
+        application.void_reason = "测试"
+    withdrawn.withdrawn_at = withdrawn.voided_at  # 撤回申请 by the applicant in 待补正
+    db.session.flush()
+    table = tables.status_table()
+    city = table.rows[-1]
+    assert city[table.headers.index("已作废")] == "1"
+    assert city[table.headers.index("已撤回")] == "1"
+    assert city[-1] == "2"
+    dashboard = client.get("/supervision/").get_data(as_text=True)
+    assert "/supervision/districts/500112?status=withdrawn" in dashboard
+    listed = {
+        status: client.get(f"/supervision/districts/500112?status={status}").get_data(as_text=True)
+        for status in ("voided", "withdrawn")
+    }
+    assert voided.number in listed["voided"] and withdrawn.number not in listed["voided"]
+    assert withdrawn.number in listed["withdrawn"] and voided.number not in listed["withdrawn"]
+    assert "已撤回" in listed["withdrawn"]
 
 
 def test_summaries_are_rebuilt_when_stale_and_the_page_says_when(client, supervisor):

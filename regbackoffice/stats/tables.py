@@ -41,6 +41,25 @@ CITY = "全市"
 # Statuses shown per district (drafts are the applicant's business, not the bureau's).
 SHOWN_STATUSES = [s for s in ApplicationStatus if s is not ApplicationStatus.DRAFT]
 
+
+@dataclass(frozen=True)
+class StatusColumn:
+    """A column of the status table and a filter of the district list: a status, or
+    已撤回 (voided by the applicant's 撤回申请, told apart from the bureau's 作废)."""
+
+    value: str
+    label: str
+
+
+WITHDRAWN = StatusColumn("withdrawn", "已撤回")
+STATUS_COLUMNS = [*(StatusColumn(s.value, s.label) for s in SHOWN_STATUSES), WITHDRAWN]
+
+
+def status_label(application: Application) -> str:
+    """The application's status as the supervisor's lists show it (已撤回 told apart)."""
+    return WITHDRAWN.label if application.withdrawn_at else application.status.label
+
+
 VIOLATION_REASON_LABELS = {
     "STATUS_STOPPED": "气瓶已停用",
     "STATUS_SCRAPPED": "气瓶已报废",
@@ -129,21 +148,25 @@ def _district_label(code: str, names: dict[str, str]) -> str:
 
 
 def status_table() -> Table:
+    withdrawn = Application.withdrawn_at.is_not(None)
     rows = db.session.execute(
-        select(Application.district_code, Application.status, func.count())
+        select(Application.district_code, Application.status, withdrawn, func.count())
         .where(Application.status != ApplicationStatus.DRAFT)
-        .group_by(Application.district_code, Application.status)
+        .group_by(Application.district_code, Application.status, withdrawn)
     ).all()
-    counts: dict[tuple[str, str], int] = {(d, s): n for d, s, n in rows}
+    counts: dict[tuple[str, str], int] = {}
+    for district_code, status, was_withdrawn, n in rows:
+        column = WITHDRAWN.value if was_withdrawn else status.value
+        counts[district_code, column] = counts.get((district_code, column), 0) + n
     table = Table(
         "status",
         "各区县申请状态（当前）",
-        ["区县", *[s.label for s in SHOWN_STATUSES], "合计"],
-        note="当前状态，不受日期范围影响。",
+        ["区县", *[c.label for c in STATUS_COLUMNS], "合计"],
+        note="当前状态，不受日期范围影响。已作废：受理、审核或审批驳回；已撤回：申请人在待补正时撤回。",
     )
-    totals = [0] * len(SHOWN_STATUSES)
+    totals = [0] * len(STATUS_COLUMNS)
     for district in _districts():
-        values = [counts.get((district.code, s), 0) for s in SHOWN_STATUSES]
+        values = [counts.get((district.code, c.value), 0) for c in STATUS_COLUMNS]
         if not any(values):
             continue
         totals = [a + b for a, b in zip(totals, values, strict=True)]

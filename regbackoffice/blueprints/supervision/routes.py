@@ -117,7 +117,7 @@ def dashboard() -> str:
         refreshed_at=summaries.refreshed_at(),
         district_codes=districts,
         city=figures.CITY,
-        statuses=figures.SHOWN_STATUSES,
+        statuses=figures.STATUS_COLUMNS,
     )
 
 
@@ -156,11 +156,17 @@ def _district_query(code: str) -> Select[tuple[Application]]:
         Application.district_code == code, Application.status != ApplicationStatus.DRAFT
     )
     raw_status = request.args.get("status", "")
-    if raw_status:
+    withdrawn = Application.withdrawn_at.is_not(None)
+    if raw_status == figures.WITHDRAWN.value:
+        query = query.where(Application.status == ApplicationStatus.VOIDED, withdrawn)
+    elif raw_status:
         try:
-            query = query.where(Application.status == ApplicationStatus(raw_status))
+            status = ApplicationStatus(raw_status)
         except ValueError:
             abort(400, description=f"未知的申请状态“{raw_status[:20]}”。")
+        query = query.where(Application.status == status)
+        if status is ApplicationStatus.VOIDED:  # the bureau's 作废; 已撤回 is its own filter
+            query = query.where(~withdrawn)
     if request.args.get("overdue") == "1":
         query = query.where(workflow.overdue_clause(china_today()))
     return query.order_by(Application.submitted_at.desc().nulls_last(), Application.id.desc())
@@ -186,7 +192,7 @@ def _application_row(application: Application) -> list[str]:
     return [
         application.number or "",
         application.unit_name,
-        application.status.label,
+        figures.status_label(application),
         str(application.item_count),
         local(application.submitted_at),
         application.accept_due_on.isoformat() if application.accept_due_on else "",
@@ -210,7 +216,7 @@ def district(code: str) -> str:
         page=page,
         rows=[(a, _application_row(a), workflow.is_overdue(a, today)) for a in page.items],
         headers=APPLICATION_HEADERS,
-        statuses=figures.SHOWN_STATUSES,
+        statuses=figures.STATUS_COLUMNS,
         status=request.args.get("status", ""),
         overdue=request.args.get("overdue") == "1",
     )
