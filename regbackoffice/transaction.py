@@ -69,22 +69,27 @@ def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> 
 def _finish(response: Response) -> Response:
     # A request that never began a transaction (the interlock check: its statements commit
     # themselves on a connection of their own) has nothing to commit or roll back.
-    if not db.session().in_transaction():
-        pass
-    elif response.status_code < 400 and not g.get("rollback_only"):
-        try:
-            db.session.commit()
-        except StaleDataError:  # another request changed the same row first: nothing saved
-            db.session.rollback()
-            from .errors import conflict_response
-
-            response = current_app.make_response(conflict_response())
-    else:
-        db.session.rollback()
+    if db.session().in_transaction():
+        response = _end_transaction(response)
     durable = g.pop("durable_audit", [])
     if durable:
         db.session.add_all(durable)
         db.session.commit()
+    return response
+
+
+def _end_transaction(response: Response) -> Response:
+    """Commit when the request succeeded (status < 400), else roll back."""
+    if response.status_code >= 400 or g.get("rollback_only"):
+        db.session.rollback()
+        return response
+    try:
+        db.session.commit()
+    except StaleDataError:  # another request changed the same row first: nothing saved
+        db.session.rollback()
+        from .errors import conflict_response
+
+        return current_app.make_response(conflict_response())
     return response
 
 
