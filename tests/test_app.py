@@ -1,3 +1,4 @@
+import flask
 import pytest
 
 from regbackoffice import create_app
@@ -195,3 +196,12 @@ def test_trusted_proxy_setting_makes_audit_ip_the_clients(tmp_path, monkeypatch)
         "/_ip", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
     )
     assert seen == {"ip": "203.0.113.7", "scheme": "https"}
+
+
+def test_the_api_gets_no_cookie_session_and_the_pages_do(app):
+    # The JSON API authenticates by bearer token: its calls never open (or sign) the cookie.
+    interface = app.session_interface
+    with app.test_request_context("/api/v1/fillings/check", method="POST"):
+        assert interface.is_null_session(interface.open_session(app, flask.request))
+    with app.test_request_context("/login"):
+        assert not interface.is_null_session(interface.open_session(app, flask.request))
