@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     from . import access, cli, cylinder_changes, errors, health, security, transaction, ui  # noqa: F401
     from .config import load_config
-    from .extensions import csrf, db, limiter, login_manager, migrate
+    from .extensions import check_page_limits, csrf, db, limiter, login_manager, migrate
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(app.instance_path))
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
+    app.before_request(check_page_limits)
 
     transaction.init_app(app)
     access.init_app(app)

@@ -75,13 +75,15 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# Storage (Redis or memory) is chosen in create_app from REDIS_URL.
-limiter = Limiter(get_remote_address)
+# Storage (Redis or memory) is chosen in create_app from REDIS_URL. The check before each
+# request is registered by ``check_page_limits``, not by the extension (auto_check).
+limiter = Limiter(get_remote_address, auto_check=False)
 
 
-@limiter.request_filter
-def _api_is_limited_by_client() -> bool:
-    """The page limits count per address; the JSON API limits per client instead (failed
-    token exchanges in ``throttle``, records in ``record_quota``), so its calls skip the
-    page limiter's per-request work (≈ 0.1 ms a call)."""
-    return request.blueprint == "api"
+def check_page_limits() -> None:
+    """The page limits, before every request but the JSON API's: they count per address,
+    while the API limits per client (failed token exchanges in ``throttle``, records in
+    ``record_quota``), so its calls skip the limiter's per-request work (≈ 0.1 ms a call).
+    The same check the extension registers itself with auto_check."""
+    if request.blueprint != "api":
+        limiter._check_request_limit()
