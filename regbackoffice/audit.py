@@ -23,7 +23,9 @@ def _clean(detail: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, str):
             # Control characters (newlines included) cannot forge extra log lines.
-            value = "".join(ch if ch.isprintable() else " " for ch in value)[:500]
+            if not value.isprintable():
+                value = "".join(ch if ch.isprintable() else " " for ch in value)
+            value = value[:500]
         cleaned[key] = value
     return cleaned
 
