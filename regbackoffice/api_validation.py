@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -200,11 +201,15 @@ class RecordSpec:
     fields: tuple[Field, ...]
     one_of: tuple[tuple[str, ...], ...] = field(default=())  # alternative key groups
 
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        return frozenset(f.key for f in self.fields)
+
     def validate(self, raw: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
         if not isinstance(raw, Mapping):
             return {}, [{"field": "", "message": "记录应为JSON对象"}]
         errors: list[dict[str, str]] = []
-        known = {f.key for f in self.fields}
+        known = self.keys
         for key in raw:
             if key not in known:
                 errors.append({"field": str(key)[:50], "message": f"未知字段“{str(key)[:50]}”"})

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, Table, TypeDecorator, any_, bindparam, text
+from sqlalchemy import Date, DateTime, String, Table, TypeDecorator, any_, bindparam, text
 from sqlalchemy.dialects import postgresql
 
 from .extensions import db
@@ -47,23 +47,31 @@ def _json_rows(table: Table, rows: list[dict[str, Any]]) -> tuple[str, str, str]
     """(column list, ``SELECT … FROM json_populate_recordset(…)`` of them, the document)."""
     keys = list(rows[0])
     dialect = db.session.get_bind().dialect
-    processors = {}
+    # Dates and times go in as ISO text, after the column's bind processing (UTC for
+    # UTCDateTime): once per distinct value, not per row, since a batch's rows share their
+    # dates and timestamps (received_at, created_at, fill_date); per row and through
+    # json's ``default`` this cost ≈ 4 ms a batch of 500.
+    temporal: dict[str, Any] = {}
     for key in keys:
         column_type = table.c[key].type
-        if isinstance(column_type, TypeDecorator):
-            processors[key] = column_type.process_bind_param
-    if processors:
-        # Once per distinct value, not per row: a batch's rows share their timestamps
-        # (received_at, created_at), and converting 1,000 of them cost ≈ 3 ms a batch.
+        if isinstance(getattr(column_type, "impl", column_type), Date | DateTime):
+            if isinstance(column_type, TypeDecorator):
+                temporal[key] = column_type.process_bind_param
+            else:
+                temporal[key] = None
+    if temporal:
         done: dict[tuple[str, Any], Any] = {}
         converted = []
         for row in rows:
             row = dict(row)
-            for key, process in processors.items():
+            for key, process in temporal.items():
                 value = row.get(key)
                 if value is not None:
                     if (key, value) not in done:
-                        done[key, value] = process(value, dialect)
+                        processed = value if process is None else process(value, dialect)
+                        if isinstance(processed, date):  # datetime is a date too
+                            processed = processed.isoformat()
+                        done[key, value] = processed
                     row[key] = done[key, value]
             converted.append(row)
         rows = converted

@@ -96,7 +96,10 @@ def check(
     elif status is CylinderStatus.CANCELLED:
         reasons.append(_reason("STATUS_CANCELLED"))
     # "2026-05" is overdue from 2026-06-01 on: the month itself is still allowed.
-    if cylinder.next_inspection_month and cylinder.next_inspection_month < on.strftime("%Y-%m"):
+    if (
+        cylinder.next_inspection_month
+        and cylinder.next_inspection_month < f"{on.year:04d}-{on.month:02d}"
+    ):
         reasons.append(_reason("INSPECTION_OVERDUE", month=cylinder.next_inspection_month))
     if medium_code != cylinder.medium_code:
         reasons.append(
