@@ -237,7 +237,7 @@ def _open_zip(data: bytes) -> list[zipfile.ZipInfo]:
         raise PhotoError("只能上传.zip压缩包")
     try:
         entries = [e for e in zipfile.ZipFile(io.BytesIO(data)).infolist() if not e.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise PhotoError("压缩包已损坏，无法读取") from exc
     if len(entries) > MAX_ZIP_ENTRIES:
         raise PhotoError(f"压缩包内文件过多（{len(entries)}个），一次最多{MAX_ZIP_ENTRIES}个")
@@ -360,6 +360,9 @@ def bulk_upload(application: Application, data: bytes, actor: User) -> list[File
             results.append(FileResult(name, False, str(exc), product_no))
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
             results.append(FileResult(name, False, "压缩包中该文件已损坏，无法读取", product_no))
+        except NotImplementedError:  # zipfile: a compression method it cannot read
+            message = "该文件的压缩方式无法读取，请用常见的压缩工具（zip）重新压缩"
+            results.append(FileResult(name, False, message, product_no))
         except RuntimeError:  # zipfile: the member is encrypted
             results.append(FileResult(name, False, "该文件已加密，无法读取", product_no))
         else:

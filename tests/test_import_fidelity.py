@@ -669,6 +669,33 @@ def test_ods_without_its_content_is_refused_by_its_zip_check():
         parse_workbook(drop_content(ods_bytes([good_row("ODS-1")])), "list.ods")
 
 
+def _central_directory_patched(data: bytes, offset: int, value: bytes) -> bytes:
+    """The zip with ``value`` written at ``offset`` of every central directory header."""
+    blob = bytearray(data)
+    at = blob.find(b"PK\x01\x02")
+    while at != -1:
+        blob[at + offset : at + offset + len(value)] = value
+        at = blob.find(b"PK\x01\x02", at + 4)
+    return bytes(blob)
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "ods"])
+def test_a_zip_python_cannot_read_is_refused_as_damaged_not_a_system_error(kind):
+    if kind == "xlsx":
+        data, name, what = workbook_bytes([good_row("ZV-1")]), "list.xlsx", r"\.xlsx文件"
+    else:
+        data, name, what = ods_bytes([good_row("ZV-1")]), "list.ods", r"\.ods表格"
+    # "version needed to extract" 8.4 (found by the fuzz test): zipfile raises
+    # NotImplementedError, which must read as a damaged file.
+    too_new = _central_directory_patched(data, 6, (84).to_bytes(2, "little"))
+    with pytest.raises(ImportRejected, match=rf"文件已损坏，不是有效的{what}$"):
+        parse_workbook(too_new, name)
+    # A compression method no office program writes (99: AES), named with the fix.
+    odd = _central_directory_patched(data, 10, (99).to_bytes(2, "little"))
+    with pytest.raises(ImportRejected, match=r"压缩方式无法读取）：请用Excel、WPS或LibreOffice"):
+        parse_workbook(odd, name)
+
+
 def test_a_control_character_in_a_csv_cell_is_refused_naming_it():
     application = factories.make_application()
     data = csv_bytes([good_row("CTRL-1", manufacturer="测试\x07厂"), good_row("CTRL-2")])

@@ -211,6 +211,21 @@ def test_photo_zip_bomb_is_refused_and_nothing_stored(app, client, draft, item):
     assert _stored_files(app) == before
 
 
+def test_a_photo_zip_python_cannot_read_is_refused_and_nothing_stored(client, draft, item):
+    from .test_import_fidelity import _central_directory_patched
+
+    data = _zip({"PH-1_钢印.jpg": jpeg_bytes()})
+    # "version needed to extract" 8.4: zipfile raises NotImplementedError on opening it.
+    too_new = _central_directory_patched(data, 6, (84).to_bytes(2, "little"))
+    response = _bulk(client, draft, too_new)
+    assert response.status_code == 400 and "压缩包已损坏" in response.get_data(as_text=True)
+    # A member in a compression method zipfile cannot read: that file refused, named.
+    odd = _central_directory_patched(data, 10, (99).to_bytes(2, "little"))
+    page = _bulk(client, draft, odd).get_data(as_text=True)
+    assert "该文件的压缩方式无法读取" in page
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
 def test_bulk_upload_reports_each_file(client, draft, item):
     factories.make_item(draft, product_no="PH-2")
     data = _zip(

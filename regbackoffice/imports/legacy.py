@@ -174,7 +174,7 @@ def scan_ods(
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             xml = archive.read("content.xml")
-    except (KeyError, zipfile.BadZipFile, OSError):
+    except (KeyError, zipfile.BadZipFile, OSError, NotImplementedError):
         return set(), merged
     if not any(m in xml for m in (b"table:visibility", b"table:formula", b"-spanned=")):
         return set(), merged

@@ -72,6 +72,10 @@ def check_xlsx_safety(data: bytes) -> None:
     check_zip_safety(data, "xlsx")
 
 
+# Excel, WPS and LibreOffice store their parts stored or deflated; anything else is damage.
+READABLE_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+
+
 def check_zip_safety(data: bytes, kind: str) -> None:
     """A zip-based workbook (.xlsx or .ods): its structure, expansion and XML parts."""
     if not data.startswith(b"PK\x03\x04") or not zipfile.is_zipfile(io.BytesIO(data)):
@@ -79,11 +83,19 @@ def check_zip_safety(data: bytes, kind: str) -> None:
             f"只能导入{ACCEPTED_TYPES}格式的文件：该文件的内容不是Excel/WPS工作簿、"
             "OpenDocument表格或CSV文本（CSV文件的扩展名须为.csv）"
         )
+    what = "有效的.ods表格" if kind == "ods" else "有效的.xlsx文件"
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ImportRejected("文件已损坏，不是有效的.xlsx文件") from exc
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        # NotImplementedError: a zip feature Python cannot read (e.g. "zip file version 8.4")
+        raise ImportRejected(f"文件已损坏，不是{what}") from exc
+    unreadable = [e.filename for e in entries if e.compress_type not in READABLE_COMPRESSION]
+    if unreadable:
+        raise ImportRejected(
+            f"文件已损坏，不是{what}（部件{unreadable[0][:60]}的压缩方式无法读取）："
+            "请用Excel、WPS或LibreOffice重新保存后导入"
+        )
     if len(entries) > MAX_ZIP_ENTRIES:
         raise ImportRejected(f"文件内部结构异常（包含{len(entries)}个部件），已拒绝导入")
     names = {e.filename for e in entries}
