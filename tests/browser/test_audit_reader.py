@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, screenshot
 from .test_accessibility import violations
@@ -114,7 +115,8 @@ def test_lightbox_keys_step_zoom_rotate_and_esc_returns_focus(reader, live_serve
     assert position(page) == "2"
     page.keyboard.press("Escape")
     box.wait_for(state="hidden")
-    assert page.evaluate("document.activeElement.id") == "audit-reader"
+    # Focus comes back on Bootstrap's hidden event, after the backdrop has faded: wait.
+    expect(page.locator("#audit-reader")).to_be_focused()
     page.keyboard.press("o")  # O: the current cylinder's first photo
     box.wait_for(state="visible")
     page.keyboard.press("Escape")
@@ -132,7 +134,7 @@ def test_lightbox_from_the_pager_returns_focus_to_the_cylinder(reader, live_serv
     assert page.locator("#lightbox-title").inner_text().startswith(f"产品编号 {product} 的监检证书")
     page.keyboard.press("Escape")
     page.locator("#lightbox").wait_for(state="hidden")
-    assert card.evaluate("el => el === document.activeElement")
+    expect(card).to_be_focused()  # on Bootstrap's hidden event, after the fade
 
 
 def test_reader_page_has_no_serious_accessibility_violation(reader):
