@@ -37,6 +37,15 @@ WRONG_NOTE = "钢印照片与产品编号不一致"
 EXTRA = "单位地址与营业执照不一致，请更正"
 
 
+def accept(clerk, application):
+    """受理 from the application's page, with the page's own token and version."""
+    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
+    return clerk.post(
+        f"/bureau/applications/{application.id}/accept",
+        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
+    )
+
+
 @pytest.fixture
 def application():
     return factories.make_submitted_application(factories.make_unit(DISTRICT), items=3)
@@ -220,11 +229,7 @@ def test_applicant_fixes_and_resubmits_changed_cylinders_go_back_to_unaudited(
                        third.product_no: ["照片已更换"]}  # fmt: skip
     # The clerk audits again and accepts.
     click_through(clerk, application)
-    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
-    response = clerk.post(
-        f"/bureau/applications/{application.id}/accept",
-        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
-    )
+    response = accept(clerk, application)
     db.session.refresh(application)
     assert application.status is ApplicationStatus.ACCEPTED
 
@@ -415,11 +420,7 @@ def test_progress_page_shows_the_round_and_the_documents_to_download(clerk, appl
 
 def test_acceptance_notice_is_issued_at_accept_and_printed_by_the_clerk(clerk, application):
     click_through(clerk, application, wrong={3: WRONG_NOTE})
-    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
-    clerk.post(
-        f"/bureau/applications/{application.id}/accept",
-        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
-    )
+    accept(clerk, application)
     notice = db.session.scalar(select(LicensingDocument))
     assert notice.kind is DocumentKind.ACCEPTANCE_NOTICE
     detail = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
@@ -634,11 +635,7 @@ def test_an_issued_notice_reads_the_same_after_settings_unit_and_bureau_names_ch
     app, clerk, application, monkeypatch
 ):
     click_through(clerk, application, wrong={3: WRONG_NOTE})
-    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
-    clerk.post(
-        f"/bureau/applications/{application.id}/accept",
-        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
-    )
+    accept(clerk, application)
     notice = db.session.scalar(select(LicensingDocument))
     issued = clerk.get(f"/documents/{notice.id}.pdf").data
     limit = app.config["DECISION_LIMIT_WORKDAYS"]
@@ -826,11 +823,7 @@ def test_a_notice_issued_before_snapshots_is_frozen_the_first_time_it_is_opened(
     app, clerk, application, monkeypatch
 ):
     click_through(clerk, application)
-    html = clerk.get(f"/bureau/applications/{application.id}").get_data(as_text=True)
-    clerk.post(
-        f"/bureau/applications/{application.id}/accept",
-        data={"csrf_token": csrf_token_from(html), "version": version_from(html)},
-    )
+    accept(clerk, application)
     notice = db.session.scalar(select(LicensingDocument))
     notice.printed = None  # as a row issued before revision 0022
     db.session.commit()

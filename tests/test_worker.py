@@ -48,13 +48,9 @@ def committed_idle_session(app):
     engine.dispose()
 
 
-def test_worker_command_runs_queued_jobs_by_name_and_by_old_path_in_the_app_context(
-    app, redis_conn, committed_idle_session
-):
-    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
-    job = jobs.send(queue, "end_idle_sessions")
-    # Queued by an older release, before the registry: rq stored the dotted path.
-    old = queue.enqueue("regbackoffice.maintenance.end_idle_sessions")
+def run_worker_burst(app) -> None:
+    """``flask worker --burst`` in its own process on the test database and Redis: it works
+    the queues empty and exits."""
     env = {
         **os.environ,
         "REGBO_ENV": "testing",
@@ -71,6 +67,16 @@ def test_worker_command_runs_queued_jobs_by_name_and_by_old_path_in_the_app_cont
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_worker_command_runs_queued_jobs_by_name_and_by_old_path_in_the_app_context(
+    app, redis_conn, committed_idle_session
+):
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    job = jobs.send(queue, "end_idle_sessions")
+    # Queued by an older release, before the registry: rq stored the dotted path.
+    old = queue.enqueue("regbackoffice.maintenance.end_idle_sessions")
+    run_worker_burst(app)
     job = Job.fetch(job.id, connection=redis_conn)
     assert job.is_finished and job.return_value() == 1
     old = Job.fetch(old.id, connection=redis_conn)
@@ -88,22 +94,7 @@ def test_worker_takes_the_low_priority_queue_only_after_the_main_one(
     main = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
     later = jobs.send(low, "end_idle_sessions")  # queued first, but low priority
     first = jobs.send(main, "end_idle_sessions")
-    env = {
-        **os.environ,
-        "REGBO_ENV": "testing",
-        "REGBO_SECRET_KEY": "test-secret-key",
-        "REGBO_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REGBO_REDIS_URL": TEST_REDIS_URL,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    run_worker_burst(app)
     # The main queue's job ran first and ended the idle session; the low one found none.
     assert Job.fetch(first.id, connection=redis_conn).return_value() == 1
     assert Job.fetch(later.id, connection=redis_conn).return_value() == 0

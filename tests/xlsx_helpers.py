@@ -152,8 +152,9 @@ def ods_bytes(rows: list[list[Any]], *, sheet: str = "气瓶信息") -> bytes:
 
 
 def libreoffice_saved(data: bytes, kind: str, workdir: Any) -> bytes:
-    """The .xlsx ``data`` opened and saved by LibreOffice as ``kind`` (xls or ods): formulas
-    computed, hidden rows and error values written as LibreOffice (and WPS) write them."""
+    """The .xlsx ``data`` opened and saved by LibreOffice as ``kind`` (xls, ods or xlsx):
+    formulas computed, hidden rows and error values written as LibreOffice (and WPS) write
+    them."""
     import pathlib
     import subprocess
 
@@ -161,7 +162,7 @@ def libreoffice_saved(data: bytes, kind: str, workdir: Any) -> bytes:
     source = workdir / "source.xlsx"
     source.write_bytes(data)
     out = workdir / "out"
-    filters = {"xls": "xls:MS Excel 97", "ods": "ods:calc8"}
+    filters = {"xls": "xls:MS Excel 97", "ods": "ods:calc8", "xlsx": "xlsx:Calc MS Excel 2007 XML"}
     result = subprocess.run(
         [
             "soffice",
