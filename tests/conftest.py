@@ -60,6 +60,26 @@ def make_test_config(tmp_path_factory: pytest.TempPathFactory, database_url: str
     }
 
 
+@contextmanager
+def sqlite_demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """A migrated app on a fresh SQLite file (the embedded default), inside its app context,
+    with ordinary sessions that really commit; the PostgreSQL test transaction's session is
+    set aside meanwhile."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.db'}"
+    app = create_app(make_test_config(tmp_path_factory, url))
+    test_session = _db.session
+    with app.app_context():
+        upgrade()
+        _db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=_db.engine))
+        try:
+            yield app
+        finally:
+            _db.session.rollback()
+            _db.session.remove()
+            _db.session = test_session
+            _db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     os.environ.setdefault("REGBO_SECRET_KEY", "test-secret-key")

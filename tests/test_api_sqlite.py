@@ -3,48 +3,34 @@ on PostgreSQL's driver elsewhere (``driver_sql``) run through SQLAlchemy here.""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask_migrate import upgrade
 from sqlalchemy import select
 
-from regbackoffice import create_app
 from regbackoffice.extensions import db
 from regbackoffice.models import AuditLog, CylinderStatus
 
 from . import factories
 from .api_helpers import assert_envelope, post_json, token_for
-from .conftest import make_test_config
+from .conftest import sqlite_demo_app
 
 
 def test_the_sqlite_demo_answers_the_interlock_check_and_audits_it(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite-api') / 'demo.db'}"
-    app = create_app(make_test_config(tmp_path_factory, url))
-    test_session = db.session  # the PostgreSQL test transaction: set aside for this test
-    with app.app_context():
-        upgrade()
-        db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=db.engine))
-        try:
-            unit = factories.make_unit()
-            client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
-            fillable = factories.make_cylinder(unit)
-            stopped = factories.make_cylinder(unit, status=CylinderStatus.STOPPED)
-            token = token_for(client)
-            db.session.commit()
-            http = app.test_client()
-            for cylinder, expected in ((fillable, True), (stopped, False)):
-                body = {"id": cylinder.id, "medium_code": cylinder.medium_code}
-                answer = post_json(http, "/api/v1/fillings/check", body, token)
-                data = assert_envelope(answer, 200)["data"]
-                assert data["fillable"] is expected, data
-            audited = db.session.scalars(
-                select(AuditLog).where(AuditLog.action == "api_call").order_by(AuditLog.id)
-            ).all()
-            assert [(a.actor_name, a.detail["fillable"]) for a in audited] == [
-                (client.app_id, 1),
-                (client.app_id, 0),
-            ]
-        finally:
-            db.session.rollback()
-            db.session.remove()
-            db.session = test_session
-            db.engine.dispose()
+    with sqlite_demo_app(tmp_path_factory) as app:
+        unit = factories.make_unit()
+        client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
+        fillable = factories.make_cylinder(unit)
+        stopped = factories.make_cylinder(unit, status=CylinderStatus.STOPPED)
+        token = token_for(client)
+        db.session.commit()
+        http = app.test_client()
+        for cylinder, expected in ((fillable, True), (stopped, False)):
+            body = {"id": cylinder.id, "medium_code": cylinder.medium_code}
+            answer = post_json(http, "/api/v1/fillings/check", body, token)
+            data = assert_envelope(answer, 200)["data"]
+            assert data["fillable"] is expected, data
+        audited = db.session.scalars(
+            select(AuditLog).where(AuditLog.action == "api_call").order_by(AuditLog.id)
+        ).all()
+        assert [(a.actor_name, a.detail["fillable"]) for a in audited] == [
+            (client.app_id, 1),
+            (client.app_id, 0),
+        ]

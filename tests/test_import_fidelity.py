@@ -15,7 +15,7 @@ from msoffcrypto.format.ooxml import OOXMLFile
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 
-from regbackoffice import applications, create_app
+from regbackoffice import applications
 from regbackoffice.archive import CylinderData
 from regbackoffice.extensions import db
 from regbackoffice.imports import ImportRejected
@@ -35,7 +35,7 @@ from regbackoffice.models import (
 )
 
 from . import factories
-from .conftest import make_test_config, post_form, post_import
+from .conftest import post_form, post_import, sqlite_demo_app
 from .xlsx_helpers import (
     HEADERS,
     csv_bytes,
@@ -849,16 +849,9 @@ def test_a_next_inspection_beyond_the_interval_is_refused_in_the_item_edit_form(
 
 
 def test_sqlite_enforces_foreign_keys_and_never_reuses_application_ids(tmp_path_factory):
-    from flask_migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.db'}"
-    app = create_app(make_test_config(tmp_path_factory, url))
-    test_session = db.session  # the PostgreSQL test transaction: set aside for this test
-    with app.app_context():
-        upgrade()
+    with sqlite_demo_app(tmp_path_factory):
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=db.engine))
         first = factories.make_application()
         factories.make_item(first, product_no="SQ-1")
         first_id = first.id
@@ -870,10 +863,6 @@ def test_sqlite_enforces_foreign_keys_and_never_reuses_application_ids(tmp_path_
         # … and the next draft gets a new id, never the deleted one.
         second = factories.make_application()
         assert second.id > first_id
-        db.session.rollback()
-        db.session.remove()
-        db.session = test_session
-        db.engine.dispose()
 
 
 def test_tag_type_is_kept_for_rfid_rows():

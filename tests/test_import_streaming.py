@@ -145,35 +145,19 @@ def test_a_failure_in_the_last_chunk_rolls_back_every_chunk_and_the_job_fails(mo
 
 
 def test_the_sqlite_demo_imports_chunk_by_chunk_too(tmp_path_factory):
-    import sqlalchemy as sa
-    from flask_migrate import upgrade
+    from .conftest import sqlite_demo_app
 
-    from regbackoffice import create_app
-
-    from .conftest import make_test_config
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.db'}"
-    app = create_app(make_test_config(tmp_path_factory, url))
-    test_session = db.session  # the PostgreSQL test transaction: set aside for this test
-    with app.app_context():
-        upgrade()
-        db.session = sa.orm.scoped_session(sa.orm.sessionmaker(bind=db.engine))
-        try:
-            application, _ = _application()
-            rows = [good_row(f"LITE-{n}") for n in range(10)]
-            rows[6] = good_row("LITE-1")  # row 8: row 3's cylinder, one chunk later
-            rows[9] = good_row("LITE-BAD", volume="abc")
-            outcome = factories.import_under_job(
-                application, parse_workbook(workbook_bytes(rows)), today=TODAY
-            )
-            assert outcome.imported == 8
-            assert [f["row"] for f in outcome.failed] == [8, 11]
-            assert len(_product_nos(application)) == 8 == application.item_count
-        finally:
-            db.session.rollback()
-            db.session.remove()
-            db.session = test_session
-            db.engine.dispose()
+    with sqlite_demo_app(tmp_path_factory):
+        application, _ = _application()
+        rows = [good_row(f"LITE-{n}") for n in range(10)]
+        rows[6] = good_row("LITE-1")  # row 8: row 3's cylinder, one chunk later
+        rows[9] = good_row("LITE-BAD", volume="abc")
+        outcome = factories.import_under_job(
+            application, parse_workbook(workbook_bytes(rows)), today=TODAY
+        )
+        assert outcome.imported == 8
+        assert [f["row"] for f in outcome.failed] == [8, 11]
+        assert len(_product_nos(application)) == 8 == application.item_count
 
 
 def test_the_sheet_xml_scanned_in_small_pieces_still_finds_hidden_rows_and_error_cells(
