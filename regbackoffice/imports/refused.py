@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from itertools import islice
 from typing import IO, Any, cast
 
 from sqlalchemy import Table, delete, insert, select
@@ -94,19 +95,13 @@ def _as_dict(row_no: int, cells: list[str], reasons: list[str]) -> dict[str, Any
 def first(import_job_id: int, limit: int = SHOWN_ROWS) -> list[dict[str, Any]]:
     """The first ``limit`` refused rows, in row order (one query): the result page's list.
     Each is ``{"row": n, "values": [cell texts], "reasons": [texts]}``."""
-    stmt = (
-        select(_TABLE.c.row_no, _TABLE.c.cells, _TABLE.c.reasons)
-        .where(_TABLE.c.import_job_id == import_job_id)
-        .order_by(_TABLE.c.row_no)
-        .limit(limit)
-    )
-    return [_as_dict(*row) for row in db.session.execute(stmt)]
+    return list(islice(every(import_job_id, page=limit), limit))
 
 
 def every(import_job_id: int, page: int | None = None) -> Iterator[dict[str, Any]]:
     """Every refused row, in row order, read ``page`` rows (default ``PAGE_ROWS``) per
     query, keyset on the row number (the primary key's second column): for 下载错误数据,
-    which never holds more."""
+    which never holds more. The next page is read only when the last one is used up."""
     page = page or PAGE_ROWS
     after = 0
     while True:
