@@ -94,6 +94,17 @@ def test_security_headers_forbid_inline_script_and_framing(client):
     assert headers["Referrer-Policy"] == "same-origin"
 
 
+def test_a_header_the_view_set_itself_is_kept_and_the_others_added(app):
+    from flask import Response
+
+    from regbackoffice.security import _set_headers
+
+    with app.test_request_context("/"):
+        response = _set_headers(Response(headers={"x-frame-options": "SAMEORIGIN"}))
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_templates_contain_no_inline_script():
     """The CSP would block them: scripts live in static/js."""
     import re
