@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import Insert, Table, bindparam, func, select
 
+from . import audit_batch, driver_sql
 from .driver_sql import DriverStatement, driver_json
 from .extensions import db
 from .models import ApiCaller, ApiClient, AuditLog, User, utcnow
@@ -97,17 +98,32 @@ def _relaxed_insert() -> Insert:
 _RELAXED_INSERT: DriverStatement | None = None
 
 
-def record_now(action: str, *, relaxed_commit: bool = False, **kwargs: Any) -> None:
+def record_now(
+    action: str, *, relaxed_commit: bool = False, batched: bool = False, **kwargs: Any
+) -> None:
     """Like ``record``, written at once with one Core INSERT in the current transaction.
 
     For the API's per-call row: no ORM object, unit of work or flush at commit (the row is
     the same, and it commits or rolls back with the request like ``record``'s).
     ``relaxed_commit`` (PostgreSQL only): that transaction commits without waiting for the
     WAL flush (a database crash may lose the last fraction of a second of such rows).
+    ``batched`` (the interlock check, on its own connection): the row joins this process's
+    batch (``audit_batch``), written with the others within a moment.
     """
     global _RELAXED_INSERT
     values = {**_values(action, **kwargs), "at": utcnow()}
-    if relaxed_commit:
+    own = driver_sql.own_driver() if batched else None
+    if own is not None:
+        config = current_app.config
+        full = audit_batch.PENDING.add(
+            values,
+            engine=db.engine,
+            batch_rows=config["API_AUDIT_BATCH_ROWS"],
+            flush_seconds=config["API_AUDIT_FLUSH_SECONDS"],
+        )
+        if full:
+            audit_batch.write(own, full)
+    elif relaxed_commit:
         # The API's read-only calls, on PostgreSQL: straight on the driver (driver_sql).
         if _RELAXED_INSERT is None:
             _RELAXED_INSERT = DriverStatement(_relaxed_insert())

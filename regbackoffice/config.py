@@ -160,6 +160,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "API_AUTH_MAX_FAILURES": _int(env, "REGBO_API_AUTH_MAX_FAILURES", 10),
         "API_AUTH_ALERT_FAILURES": _int(env, "REGBO_API_AUTH_ALERT_FAILURES", 100),
         "API_AUTH_WINDOW": timedelta(minutes=_int(env, "REGBO_API_AUTH_WINDOW_MINUTES", 15)),
+        # The interlock check's audit rows are written in batches per worker (audit_batch):
+        # this many rows, or what waits this long after the first one. 1: row by row.
+        "API_AUDIT_BATCH_ROWS": max(1, _int(env, "REGBO_API_AUDIT_BATCH_ROWS", 50)),
+        "API_AUDIT_FLUSH_SECONDS": float(env.get("REGBO_API_AUDIT_FLUSH_SECONDS", "0.5")),
         # A base64 stamp photo of at most 10 MB is about 13.4 MB of JSON.
         "API_MAX_REQUEST_BYTES": _int(env, "REGBO_API_MAX_REQUEST_MB", 15) * 1024 * 1024,
         # Service life (DESIGN 12): variety + media → design years, and the years usable

@@ -102,6 +102,12 @@ def own_autocommit_connection() -> Iterator[bool]:
         pooled.close()
 
 
+def own_driver() -> psycopg.Connection | None:
+    """This request's own autocommit connection, if it has one."""
+    own: psycopg.Connection | None = g.get(_OWN_CONNECTION)
+    return own
+
+
 def _driver_connection() -> psycopg.Connection | None:
     own = g.get(_OWN_CONNECTION)
     if own is not None:

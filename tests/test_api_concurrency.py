@@ -8,6 +8,7 @@ Everything they create is deleted afterwards.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import func, select
 
+from regbackoffice import audit_batch
 from regbackoffice.extensions import db as _db
 from regbackoffice.models import FillingRecord
 
@@ -38,6 +40,7 @@ def committing(app: Flask, db) -> Iterator[dict]:
     try:
         yield created
     finally:
+        audit_batch.write_pending()  # nothing of this test's is written after its cleanup
         with app.app_context():
             session = _db.session
             for client_id in created["clients"]:
@@ -160,41 +163,86 @@ def test_parallel_binding_of_one_tag_gives_one_binding_and_one_code(app, committ
     assert bindings == 1
 
 
+def _api_call_rows(app: Flask, client_id: int, *, wait_for: int = 0) -> list:
+    """The client's api_call rows in the trail, waiting up to 10 s for ``wait_for`` of them."""
+    deadline = time.monotonic() + 10
+    while True:
+        with app.app_context():
+            rows = _db.session.execute(
+                sa.text(
+                    "SELECT outcome, detail FROM audit_log WHERE action = 'api_call' "
+                    "AND actor_type = 'api_client' AND actor_id = :c ORDER BY id"
+                ),
+                {"c": client_id},
+            ).all()
+            _db.session.rollback()
+        if len(rows) >= wait_for or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def _check(http, token: str, cylinder_id: str, medium: str = "G1"):
+    return http.post(
+        "/api/v1/fillings/check",
+        json={"id": cylinder_id, "medium_code": medium},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
 def test_interlock_checks_on_real_connections_commit_every_audit_row(app, committing):
     # Outside the tests' rolled-back transaction the check runs in autocommit mode and
-    # its audit row commits itself: every call, answered or refused, is in the trail.
+    # its audit rows are written in batches: every call, answered or refused, reaches
+    # the trail, the slow ones within API_AUDIT_FLUSH_SECONDS.
     token, cylinder_id = committed_setup(app, committing)
     http = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    answered = [
-        http.post(
-            "/api/v1/fillings/check",
-            json={"id": cylinder_id, "medium_code": medium},
-            headers=headers,
-        )
-        for medium in ("G1", "G2", "G1")
-    ]
-    refused = http.post("/api/v1/fillings/check", json={"medium_code": "G1"}, headers=headers)
+    answered = [_check(http, token, cylinder_id, medium) for medium in ("G1", "G2", "G1")]
+    refused = http.post(
+        "/api/v1/fillings/check",
+        json={"medium_code": "G1"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert [r.status_code for r in answered] == [200, 200, 200] and refused.status_code == 400
+    rows = _api_call_rows(app, committing["clients"][0], wait_for=4)
     with app.app_context():
-        client_id = committing["clients"][0]
-        rows = _db.session.execute(
-            sa.text(
-                "SELECT outcome, detail FROM audit_log WHERE action = 'api_call' "
-                "AND actor_type = 'api_client' AND actor_id = :c ORDER BY id"
-            ),
-            {"c": client_id},
-        ).all()
         # The connection went back to the pool transactional, as every other request needs.
         level = _db.session.connection().get_isolation_level()
         _db.session.rollback()
-    assert [(r.outcome, r.detail.get("status")) for r in rows] == [
+    # The refusal is written with its request; the answered calls follow in their batch.
+    assert sorted((r.outcome, r.detail.get("status")) for r in rows) == [
         ("ok", 200),
         ("ok", 200),
         ("ok", 200),
         ("refused", 400),
     ]
-    fillable = [r.detail.get("fillable") for r in rows[:3]]
+    fillable = [r.detail.get("fillable") for r in rows if r.outcome == "ok"]
     expected = [int(r.get_json()["data"]["fillable"]) for r in answered]
     assert fillable == expected
     assert level == "READ COMMITTED"
+
+
+def test_the_call_that_fills_the_batch_writes_it_before_it_answers(app, committing, monkeypatch):
+    monkeypatch.setitem(app.config, "API_AUDIT_BATCH_ROWS", 3)
+    monkeypatch.setitem(app.config, "API_AUDIT_FLUSH_SECONDS", 600)
+    token, cylinder_id = committed_setup(app, committing)
+    http = app.test_client()
+    client_id = committing["clients"][0]
+    assert [_check(http, token, cylinder_id).status_code for _ in range(2)] == [200, 200]
+    assert _api_call_rows(app, client_id) == []  # two rows wait in the worker
+    assert _check(http, token, cylinder_id, "G2").status_code == 200
+    rows = _api_call_rows(app, client_id)
+    assert [(r.outcome, r.detail["path"], r.detail["status"]) for r in rows] == [
+        ("ok", "/api/v1/fillings/check", 200)
+    ] * 3
+
+
+def test_a_batch_is_written_when_its_first_row_has_waited_the_flush_interval(
+    app, committing, monkeypatch
+):
+    monkeypatch.setitem(app.config, "API_AUDIT_BATCH_ROWS", 1000)
+    monkeypatch.setitem(app.config, "API_AUDIT_FLUSH_SECONDS", 0.3)
+    token, cylinder_id = committed_setup(app, committing)
+    started = time.monotonic()
+    assert _check(app.test_client(), token, cylinder_id).status_code == 200
+    rows = _api_call_rows(app, committing["clients"][0], wait_for=1)
+    assert len(rows) == 1 and rows[0].detail["status"] == 200
+    assert time.monotonic() - started >= 0.3  # the writer waited for more company

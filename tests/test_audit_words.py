@@ -20,6 +20,7 @@ NOT_DETAIL = {
     "ip",
     "actor_name",
     "relaxed_commit",
+    "batched",
 }
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -29,6 +30,7 @@ from regbackoffice.models import Certificate, ImportJob, ImportStatus, RenderSta
 
 from . import factories
 from . import test_fault_drills as fault
+from .api_helpers import token_for
 from .conftest import csrf_token_from, login
 
 # The fault drills' private servers (their own redis-server / PostgreSQL cluster).
@@ -314,3 +316,69 @@ def test_nginx_example_body_limit_matches_the_app_and_trusted_proxies_are_named(
     app_limit_mb = load_config("/tmp", {"REGBO_ENV": "development"})["MAX_CONTENT_LENGTH"] >> 20
     assert f"client_max_body_size {app_limit_mb}m;" in example
     assert "proxy_request_buffering on;" in example and "REGBO_TRUSTED_PROXIES=1" in example
+
+
+def test_a_stopping_worker_writes_the_interlock_audit_rows_it_holds(live_app, live_db, tmp_path):
+    # The check's audit rows wait in the worker for their batch (audit_batch); a worker
+    # stopped gracefully (a release, max_requests) writes them before it exits.
+    unit = factories.make_unit()
+    cylinder = factories.make_cylinder(unit)
+    api_client, _ = factories.make_api_client(unit)
+    token = token_for(api_client)
+    live_db.session.commit()
+    port = fault.free_port()
+    env = {
+        **os.environ,
+        "REGBO_ENV": "testing",
+        "REGBO_SECRET_KEY": "test-secret-key",
+        "REGBO_DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
+        "REGBO_STORAGE_DIR": str(tmp_path / "files"),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_ACCESSLOG": "",
+        # Neither a full batch nor the writer's interval: only the exit writes them.
+        "REGBO_API_AUDIT_BATCH_ROWS": "1000",
+        "REGBO_API_AUDIT_FLUSH_SECONDS": "600",
+    }
+    env.pop("REGBO_REDIS_URL", None)
+    server = subprocess.Popen(
+        _readme_gunicorn_command(),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+    def check() -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/fillings/check",
+            data=json.dumps({"id": cylinder.id, "medium_code": "G1"}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except OSError:
+            return 0
+
+    def rows() -> int:
+        live_db.session.rollback()
+        return live_db.session.scalar(
+            sa.text(
+                "SELECT count(*) FROM audit_log WHERE action = 'api_call' AND actor_id = :c"
+                " AND detail->>'path' = '/api/v1/fillings/check'"
+            ),
+            {"c": api_client.id},
+        )
+
+    try:
+        wait_until(lambda: check() == 200 or server.poll() is not None, 90, "gunicorn to serve")
+        assert server.poll() is None, server.communicate()[1].decode(errors="replace")[-3000:]
+        assert [check(), check()] == [200, 200]
+        assert rows() == 0  # three rows wait in the worker
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=60)
+    assert rows() == 3

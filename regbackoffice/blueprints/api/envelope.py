@@ -189,7 +189,8 @@ def endpoint(
 
     ``own_connection`` (the interlock check): the token-and-cylinder read and the audit row
     are ``driver_sql`` statements, run on a pooled connection of their own in autocommit
-    mode, with no ORM session work (``driver_sql.own_autocommit_connection``).
+    mode, with no ORM session work (``driver_sql.own_autocommit_connection``); its audit
+    rows are written in batches (``audit_batch``).
     """
 
     def decorator(handler: Callable[..., Answer]) -> Callable[[], Response]:
@@ -241,6 +242,7 @@ def endpoint(
             audit.record_now(
                 "api_call",
                 relaxed_commit=relaxed,
+                batched=own_connection,
                 object_type="api_client",
                 object_id=None if client is None else client.id,
                 actor=client,
