@@ -37,7 +37,7 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple, cast
 
 from flask import current_app
-from sqlalchemy import Insert, Table, bindparam, select
+from sqlalchemy import Insert, Table, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import audit, bulk_sql, change_workflow, cylinder_changes, inspection_rules, interlock
@@ -50,6 +50,7 @@ from .models import (
     ApiRecordKey,
     Cylinder,
     CylinderStatus,
+    CylinderStatusChange,
     FillingRecord,
     InspectionRecord,
     TraceEvent,
@@ -118,6 +119,13 @@ class InterlockFacts(NamedTuple):
 _CYLINDERS = cast(Table, Cylinder.__table__)
 INTERLOCK_COLUMNS = tuple(_CYLINDERS.c[name] for name in InterlockFacts._fields)
 
+# A batch's cylinders, each with whether it has a status history (most have none: their
+# status on any day is the current one, and cylinder_changes.statuses_as_of skips them).
+_FACTS_WITH_HISTORY_FLAG = select(
+    *INTERLOCK_COLUMNS,
+    exists().where(CylinderStatusChange.cylinder_id == _CYLINDERS.c.id).label("has_status_history"),
+)
+
 # Built once (the check runs them on every call): no construction or cache-key work.
 _FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.id == bindparam("key"))
 _FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.info_code == bindparam("key"))
@@ -165,19 +173,24 @@ def _claim_record_nos(
     """
     if not answers:
         return set()
-    now = utcnow()
-    rows = [
-        {"client_id": client.id, "kind": kind, "record_no": no, "created_at": now, "answer": a}
-        for no, a in answers.items()
-    ]
+    same = _key_constants(client, kind)
+    rows = [{"record_no": no, "answer": a} for no, a in answers.items()]
     if bulk_sql.on_postgresql():
         table = cast(Table, ApiRecordKey.__table__)
-        found = bulk_sql.json_rows_insert(table, rows, skip_conflicts=True, returning="record_no")
+        found = bulk_sql.json_rows_insert(
+            table, rows, constants=same, skip_conflicts=True, returning="record_no"
+        )
         return set(found.scalars())
     inserted = db.session.execute(
-        _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no), rows
+        _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no),
+        [{**row, **same} for row in rows],
     )
     return set(inserted.scalars())
+
+
+def _key_constants(client: ApiClient, kind: str) -> dict[str, Any]:
+    """The columns a batch's record keys share."""
+    return {"client_id": client.id, "kind": kind, "created_at": utcnow()}
 
 
 def _stores(
@@ -219,6 +232,25 @@ def _remember_answers(client: ApiClient, kind: str, answers: dict[str, dict[str,
     )
 
 
+ACCEPTED = "已接收"
+
+
+def filling_message(reason_messages: Iterable[str]) -> str:
+    """A stored filling's answer message: accepted, or accepted as a violation and why."""
+    why = "；".join(reason_messages)
+    return f"{ACCEPTED}，记为违规充装：{why}" if why else ACCEPTED
+
+
+def _kept_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """A first answer as its record key keeps it, for replays: without what the replay
+    knows anyway (index, record_no) and, for a filling, without the message its reasons
+    spell out (``filling_message``). Half the bytes of a batch's keys."""
+    kept = {k: v for k, v in answer.items() if k not in ("index", "record_no", "message")}
+    if "violation" not in answer:  # not a filling: its message says what the reasons cannot
+        kept["message"] = answer["message"]
+    return kept
+
+
 def replayed_answer(index: int, record_no: str, first: dict[str, Any] | None) -> dict[str, Any]:
     """A re-sent record's answer: the first answer (code, violation, reasons), as a replay."""
     if first is None:  # a key stored before first answers were kept
@@ -230,11 +262,13 @@ def replayed_answer(index: int, record_no: str, first: dict[str, Any] | None) ->
             "replay": True,
         }
     answer = {k: v for k, v in first.items() if k != "index"}
+    first_message = first.get("message")
+    if first_message is None:  # a filling's, kept without it (_kept_answer)
+        first_message = filling_message(r["message"] for r in first.get("reasons", ()))
     return {
         "index": index,
         **answer,
-        "message": f"重复记录：记录编号“{record_no}”已接收，未重复存储；"
-        f"首次答复：{first['message']}",
+        "message": f"重复记录：记录编号“{record_no}”已接收，未重复存储；首次答复：{first_message}",
         "record_no": record_no,
         "replay": True,
     }
@@ -285,36 +319,29 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
         mine = [(i, c) for i, c in valid if _stores(i, c, first_index, claimed)]
         outcome.update(_store_inspections(client, mine, cylinders))
         _remember_answers(
-            client, kind, {no: outcome[i] for no, i in first_index.items() if no in claimed}
+            client,
+            kind,
+            {no: _kept_answer(outcome[i]) for no, i in first_index.items() if no in claimed},
         )
     else:
         # Fillings and traces are judged without storing anything, so each key is claimed
         # together with its answer and only the claimed records are inserted.
         judged = JUDGES[kind](client, valid, cylinders)
         answers: dict[str, dict[str, Any] | None] = {
-            no: judged[i][0] for no, i in first_index.items()
+            no: _kept_answer(judged[i][0]) for no, i in first_index.items()
         }
         if bulk_sql.on_postgresql():
             # The keys and the rows of the first occurrences in one statement: a row is
             # stored when its record_no is new (claimed) or absent.
             every_key = set(first_index)  # built once: per record it made the batch O(n²)
             firsts = [i for i, c in valid if _stores(i, c, first_index, every_key)]
-            now = utcnow()
-            key_rows = [
-                {
-                    "client_id": client.id,
-                    "kind": kind,
-                    "record_no": no,
-                    "created_at": now,
-                    "answer": answer,
-                }
-                for no, answer in answers.items()
-            ]
             claimed = bulk_sql.claim_and_insert(
                 cast(Table, ApiRecordKey.__table__),
-                key_rows,
+                [{"record_no": no, "answer": answer} for no, answer in answers.items()],
                 cast(Table, MODELS[kind].__table__),
                 [judged[i][1] for i in firsts],
+                key_constants=_key_constants(client, kind),
+                constants=_row_constants(client),
             )
             for index, clean in valid:
                 if _stores(index, clean, first_index, claimed):
@@ -326,7 +353,7 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
                 if _stores(index, clean, first_index, claimed):
                     outcome[index], row = judged[index]
                     rows.append(row)
-            _insert_rows(MODELS[kind], rows)
+            _insert_rows(MODELS[kind], rows, _row_constants(client))
 
     pending = [(i, c["record_no"]) for i, c in valid if i not in outcome]
     stored_first = _first_answers(client, kind, [no for _, no in pending if no not in claimed])
@@ -449,33 +476,38 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
         return {}
     if not for_update:
         rows = db.session.execute(
-            select(*INTERLOCK_COLUMNS).where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
+            _FACTS_WITH_HISTORY_FLAG.where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
         )
-        return {row.id: cast(Cylinder, row) for row in rows}
+        return {row.id: cast(Cylinder, row) for row in rows.all()}
     query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
     if for_update:
         query = query.with_for_update()
     return {c.id: c for c in db.session.scalars(query)}
 
 
-def _accepted(index: int, clean: dict[str, Any], message: str = "已接收") -> dict[str, Any]:
+def _accepted(index: int, clean: dict[str, Any], message: str = ACCEPTED) -> dict[str, Any]:
     answer: dict[str, Any] = {"index": index, "code": "200", "message": message}
     if "record_no" in clean:
         answer["record_no"] = clean["record_no"]
     return answer
 
 
-def _insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> None:
+def _row_constants(client: ApiClient) -> dict[str, Any]:
+    """The columns a batch's stored fillings or trace events share (not in each row)."""
+    return {"client_id": client.id, "received_at": utcnow()}
+
+
+def _insert_rows(model: type[Model], rows: list[dict[str, Any]], constants: dict[str, Any]) -> None:
     """One INSERT of all rows (no RETURNING: append-only rows nobody reads back here):
     one JSON document on PostgreSQL (``bulk_sql.json_rows_insert``), an executemany
-    elsewhere."""
+    elsewhere. ``constants``: the columns every row shares."""
     if not rows:
         return
     table = cast(Table, model.__table__)
     if bulk_sql.on_postgresql():
-        bulk_sql.json_rows_insert(table, rows)
+        bulk_sql.json_rows_insert(table, rows, constants=constants)
     else:
-        db.session.execute(table.insert(), rows)
+        db.session.execute(table.insert(), [{**row, **constants} for row in rows])
 
 
 def _judge_fillings(
@@ -484,7 +516,6 @@ def _judge_fillings(
     """Each filling's answer and row (the interlock's verdict as of its fill date)."""
     rules = current_app.config["SERVICE_LIFE_RULES"]
     judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-    now = utcnow()
     # A record sent late is judged by the cylinder's status on its fill date.
     statuses = cylinder_changes.statuses_as_of(
         cylinders.values(), ((clean["id"], clean["fill_date"]) for _, clean in records)
@@ -498,8 +529,7 @@ def _judge_fillings(
             rules,
             status=statuses.get((clean["id"], clean["fill_date"])),
         )
-        row = {
-            "client_id": client.id,
+        row = {  # client_id and received_at: _row_constants
             "record_no": clean.get("record_no"),
             "cylinder_id": clean["id"],
             "medium_code": clean["medium_code"],
@@ -508,17 +538,11 @@ def _judge_fillings(
             "filling_unit_name": clean["filling_unit_name"],
             "violation": bool(reasons),
             "violation_reasons": [r.code for r in reasons],
-            "received_at": now,
         }
+        answer = _accepted(index, clean, filling_message(r.message for r in reasons))
+        answer["violation"] = bool(reasons)
         if reasons:
-            answer = _accepted(
-                index, clean, "已接收，记为违规充装：" + "；".join(r.message for r in reasons)
-            )
-            answer["violation"] = True
             answer["reasons"] = [r.as_dict() for r in reasons]
-        else:
-            answer = _accepted(index, clean)
-            answer["violation"] = False
         judged[index] = (answer, row)
     return judged
 
@@ -604,16 +628,13 @@ def _judge_traces(
     client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
 ) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
     judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-    now = utcnow()
     for index, clean in records:
-        row = {
-            "client_id": client.id,
+        row = {  # client_id and received_at: _row_constants
             "record_no": clean.get("record_no"),
             "cylinder_id": clean["id"],
             "event_time": clean["time"],
             "node": clean["node"],
             "actor": clean["actor"],
-            "received_at": now,
         }
         message = "已接收" if clean["id"] in cylinders else "已接收（该ID未在档案中登记）"
         judged[index] = (_accepted(index, clean, message), row)

@@ -8,11 +8,12 @@ are per field, in Chinese: ``[{"field": "fill_date", "message": "充装日期不
 from __future__ import annotations
 
 import re
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 from sqlalchemy import select
@@ -125,6 +126,61 @@ def _real_date(value: str, label: str) -> tuple[date | None, str | None]:
         return None, f"{label}“{value}”不是有效日期"
 
 
+@lru_cache(maxsize=4096)
+def _plain_date(value: str) -> date | None:
+    """A well-formed yyyy-mm-dd from 1900 on, else None (``check_field`` then says why).
+    Kept per distinct text: a batch's records mostly share their dates."""
+    match = _DATE.match(value)
+    if not match:
+        return None
+    try:
+        parsed = date(*map(int, match.groups()))
+    except ValueError:
+        return None
+    return parsed if parsed.year >= 1900 else None
+
+
+def field_checker(spec: Field) -> Callable[[Any], tuple[Any, str | None]]:
+    """``check_field`` for this field, with a short way through for the usual good value.
+
+    A batch of 500 records is 3,000 field checks: the general function asks every
+    question of every value. Here a value that is plainly good (a clean string within its
+    length, a known medium code, a real past date) is taken at once; anything else, absent
+    values included, goes to ``check_field``, which gives the same answer and the message.
+    """
+    if spec.kind == "str":
+        limit = spec.max_length or sys.maxsize
+
+        def check_str(value: Any) -> tuple[Any, str | None]:
+            if type(value) is str and len(value) <= limit and not _FORBIDDEN_RE.search(value):
+                stripped = value.strip()
+                if stripped:
+                    return stripped, None
+            return check_field(spec, value)
+
+        return check_str
+    if spec.kind == "medium":
+
+        def check_medium(value: Any) -> tuple[Any, str | None]:
+            # The codes (G1–G20) are short printable strings: known means valid.
+            if type(value) is str and value in _media_codes():
+                return value, None
+            return check_field(spec, value)
+
+        return check_medium
+    if spec.kind == "date":
+
+        def check_date(value: Any) -> tuple[Any, str | None]:
+            if type(value) is str:
+                parsed = _plain_date(value)
+                if parsed is not None and not (spec.past_only and parsed > today()):
+                    return parsed, None
+            return check_field(spec, value)
+
+        return check_date
+    return partial(check_field, spec)
+
+
 def check_field(spec: Field, value: Any) -> tuple[Any, str | None]:
     """Validate one value; returns (clean value, None) or (None, Chinese message)."""
     label = spec.label
@@ -205,21 +261,27 @@ class RecordSpec:
     def keys(self) -> frozenset[str]:
         return frozenset(f.key for f in self.fields)
 
+    @cached_property
+    def _checkers(self) -> tuple[tuple[str, Callable[[Any], tuple[Any, str | None]]], ...]:
+        return tuple((f.key, field_checker(f)) for f in self.fields)
+
     def validate(self, raw: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, dict) and not isinstance(raw, Mapping):  # dict: the quick test
             return {}, [{"field": "", "message": "记录应为JSON对象"}]
         errors: list[dict[str, str]] = []
         known = self.keys
-        for key in raw:
-            if key not in known:
-                errors.append({"field": str(key)[:50], "message": f"未知字段“{str(key)[:50]}”"})
+        if not known.issuperset(raw):
+            for key in raw:
+                if key not in known:
+                    label = str(key)[:50]
+                    errors.append({"field": label, "message": f"未知字段“{label}”"})
         clean: dict[str, Any] = {}
-        for spec in self.fields:
-            value, error = check_field(spec, raw.get(spec.key))
+        for key, check in self._checkers:
+            value, error = check(raw.get(key))
             if error:
-                errors.append({"field": spec.key, "message": error})
+                errors.append({"field": key, "message": error})
             elif value is not None:
-                clean[spec.key] = value
+                clean[key] = value
         if self.one_of and not errors:
             groups = [g for g in self.one_of if all(k in clean for k in g)]
             if not groups:

@@ -221,8 +221,10 @@ def statuses_as_of(
 
     The latest change effective on or before the day wins; before the first recorded change
     the status is that change's previous status; with no history, the current status.
+    A cylinder read with ``has_status_history`` false (a batch's rows) is not looked up: it
+    is left out of the answer, its status on every day being its current one.
     """
-    by_id = {c.id: c for c in cylinders}
+    by_id = {c.id: c for c in cylinders if getattr(c, "has_status_history", True)}
     pairs = {(cid, day) for cid, day in wanted if cid in by_id}
     if not pairs:
         return {}

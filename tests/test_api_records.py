@@ -11,6 +11,7 @@ from regbackoffice import api_records
 from regbackoffice.api_validation import today
 from regbackoffice.extensions import db
 from regbackoffice.models import (
+    ApiRecordKey,
     CylinderStatus,
     FillingRecord,
     InspectionRecord,
@@ -260,6 +261,39 @@ def test_duplicates_by_record_no_are_stored_once(client, unit, token):
     assert (data["accepted"], data["duplicates"]) == (1, 1)
     stored = db.session.scalar(select(func.count()).where(FillingRecord.cylinder_id == cylinder.id))
     assert stored == 2
+
+
+def test_a_resent_filling_is_answered_with_its_first_verdict_and_its_words(client, unit, token):
+    cylinder = factories.make_cylinder(unit)
+    batch = {
+        "records": [
+            filling(cylinder.id, record_no="W-1"),
+            filling(cylinder.id, record_no="W-2", medium_code="G1"),  # not its medium
+        ]
+    }
+    first = assert_envelope(post_json(client, "/api/v1/fillings", batch, token), 200)["data"]
+    assert [r["violation"] for r in first["results"]] == [False, True]
+    again = assert_envelope(post_json(client, "/api/v1/fillings", batch, token), 200)["data"]
+    assert again["duplicates"] == 2
+    for earlier, replay in zip(first["results"], again["results"], strict=True):
+        assert replay["replay"] is True and replay["record_no"] == earlier["record_no"]
+        assert (replay["violation"], replay.get("reasons")) == (
+            earlier["violation"],
+            earlier.get("reasons"),
+        )
+        assert replay["message"].endswith(f"首次答复：{earlier['message']}")
+    assert first["results"][1]["message"].startswith("已接收，记为违规充装：充装介质G1")
+    # The key keeps the verdict; the words its reasons spell out are made again from them.
+    kept = db.session.scalar(
+        select(ApiRecordKey.answer).where(
+            ApiRecordKey.record_no == "W-2", ApiRecordKey.kind == "filling"
+        )
+    )
+    assert kept == {
+        "code": "200",
+        "violation": True,
+        "reasons": first["results"][1]["reasons"],
+    }
 
 
 def test_record_no_is_per_client(client, unit, token):
