@@ -213,5 +213,5 @@ def caller_and_cylinder(
 
 
 def touch(caller: ApiCaller, now: datetime) -> None:
-    """Record that a read-only caller was seen (one UPDATE, at most once a resolution)."""
+    """Record that a caller was seen (one UPDATE, at most once a resolution)."""
     db.session.execute(update(ApiClient).where(ApiClient.id == caller.id).values(last_seen_at=now))

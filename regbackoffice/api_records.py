@@ -33,7 +33,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from flask import current_app
@@ -45,6 +45,7 @@ from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
 from .clock import china_date
 from .extensions import db
 from .models import (
+    ApiCaller,
     ApiClient,
     ApiIdempotencyKey,
     ApiRecordKey,
@@ -57,6 +58,9 @@ from .models import (
     utcnow,
 )
 from .models.base import Model
+
+# The client of a batch: the plain row (fillings, traces) or the ORM object (inspections).
+Caller = ApiClient | ApiCaller
 
 SPECS: dict[str, RecordSpec] = {"filling": FILLING, "inspection": INSPECTION, "trace": TRACE}
 FAILED_CONCLUSIONS = ("不合格", "判废", "报废")
@@ -165,7 +169,7 @@ class BatchResult:
 
 
 def _claim_record_nos(
-    client: ApiClient, kind: str, answers: dict[str, dict[str, Any] | None]
+    client: Caller, kind: str, answers: dict[str, dict[str, Any] | None]
 ) -> set[str]:
     """Insert the keys not yet stored, each with its answer when known already.
 
@@ -188,7 +192,7 @@ def _claim_record_nos(
     return set(inserted.scalars())
 
 
-def _key_constants(client: ApiClient, kind: str) -> dict[str, Any]:
+def _key_constants(client: Caller, kind: str) -> dict[str, Any]:
     """The columns a batch's record keys share."""
     return {"client_id": client.id, "kind": kind, "created_at": utcnow()}
 
@@ -201,7 +205,7 @@ def _stores(
     return record_no is None or (record_no in claimed and first_index[record_no] == index)
 
 
-def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> dict[str, Any]:
+def _first_answers(client: Caller, kind: str, record_nos: Iterable[str]) -> dict[str, Any]:
     """The stored first answers of these record numbers (None for keys stored before 0010)."""
     wanted = sorted(set(record_nos))
     if not wanted:
@@ -216,7 +220,7 @@ def _first_answers(client: ApiClient, kind: str, record_nos: Iterable[str]) -> d
     return {row.record_no: row.answer for row in rows}
 
 
-def _remember_answers(client: ApiClient, kind: str, answers: dict[str, dict[str, Any]]) -> None:
+def _remember_answers(client: Caller, kind: str, answers: dict[str, dict[str, Any]]) -> None:
     if not answers:
         return
     table = cast(Table, ApiRecordKey.__table__)
@@ -274,7 +278,7 @@ def replayed_answer(index: int, record_no: str, first: dict[str, Any] | None) ->
     }
 
 
-def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> BatchResult:
+def submit_batch(client: Caller, kind: str, raw_records: Sequence[Any]) -> BatchResult:
     """Validate and store one batch; flushes, audits, and answers record by record."""
     spec = SPECS[kind]
     result = BatchResult()
@@ -378,9 +382,18 @@ def submit_batch(client: ApiClient, kind: str, raw_records: Sequence[Any]) -> Ba
     if result.accepted and (
         client.last_data_at is None or now - client.last_data_at >= LAST_DATA_RESOLUTION
     ):
-        client.last_data_at = now
+        _mark_data_received(client, now)
     db.session.flush()
     return result
+
+
+def _mark_data_received(client: Caller, now: datetime) -> None:
+    """The client's ``last_data_at``: on the ORM object, or one UPDATE for a plain row."""
+    if isinstance(client, ApiClient):
+        client.last_data_at = now
+    else:
+        table = cast(Table, ApiClient.__table__)
+        db.session.execute(table.update().where(table.c.id == client.id).values(last_data_at=now))
 
 
 # --- Records that cannot be true ------------------------------------------------------
@@ -492,7 +505,7 @@ def _accepted(index: int, clean: dict[str, Any], message: str = ACCEPTED) -> dic
     return answer
 
 
-def _row_constants(client: ApiClient) -> dict[str, Any]:
+def _row_constants(client: Caller) -> dict[str, Any]:
     """The columns a batch's stored fillings or trace events share (not in each row)."""
     return {"client_id": client.id, "received_at": utcnow()}
 
@@ -511,7 +524,7 @@ def _insert_rows(model: type[Model], rows: list[dict[str, Any]], constants: dict
 
 
 def _judge_fillings(
-    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+    client: Caller, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
 ) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
     """Each filling's answer and row (the interlock's verdict as of its fill date)."""
     rules = current_app.config["SERVICE_LIFE_RULES"]
@@ -576,7 +589,7 @@ def apply_inspection(cylinder: Cylinder, record: dict[str, Any]) -> str:
 
 
 def _store_inspections(
-    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+    client: Caller, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
 ) -> dict[int, dict[str, Any]]:
     answers: dict[int, dict[str, Any]] = {}
     # Oldest first, so that the archive ends with the newest inspection's result.
@@ -625,7 +638,7 @@ def _store_inspections(
 
 
 def _judge_traces(
-    client: ApiClient, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
+    client: Caller, records: list[tuple[int, dict[str, Any]]], cylinders: dict[str, Cylinder]
 ) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
     judged: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     for index, clean in records:
@@ -662,7 +675,7 @@ def body_hash(body: bytes) -> str:
 
 
 def claim_idempotency_key(
-    client: ApiClient, key: str, path: str, digest: str
+    client: Caller, key: str, path: str, digest: str
 ) -> ApiIdempotencyKey | None:
     """Claim ``key`` for this request: None when new, else the earlier request's row.
 
@@ -693,7 +706,7 @@ def claim_idempotency_key(
     return earlier
 
 
-def remember_response(client: ApiClient, key: str, data: dict[str, Any]) -> None:
+def remember_response(client: Caller, key: str, data: dict[str, Any]) -> None:
     row = db.session.scalar(
         select(ApiIdempotencyKey).where(
             ApiIdempotencyKey.client_id == client.id, ApiIdempotencyKey.key == key

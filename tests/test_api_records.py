@@ -167,6 +167,17 @@ def test_check_by_info_code_and_reasons_combine(client, unit, token):
     assert codes(assert_envelope(response, 200)["data"]) == {"STATUS_STOPPED", "MEDIUM_MISMATCH"}
 
 
+@pytest.mark.parametrize("bad_id", ["CQ\x00NUL", "CQ\ud800LONE", "  ", "x" * 51])
+def test_a_check_with_an_impossible_id_is_refused_as_such_not_a_server_error(
+    client, unit, token, bad_id
+):
+    # The check reads the cylinder together with the token, before validating the body:
+    # an ID PostgreSQL cannot even take must still be answered by the validation.
+    body = {"id": bad_id, "medium_code": "G13"}
+    data = assert_envelope(post_json(client, "/api/v1/fillings/check", body, token), 400)["data"]
+    assert [e["field"] for e in data["errors"]] == ["id"]
+
+
 # --- Fillings ---------------------------------------------------------------------------
 
 

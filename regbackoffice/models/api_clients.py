@@ -42,14 +42,16 @@ def scope_set(scopes: str) -> frozenset[str]:
 
 
 class ApiCaller(NamedTuple):
-    """The token's client as the read-only API calls need it (query, check, trail,
-    changes): a plain row of ``api_clients``, no ORM object or unit of work per call."""
+    """The token's client as most API calls need it (query, check, trail, changes, filling
+    and trace batches): a plain row of ``api_clients``, no ORM object or unit of work per
+    call."""
 
     id: int
     app_id: str
     unit_id: int
     scopes: str
     last_seen_at: datetime | None
+    last_data_at: datetime | None
 
     @property
     def scope_set(self) -> frozenset[str]:

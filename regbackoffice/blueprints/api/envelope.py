@@ -102,13 +102,13 @@ def _bearer_token() -> str:
 
 
 def _bearer_client(
-    token: str, *, read_only: bool, cylinder_id: str | None = None
+    token: str, *, plain: bool, cylinder_id: str | None = None
 ) -> ApiClient | ApiCaller:
-    """The token's client (401 if none): for read-only calls a plain row (``ApiCaller``),
-    else the ORM object. With ``cylinder_id`` (read-only), that cylinder's interlock facts
-    are read in the same statement and kept in ``g.api_prefetched``."""
+    """The token's client (401 if none): a plain row (``ApiCaller``) when ``plain``, else
+    the ORM object. With ``cylinder_id`` (plain), that cylinder's interlock facts are read
+    in the same statement and kept in ``g.api_prefetched``."""
     client: ApiClient | ApiCaller | None
-    if not read_only:
+    if not plain:
         client = api_auth.client_for_token(token)
     elif cylinder_id is None:
         client = api_auth.caller_for_token(token)
@@ -166,6 +166,7 @@ def endpoint(
     scope: str | None,
     authenticated: bool = True,
     read_only: bool = False,
+    plain_client: bool = False,
     prefetch: Callable[[dict[str, Any]], str | None] | None = None,
     own_connection: bool = False,
 ) -> Callable[[Callable[..., Answer]], Callable[[], Response]]:
@@ -180,8 +181,9 @@ def endpoint(
     interlock check stays fast. Where the session is already inside a transaction (the
     tests' rolled-back one) the same statements run in it instead.
 
-    Read-only handlers get the client as an ``ApiCaller`` (a plain row: no ORM object per
-    call); the others get the ORM ``ApiClient``.
+    Read-only handlers, and those marked ``plain_client``, get the client as an
+    ``ApiCaller`` (a plain row: no ORM object per call); the others get the ORM
+    ``ApiClient``.
 
     ``prefetch(body)`` (read-only endpoints) may name a cylinder ID to read together with
     the token (the interlock check): the body is then parsed before the token lookup, but
@@ -216,7 +218,9 @@ def endpoint(
                             cylinder_id = prefetch(body)
                         except ApiError as exc:
                             body_error = exc
-                    client = _bearer_client(token, read_only=read_only, cylinder_id=cylinder_id)
+                    client = _bearer_client(
+                        token, plain=read_only or plain_client, cylinder_id=cylinder_id
+                    )
                     g.api_client = client
                 if body_error is not None:
                     raise body_error

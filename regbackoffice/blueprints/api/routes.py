@@ -16,6 +16,7 @@ from ...api_validation import (
     BEIJING,
     CHANGES_DEFAULT_LIMIT,
     CHANGES_REQUEST,
+    CYLINDER_ID,
     CYLINDER_LOOKUP,
     CYLINDER_REF,
     FILLING_CHECK,
@@ -24,6 +25,7 @@ from ...api_validation import (
     TAG_BIND,
     TOKEN_REQUEST,
     RecordSpec,
+    field_checker,
     today,
 )
 from ...errors import api_envelope
@@ -197,10 +199,17 @@ def bind(client: ApiClient, body: dict[str, Any]) -> Answer:
     return Answer({"id": cylinder.id, "info_code": result.binding.info_code}, message)
 
 
+_CHECK_ID = field_checker(CYLINDER_ID)
+
+
 def _check_prefetch(body: dict[str, Any]) -> str | None:
-    """The cylinder ID to read with the token: a check by ID only (the common call)."""
-    value = body.get("id")
-    return value if isinstance(value, str) and "info_code" not in body else None
+    """The cylinder ID to read with the token: a check by ID only (the common call), and
+    only a valid one (a NUL or a lone surrogate cannot even be sent to PostgreSQL: the
+    validation answers it, after the token)."""
+    if "info_code" in body:
+        return None
+    value, error = _CHECK_ID(body.get("id"))
+    return None if error else value
 
 
 def _check_facts(**keys: Any) -> interlock.CylinderFacts | None:
@@ -233,7 +242,7 @@ def filling_check(client: ApiCaller, body: dict[str, Any]) -> Answer:
     return Answer(data, "可以充装" if not reasons else "不得充装", counts=counts)
 
 
-def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
+def _batch(client: ApiClient | ApiCaller, body: dict[str, Any], kind: str) -> Answer:
     unknown = [k for k in body if k != "records"]
     if unknown:
         raise validation_error(
@@ -301,8 +310,8 @@ def _batch(client: ApiClient, body: dict[str, Any], kind: str) -> Answer:
 
 
 @bp.post("/v1/fillings")
-@endpoint(scope="filling")
-def fillings(client: ApiClient, body: dict[str, Any]) -> Answer:
+@endpoint(scope="filling", plain_client=True)
+def fillings(client: ApiCaller, body: dict[str, Any]) -> Answer:
     return _batch(client, body, "filling")
 
 
@@ -320,8 +329,8 @@ def inspections(client: ApiClient, body: dict[str, Any]) -> Answer:
 
 
 @bp.post("/v1/traces")
-@endpoint(scope="trace")
-def traces(client: ApiClient, body: dict[str, Any]) -> Answer:
+@endpoint(scope="trace", plain_client=True)
+def traces(client: ApiCaller, body: dict[str, Any]) -> Answer:
     return _batch(client, body, "trace")
 
 
