@@ -78,11 +78,11 @@ def _rules(kind: str, rules: Sequence[Mapping[str, Any]] | None) -> Sequence[Map
 
 def _matches(rule: Mapping[str, Any], variety_code: str, medium_code: str) -> bool:
     varieties, media = rule.get("variety"), rule.get("media")
-    if isinstance(varieties, str):
-        varieties = [varieties]
-    return (varieties is None or variety_code in varieties) and (
-        media is None or medium_code in media
-    )
+    if varieties is not None and (
+        variety_code != varieties if isinstance(varieties, str) else variety_code not in varieties
+    ):
+        return False
+    return media is None or medium_code in media
 
 
 def interval_rule(
@@ -177,10 +177,11 @@ def service_life_exceeded(
     table's extension (usable to N years after an inspection made once the design life was
     reached) still applies to its row.
     """
-    rule = next(
-        (r for r in _rules("SERVICE_LIFE_RULES", rules) if _matches(r, variety_code, medium_code)),
-        None,
-    )
+    rule = None
+    for candidate in _rules("SERVICE_LIFE_RULES", rules):  # a loop: run per record of a batch
+        if _matches(candidate, variety_code, medium_code):
+            rule = candidate
+            break
     if rule is None and design_life_years is None:
         return None
     design = int(design_life_years or rule["design_years"])  # type: ignore[index]
