@@ -66,7 +66,8 @@ def _iso(value: Any) -> str:
 def write(driver: psycopg.Connection, rows: list[dict[str, Any]]) -> bool:
     """Write ``rows`` with one statement on ``driver`` (in autocommit mode). On failure the
     rows are logged whole and False is returned; the caller's answer stands."""
-    document = json.dumps(rows, ensure_ascii=False, default=_iso)
+    # ASCII with \u escapes: any text goes, whatever it holds.
+    document = json.dumps(rows, default=_iso)
     try:
         driver.execute(INSERT, (document,), prepare=True)
     except psycopg.Error:
@@ -149,7 +150,7 @@ class PendingRows:
         try:
             pooled = self._engine.raw_connection()
         except Exception:
-            document = json.dumps(rows, ensure_ascii=False, default=_iso)
+            document = json.dumps(rows, default=_iso)
             log.exception("audit rows not written (%d), to be replayed: %s", len(rows), document)
             return
         try:

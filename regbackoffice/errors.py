@@ -43,12 +43,15 @@ def api_envelope(code: int, message: str, data: object = None) -> Response:
     """The API's answer: ``{"code", "message", "data"}`` as compact UTF-8 JSON (Chinese
     as text, not ``\\u`` escapes: a third of the bytes); values beyond JSON's own types
     (dates, Decimal) as Flask's JSON provider writes them."""
-    body = json.dumps(
-        {"code": str(code), "message": message, "data": data},
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=current_app.json.default,  # type: ignore[attr-defined]
-    )
+    document = {"code": str(code), "message": message, "data": data}
+    default = current_app.json.default  # type: ignore[attr-defined]
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=default)
+    try:
+        body = text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate echoed from the request (JSON can carry one, UTF-8 cannot): the
+        # answer falls back to \\u escapes, still valid JSON.
+        body = json.dumps(document, separators=(",", ":"), default=default).encode()
     return Response(body, status=code, mimetype="application/json")
 
 

@@ -178,6 +178,19 @@ def test_a_check_with_an_impossible_id_is_refused_as_such_not_a_server_error(
     assert [e["field"] for e in data["errors"]] == ["id"]
 
 
+def test_an_unknown_key_with_a_lone_surrogate_is_named_back_in_valid_json(client, unit, token):
+    # JSON may carry "\udc00"; UTF-8 cannot: the answer that names the key escapes it.
+    raw = b'{"id": "CQ1", "medium_code": "G13", "\\udc00x": 1}'
+    response = client.post(
+        "/api/v1/fillings/check",
+        data=raw,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    data = assert_envelope(response, 400)["data"]
+    assert data["errors"] == [{"field": "\udc00x", "message": "未知字段“\udc00x”"}]
+
+
 # --- Fillings ---------------------------------------------------------------------------
 
 
