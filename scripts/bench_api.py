@@ -10,15 +10,20 @@ bench-fillings``, INSERT … SELECT generate_series) to the requested sizes; sta
 gunicorns with the same ``gunicorn.conf.py`` on 127.0.0.1: the app, and the floor
 (``scripts/bench_floor.py``: a bare Flask endpoint doing one primary-key SELECT, and one
 doing a bare executemany INSERT of the batch). Then, from separate load processes on
-loopback, bounded by time and count, phase after phase in the same run (after up to 5 s
-of unmeasured load of every kind on both servers, so that no phase pays for cold caches):
-1. POST /api/v1/fillings in batches of 100 and 500 (unique record_no each) → records/s;
-2. the floor: the bare INSERT at the same batch sizes, then the bare SELECT;
-3. POST /api/v1/fillings/check one at a time → requests/s, p50/p99 latency.
+loopback, bounded by time and count, in the same run (after up to 5 s of unmeasured load
+of every kind on both servers, so that no phase pays for cold caches):
+1. POST /api/v1/fillings in batches of 100 and 500 (unique record_no each) → records/s,
+   side by side with the floor's bare INSERT of the same batch;
+2. POST /api/v1/fillings/check one at a time → requests/s, p50/p99 latency, side by side
+   with the floor's bare SELECT.
+Side by side: each phase's time (``--duration``) is cut in ``--slices`` slices, app and
+floor alternating (app, floor, floor, app, app, floor), so that whatever else the machine
+does in those minutes weighs on both.
 Prints a JSON summary (and writes it with --json-out), then the ratios to the floor as the
 last lines (``check/floor ratio: 0.64``). Each phase also gives its machine time per call
 (per record for batches), by who spent it: the server's processes, PostgreSQL's, the load
-processes, and what the cores left idle (``cpu_us_per_request`` / ``cpu_us_per_record``).
+processes, what the hypervisor gave to other machines (``stolen``) and what the cores left
+idle (``cpu_us_per_request`` / ``cpu_us_per_record``).
 Loopback only; stops by itself.
 """
 
@@ -201,6 +206,13 @@ def cpu_by_role(groups: dict[str, int]) -> dict[str, float]:
     return used
 
 
+def _stolen_seconds() -> float:
+    """CPU time the hypervisor gave to others (``steal`` in /proc/stat), all cores."""
+    with open("/proc/stat") as stat:
+        values = stat.readline().split()[1:]
+    return int(values[7]) / CLOCK_TICKS if len(values) > 7 else 0.0
+
+
 def run_load(
     kind: str,
     port: int,
@@ -221,6 +233,7 @@ def run_load(
         for n in range(processes)
     ]
     cpu_before = cpu_by_role(groups or {})
+    stolen_before = _stolen_seconds()
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -229,6 +242,7 @@ def run_load(
         w.join()
     elapsed = time.perf_counter() - started
     cpu_after = cpu_by_role(groups or {})
+    stolen = _stolen_seconds() - stolen_before
     latencies = sorted(x for r in results for x in r["latencies"])
     n = len(latencies)
 
@@ -236,23 +250,57 @@ def run_load(
         return round(latencies[min(n - 1, int(p * n))] * 1000, 1) if n else 0.0
 
     # Machine time per request (per record for batches), by who spent it: the server, the
-    # database, the load processes; "idle" is what the two cores did not use.
+    # database, the load processes; "stolen" is what the hypervisor gave to other machines
+    # (a noisy neighbour), "idle" what the two cores did not use otherwise.
     units = sum(r["records"] for r in results) if kind.endswith("fillings") else n
     per_unit = {
         role: round((cpu_after[role] - cpu_before[role]) * 1e6 / max(units, 1), 1)
         for role in cpu_after
     }
     per_unit["load"] = round(sum(r["cpu_s"] for r in results) * 1e6 / max(units, 1), 1)
+    per_unit["stolen"] = round(stolen * 1e6 / max(units, 1), 1)
     per_unit["idle"] = round(
         (elapsed * (os.cpu_count() or 1) * 1e6 / max(units, 1)) - sum(per_unit.values()), 1
     )
     return {
         "cpu_us_per_" + ("record" if kind.endswith("fillings") else "request"): per_unit,
+        "_latencies": latencies,
+        "_units": units,
         "requests": n,
         "errors": sum(r["errors"] for r in results),
         "seconds": round(elapsed, 1),
         "requests_per_s": round(n / elapsed, 1),
         "records_per_s": round(sum(r["records"] for r in results) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1] * 1000, 1) if n else 0.0,
+    }
+
+
+def merged(parts: list[dict]) -> dict:
+    """One phase's result from its slices: totals, rates over the slices' time, latency
+    percentiles over all calls, machine time per call weighted by each slice's calls."""
+    latencies = sorted(x for p in parts for x in p["_latencies"])
+    units = sum(p["_units"] for p in parts)
+    seconds = sum(p["seconds"] for p in parts)
+    key = next(k for k in parts[0] if k.startswith("cpu_us_per_"))
+    n = len(latencies)
+
+    def pct(q: float) -> float:
+        return round(latencies[min(n - 1, int(q * n))] * 1000, 1) if n else 0.0
+
+    records = sum(p["records_per_s"] * p["seconds"] for p in parts)
+    return {
+        key: {
+            role: round(sum(p[key][role] * p["_units"] for p in parts) / max(units, 1), 1)
+            for role in parts[0][key]
+        },
+        "requests": n,
+        "errors": sum(p["errors"] for p in parts),
+        "seconds": round(seconds, 1),
+        "slices": len(parts),
+        "requests_per_s": round(n / seconds, 1),
+        "records_per_s": round(records / seconds, 1),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": round(latencies[-1] * 1000, 1) if n else 0.0,
@@ -313,7 +361,13 @@ def main() -> int:
     )
     parser.add_argument("--json-out")
     parser.add_argument(
-        "--phases", default="fillings,floor,check", help="comma separated: fillings,floor,check"
+        "--phases", default="fillings,check", help="comma separated: fillings,check"
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=3,
+        help="each phase's time split into this many slices, alternating app and floor",
     )
     args = parser.parse_args()
     if args.quick:
@@ -379,20 +433,35 @@ def main() -> int:
             "load_average_before": load_average(),
         }
 
-        def phase(name: str, kind: str, port: int, batch: int = 100) -> None:
-            summary[name] = run_load(
+        def measure(kind: str, port: int, seconds: float, batch: int) -> dict:
+            return run_load(
                 kind,
                 port,
                 token,
                 args.cylinders,
                 args.processes,
-                args.duration,
+                seconds,
                 args.max_requests,
                 batch,
                 {"server": server.pid if port == args.port else floor.pid},
             )
-            summary[name]["load_average"] = load_average()
-            print(name, json.dumps(summary[name]), file=sys.stderr, flush=True)
+
+        def side_by_side(
+            name: str, kind: str, floor_name: str, floor_kind: str, batch: int
+        ) -> None:
+            """The app and the floor in alternating slices (app, floor, floor, app, …), so
+            that a neighbour's load, a checkpoint or an autovacuum that comes or goes
+            weighs on both alike."""
+            slice_seconds = args.duration / args.slices
+            parts: dict[str, list[dict]] = {name: [], floor_name: []}
+            for n in range(args.slices):
+                order = [(name, kind, args.port), (floor_name, floor_kind, args.port + 1)]
+                for label, what, port in order if n % 2 == 0 else reversed(order):
+                    parts[label].append(measure(what, port, slice_seconds, batch))
+            for label, slices in parts.items():
+                summary[label] = merged(slices)
+                summary[label]["load_average"] = load_average()
+                print(label, json.dumps(summary[label]), file=sys.stderr, flush=True)
 
         def settle() -> None:
             # Let the checkpoint and autovacuum triggered by the writes settle first.
@@ -409,31 +478,20 @@ def main() -> int:
             ("floor_fillings", args.port + 1),
             ("floor_check", args.port + 1),
         ):
-            run_load(
-                kind,
-                port,
-                token,
-                args.cylinders,
-                args.processes,
-                warm_up,
-                args.max_requests,
-                max(batch_sizes, default=100),
-                {"server": server.pid if port == args.port else floor.pid},
-            )
+            measure(kind, port, warm_up, max(batch_sizes, default=100))
 
-        # Real, floor, real: the floor is measured between the app's phases, so that a
-        # neighbour's load that comes or goes shows up as a change in both.
         if "fillings" in phases:
             for size in batch_sizes:
-                phase(f"fillings_batch_{size}", "fillings", args.port, size)
+                side_by_side(
+                    f"fillings_batch_{size}",
+                    "fillings",
+                    f"floor_insert_{size}",
+                    "floor_fillings",
+                    size,
+                )
             settle()
-        if "floor" in phases:
-            for size in batch_sizes:
-                phase(f"floor_insert_{size}", "floor_fillings", args.port + 1, size)
-            settle()
-            phase("floor_check", "floor_check", args.port + 1)
         if "check" in phases:
-            phase("fillings_check", "check", args.port)
+            side_by_side("fillings_check", "check", "floor_check", "floor_check", 100)
         summary["load_average_after"] = load_average()
     finally:
         for proc in (server, floor):
