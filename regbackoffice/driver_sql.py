@@ -1,9 +1,10 @@
-"""Statements run straight on the PostgreSQL driver: the interlock check's two statements.
+"""Statements run straight on the PostgreSQL driver: the interlock check's.
 
-The check is two statements per call (the token's client with the cylinder, and the audit
-row), and SQLAlchemy's own work per statement (session bookkeeping, the execution context,
-result metadata) cost about as much CPU as the driver's: ≈ 0.15 ms against ≈ 0.08 ms
-here, and the session's transaction handling as much again. A ``DriverStatement`` is
+The check is one statement per call (the token's client with the cylinder; its audit rows
+follow in batches, ``audit_batch``), and SQLAlchemy's own work per statement (session
+bookkeeping, the execution context, result metadata) cost about as much CPU as the
+driver's: ≈ 0.15 ms against ≈ 0.08 ms here, and the session's transaction handling as
+much again. A ``DriverStatement`` is
 still built with SQLAlchemy, compiled once for the dialect, and then sent by psycopg
 itself as a prepared statement: inside ``own_autocommit_connection`` on a pooled
 connection of its own in autocommit mode, elsewhere on the session's connection (so it

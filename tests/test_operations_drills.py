@@ -230,7 +230,9 @@ def _readme_gunicorn_command() -> list[str]:
     return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]]
 
 
-def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_app, tmp_path):
+def _start_readme_gunicorn(live_app, tmp_path, **settings: str) -> tuple[subprocess.Popen, int]:
+    """The README's gunicorn line serving ``live_app``'s database, one worker process;
+    ``settings``: more environment. Returns the server (its own process group) and port."""
     port = fault.free_port()
     env = {
         **os.environ,
@@ -239,12 +241,9 @@ def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_
         "REGBO_DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
         "REGBO_STORAGE_DIR": str(tmp_path / "files"),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        # One process only: with sync workers it would serve nobody while the upload lasts.
         "GUNICORN_WORKERS": "1",
-        # A short worker timeout: the upload below outlasts it (as a 10 MB zip at 250 KB/s
-        # outlasted sync workers' 30 s) and must still be answered, not killed.
-        "GUNICORN_TIMEOUT": "3",
         "GUNICORN_ACCESSLOG": "",
+        **settings,
     }
     env.pop("REGBO_REDIS_URL", None)
     server = subprocess.Popen(
@@ -255,6 +254,14 @@ def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    return server, port
+
+
+def test_a_slow_upload_holds_up_no_one_else_under_the_readme_gunicorn_line(live_app, tmp_path):
+    # One process only: with sync workers it would serve nobody while the upload lasts. A
+    # short worker timeout: the upload below outlasts it (as a 10 MB zip at 250 KB/s
+    # outlasted sync workers' 30 s) and must still be answered, not killed.
+    server, port = _start_readme_gunicorn(live_app, tmp_path, GUNICORN_TIMEOUT="3")
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -326,28 +333,12 @@ def test_a_stopping_worker_writes_the_interlock_audit_rows_it_holds(live_app, li
     api_client, _ = factories.make_api_client(unit)
     token = token_for(api_client)
     live_db.session.commit()
-    port = fault.free_port()
-    env = {
-        **os.environ,
-        "REGBO_ENV": "testing",
-        "REGBO_SECRET_KEY": "test-secret-key",
-        "REGBO_DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
-        "REGBO_STORAGE_DIR": str(tmp_path / "files"),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_ACCESSLOG": "",
-        # Neither a full batch nor the writer's interval: only the exit writes them.
-        "REGBO_API_AUDIT_BATCH_ROWS": "1000",
-        "REGBO_API_AUDIT_FLUSH_SECONDS": "600",
-    }
-    env.pop("REGBO_REDIS_URL", None)
-    server = subprocess.Popen(
-        _readme_gunicorn_command(),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    # Neither a full batch nor the writer's interval: only the exit writes them.
+    server, port = _start_readme_gunicorn(
+        live_app,
+        tmp_path,
+        REGBO_API_AUDIT_BATCH_ROWS="1000",
+        REGBO_API_AUDIT_FLUSH_SECONDS="600",
     )
 
     def check() -> int:
