@@ -63,15 +63,23 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _document(rows: list[dict[str, Any]]) -> str:
+    # ASCII with \u escapes: any text goes, whatever it holds.
+    return json.dumps(rows, default=_iso)
+
+
+def _log_unwritten(rows: list[dict[str, Any]], document: str) -> None:
+    log.exception("audit rows not written (%d), to be replayed: %s", len(rows), document)
+
+
 def write(driver: psycopg.Connection, rows: list[dict[str, Any]]) -> bool:
     """Write ``rows`` with one statement on ``driver`` (in autocommit mode). On failure the
     rows are logged whole and False is returned; the caller's answer stands."""
-    # ASCII with \u escapes: any text goes, whatever it holds.
-    document = json.dumps(rows, default=_iso)
+    document = _document(rows)
     try:
         driver.execute(INSERT, (document,), prepare=True)
     except psycopg.Error:
-        log.exception("audit rows not written (%d), to be replayed: %s", len(rows), document)
+        _log_unwritten(rows, document)
         return False
     return True
 
@@ -149,9 +157,8 @@ class PendingRows:
             return
         try:
             pooled = self._engine.raw_connection()
-        except Exception:
-            document = json.dumps(rows, default=_iso)
-            log.exception("audit rows not written (%d), to be replayed: %s", len(rows), document)
+        except Exception:  # no connection to be had (the database is away)
+            _log_unwritten(rows, _document(rows))
             return
         try:
             driver = pooled.driver_connection

@@ -16,6 +16,7 @@ from regbackoffice.models import (
     FillingRecord,
     InspectionRecord,
     TraceEvent,
+    utcnow,
 )
 
 from . import factories
@@ -318,6 +319,25 @@ def test_a_resent_filling_is_answered_with_its_first_verdict_and_its_words(clien
         "violation": True,
         "reasons": first["results"][1]["reasons"],
     }
+
+
+def test_a_batch_with_an_accepted_record_marks_when_the_client_last_sent_data(
+    client, unit, api_client, token
+):
+    # 最近数据 on the admin's 接口客户端 page: written at most once a minute per client.
+    cylinder = factories.make_cylinder(unit)
+    refused = {"records": [filling(cylinder.id, fill_date="1999-01-01")]}
+    assert_envelope(post_json(client, "/api/v1/fillings", refused, token), 200)
+    db.session.refresh(api_client)
+    assert api_client.last_data_at is None  # nothing was accepted
+    good = {"records": [filling(cylinder.id)]}
+    assert_envelope(post_json(client, "/api/v1/fillings", good, token), 200)
+    db.session.refresh(api_client)
+    first = api_client.last_data_at
+    assert first is not None and utcnow() - first < timedelta(minutes=1)
+    assert_envelope(post_json(client, "/api/v1/fillings", good, token), 200)
+    db.session.refresh(api_client)
+    assert api_client.last_data_at == first  # within the minute: the row is not rewritten
 
 
 def test_record_no_is_per_client(client, unit, token):

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 
 import psycopg
+import sqlalchemy as sa
 
 from regbackoffice import audit_batch
 from regbackoffice.extensions import db
@@ -60,3 +61,17 @@ def test_the_row_that_fills_the_batch_gets_the_whole_batch_back(app):
     ]
     assert kept == [None, None, [{"n": 0}, {"n": 1}, {"n": 2}], None]
     assert pending.take() == [{"n": 3}]
+
+
+def test_rows_the_writer_cannot_reach_the_database_for_are_logged_whole(app, caplog):
+    # The database away (nothing listens on the port): the waiting rows go to the log.
+    away = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    pending = audit_batch.PendingRows()
+    pending.add(
+        {"action": "api_call", "ip": "10.0.0.7"}, engine=away, batch_rows=10, flush_seconds=600
+    )
+    pending.write_pending()
+    logged = [r.getMessage() for r in caplog.records if "audit rows not written" in r.getMessage()]
+    assert len(logged) == 1
+    assert json.loads(logged[0].split(": ", 1)[1]) == [{"action": "api_call", "ip": "10.0.0.7"}]
+    assert pending.take() == []
