@@ -533,15 +533,28 @@ def _judge_fillings(
     statuses = cylinder_changes.statuses_as_of(
         cylinders.values(), ((clean["id"], clean["fill_date"]) for _, clean in records)
     )
+    # What a verdict says (message, codes, reasons), spelled out once per distinct verdict:
+    # a batch's records mostly share a few. Only serialised, never changed afterwards.
+    spelled: dict[tuple[interlock.Reason, ...], tuple[str, list[str], list[dict[str, str]]]] = {}
     for index, clean in records:
-        reasons = interlock.check(
-            cylinders.get(clean["id"]),
-            clean["medium_code"],
-            client.unit_id,
-            clean["fill_date"],
-            rules,
-            status=statuses.get((clean["id"], clean["fill_date"])),
+        reasons = tuple(
+            interlock.check(
+                cylinders.get(clean["id"]),
+                clean["medium_code"],
+                client.unit_id,
+                clean["fill_date"],
+                rules,
+                status=statuses.get((clean["id"], clean["fill_date"])) if statuses else None,
+            )
         )
+        parts = spelled.get(reasons)
+        if parts is None:
+            parts = spelled[reasons] = (
+                filling_message(r.message for r in reasons),
+                [r.code for r in reasons],
+                [r.as_dict() for r in reasons],
+            )
+        message, codes, reason_dicts = parts
         row = {  # client_id and received_at: _row_constants
             "record_no": clean.get("record_no"),
             "cylinder_id": clean["id"],
@@ -550,12 +563,12 @@ def _judge_fillings(
             "fill_date": clean["fill_date"],
             "filling_unit_name": clean["filling_unit_name"],
             "violation": bool(reasons),
-            "violation_reasons": [r.code for r in reasons],
+            "violation_reasons": codes,
         }
-        answer = _accepted(index, clean, filling_message(r.message for r in reasons))
+        answer = _accepted(index, clean, message)
         answer["violation"] = bool(reasons)
         if reasons:
-            answer["reasons"] = [r.as_dict() for r in reasons]
+            answer["reasons"] = reason_dicts
         judged[index] = (answer, row)
     return judged
 

@@ -47,9 +47,20 @@ TEXT_PATTERN = rf"^[^{_FORBIDDEN}]*[^\s{_FORBIDDEN}][^{_FORBIDDEN}]*$"
 _FORBIDDEN_RE = re.compile(rf"[{_FORBIDDEN}\ud800-\udfff]")
 
 
+_today_by_second: tuple[int, date] = (-1, date.min)
+
+
 def today() -> date:
-    """Today in Chongqing: "not in the future" is judged on Beijing time."""
-    return china_today()
+    """Today in Chongqing: "not in the future" is judged on Beijing time.
+
+    Kept for the current second of the clock: a batch asks once per dated record, and the
+    date can only change when the second does.
+    """
+    global _today_by_second
+    second = int(time.time())
+    if _today_by_second[0] != second:
+        _today_by_second = (second, china_today())
+    return _today_by_second[1]
 
 
 _media_cache: tuple[float, frozenset[str]] | None = None

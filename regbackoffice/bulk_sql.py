@@ -8,7 +8,6 @@ document of rows (``json_rows_insert``) the statement text is the same for every
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
+from . import json_text
 from .extensions import db
 
 
@@ -91,7 +91,7 @@ def _json_rows(
             converted.append(row)
         rows = converted
     name = f"{table.name}_rows"
-    params = {name: json.dumps(rows, ensure_ascii=False, default=_json_default)}
+    params = {name: json_text.dumps(rows, _json_default).decode()}
     selected = list(keys)
     for key, value in (constants or {}).items():
         column_type = table.c[key].type

@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from . import json_text
 from .domain_errors import DomainError
 from .extensions import db
 
@@ -45,9 +46,8 @@ def api_envelope(code: int, message: str, data: object = None) -> Response:
     (dates, Decimal) as Flask's JSON provider writes them."""
     document = {"code": str(code), "message": message, "data": data}
     default = current_app.json.default  # type: ignore[attr-defined]
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=default)
     try:
-        body = text.encode()
+        body = json_text.dumps(document, default)
     except UnicodeEncodeError:
         # A lone surrogate echoed from the request (JSON can carry one, UTF-8 cannot): the
         # answer falls back to \\u escapes, still valid JSON.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from . import inspection_rules
@@ -67,8 +68,16 @@ class Reason(NamedTuple):
         return {"code": self.code, "message": self.message}
 
 
+@lru_cache(maxsize=4096)
 def _reason(code: str, **values: Any) -> Reason:
+    # Kept: a batch's cylinders share their months, media and ages, and a Reason is a tuple.
     return Reason(code, MESSAGES[code].format(**values))
+
+
+@lru_cache(maxsize=64)
+def _month_of(day: date) -> str:
+    """yyyy-mm of ``day``, once per distinct day (a batch's records share their dates)."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 # The reasons whose message names no value, built once.
@@ -109,10 +118,7 @@ def check(
     if refused_for_status is not None:
         reasons.append(refused_for_status)
     # "2026-05" is overdue from 2026-06-01 on: the month itself is still allowed.
-    if (
-        cylinder.next_inspection_month
-        and cylinder.next_inspection_month < f"{on.year:04d}-{on.month:02d}"
-    ):
+    if cylinder.next_inspection_month and cylinder.next_inspection_month < _month_of(on):
         reasons.append(_reason("INSPECTION_OVERDUE", month=cylinder.next_inspection_month))
     if medium_code != cylinder.medium_code:
         reasons.append(

@@ -192,18 +192,20 @@ def _proc_stats() -> list[tuple[int, str, int, float]]:
     return stats
 
 
-def cpu_by_role(groups: dict[str, int]) -> dict[str, float]:
+def cpu_by_role(groups: dict[str, int]) -> tuple[dict[str, float], dict[int, float]]:
     """CPU seconds used so far by each gunicorn (by its process group) and by PostgreSQL's
     processes (backends, WAL writer, checkpointer, autovacuum): where a phase's machine
-    time goes."""
+    time goes. Also each gunicorn process's own CPU seconds, by pid."""
     used = dict.fromkeys([*groups, "postgres"], 0.0)
-    for _pid, command, group, cpu in _proc_stats():
+    by_pid: dict[int, float] = {}
+    for pid, command, group, cpu in _proc_stats():
         if command.startswith("postgres"):
             used["postgres"] += cpu
         for role, pgid in groups.items():
             if group == pgid:
                 used[role] += cpu
-    return used
+                by_pid[pid] = cpu
+    return used, by_pid
 
 
 def _stolen_seconds() -> float:
@@ -232,7 +234,7 @@ def run_load(
         )
         for n in range(processes)
     ]
-    cpu_before = cpu_by_role(groups or {})
+    cpu_before, pids_before = cpu_by_role(groups or {})
     stolen_before = _stolen_seconds()
     started = time.perf_counter()
     for w in workers:
@@ -241,7 +243,12 @@ def run_load(
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
-    cpu_after = cpu_by_role(groups or {})
+    cpu_after, pids_after = cpu_by_role(groups or {})
+    # Server processes that did a tenth of a core's work or more in this slice: with two
+    # load processes, 1 means both connections were served by one worker (one GIL).
+    busy_workers = sum(
+        1 for pid, cpu in pids_after.items() if cpu - pids_before.get(pid, cpu) > 0.1 * elapsed
+    )
     stolen = _stolen_seconds() - stolen_before
     latencies = sorted(x for r in results for x in r["latencies"])
     n = len(latencies)
@@ -266,6 +273,7 @@ def run_load(
         "cpu_us_per_" + ("record" if kind.endswith("fillings") else "request"): per_unit,
         "_latencies": latencies,
         "_units": units,
+        "busy_workers": busy_workers,
         "requests": n,
         "errors": sum(r["errors"] for r in results),
         "seconds": round(elapsed, 1),
@@ -299,6 +307,10 @@ def merged(parts: list[dict]) -> dict:
         "errors": sum(p["errors"] for p in parts),
         "seconds": round(seconds, 1),
         "slices": len(parts),
+        "slice_rates": [
+            round(p["records_per_s" if key.endswith("record") else "requests_per_s"]) for p in parts
+        ],
+        "busy_workers": [p["busy_workers"] for p in parts],
         "requests_per_s": round(n / seconds, 1),
         "records_per_s": round(records / seconds, 1),
         "p50_ms": pct(0.50),

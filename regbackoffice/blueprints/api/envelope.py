@@ -9,7 +9,6 @@ validation with ``data.errors``, 404, 409 …). Every call is audited with its o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +19,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ... import api_auth, audit, driver_sql
+from ... import api_auth, audit, driver_sql, json_text
 from ...errors import api_envelope
 from ...extensions import db
 from ...models import ApiCaller, ApiClient, utcnow
@@ -79,7 +78,7 @@ def _parse_json_body() -> dict[str, Any]:
     if request.content_length is None and len(raw) >= limit:
         raise too_large
     try:
-        body = json.loads(raw)
+        body = json_text.loads(raw)
     except RecursionError:
         raise ApiError(400, "JSON嵌套层数过多") from None
     except (ValueError, UnicodeDecodeError):
