@@ -123,8 +123,27 @@ class InterlockFacts(NamedTuple):
 _CYLINDERS = cast(Table, Cylinder.__table__)
 INTERLOCK_COLUMNS = tuple(_CYLINDERS.c[name] for name in InterlockFacts._fields)
 
-# A batch's cylinders, each with whether it has a status history (most have none: their
-# status on any day is the current one, and cylinder_changes.statuses_as_of skips them).
+class BatchCylinder(NamedTuple):
+    """A batch's cylinder: the interlock's columns and whether it has a status history
+    (most have none: their status on any day is the current one, and
+    ``cylinder_changes.statuses_as_of`` skips them).
+
+    A plain tuple rather than the statement's Row: the judging reads about ten of its
+    attributes per record, and a Row's attribute lookup costs ten times a tuple's.
+    """
+
+    id: str
+    status: CylinderStatus
+    next_inspection_month: str | None
+    medium_code: str
+    use_unit_id: int
+    variety_code: str
+    manufacture_month: str
+    design_life_years: int | None
+    last_inspection_date: date | None
+    has_status_history: bool
+
+
 _FACTS_WITH_HISTORY_FLAG = select(
     *INTERLOCK_COLUMNS,
     exists().where(CylinderStatusChange.cylinder_id == _CYLINDERS.c.id).label("has_status_history"),
@@ -482,8 +501,8 @@ def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
 
 def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str, Cylinder]:
     """The archive records of these IDs: ORM objects, locked, when they are to be changed
-    (inspections); otherwise Core rows of the interlock's columns (fillings and traces only
-    read them: no ORM objects for 500 cylinders per batch)."""
+    (inspections); otherwise ``BatchCylinder`` tuples of the interlock's columns (fillings
+    and traces only read them: no ORM objects for 500 cylinders per batch)."""
     wanted = sorted(set(ids))  # sorted: concurrent batches lock rows in the same order
     if not wanted:
         return {}
@@ -491,7 +510,7 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
         rows = db.session.execute(
             _FACTS_WITH_HISTORY_FLAG.where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
         )
-        return {row.id: cast(Cylinder, row) for row in rows.all()}
+        return {row[0]: cast(Cylinder, BatchCylinder._make(row)) for row in rows.all()}
     query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
     if for_update:
         query = query.with_for_update()
