@@ -104,32 +104,13 @@ def find_cylinder(
 
 
 class InterlockFacts(NamedTuple):
-    """The interlock's columns of one cylinder (``INTERLOCK_COLUMNS``, in that order)."""
+    """The interlock's columns of one cylinder (``INTERLOCK_COLUMNS``, in that order), and
+    whether it has a status history (read for a batch's cylinders: most have none, their
+    status on any day is the current one, and ``cylinder_changes.statuses_as_of`` skips
+    them; unknown, so looked up, when not read).
 
-    id: str
-    status: CylinderStatus
-    next_inspection_month: str | None
-    medium_code: str
-    use_unit_id: int
-    variety_code: str
-    manufacture_month: str
-    design_life_years: int | None
-    last_inspection_date: date | None
-
-
-# What the interlock reads of a cylinder (``interlock.CylinderFacts``), as the table's own
-# columns rather than the ORM attributes: a statement of plain columns skips the ORM's
-# compile step in Session.execute (≈ 0.09 ms a statement on the check's hot path).
-_CYLINDERS = cast(Table, Cylinder.__table__)
-INTERLOCK_COLUMNS = tuple(_CYLINDERS.c[name] for name in InterlockFacts._fields)
-
-class BatchCylinder(NamedTuple):
-    """A batch's cylinder: the interlock's columns and whether it has a status history
-    (most have none: their status on any day is the current one, and
-    ``cylinder_changes.statuses_as_of`` skips them).
-
-    A plain tuple rather than the statement's Row: the judging reads about ten of its
-    attributes per record, and a Row's attribute lookup costs ten times a tuple's.
+    A plain tuple rather than a statement's Row: judging a record reads about ten of its
+    attributes, and a Row's attribute lookup costs ten times a tuple's.
     """
 
     id: str
@@ -141,8 +122,19 @@ class BatchCylinder(NamedTuple):
     manufacture_month: str
     design_life_years: int | None
     last_inspection_date: date | None
-    has_status_history: bool
+    has_status_history: bool = True
 
+
+# What the interlock reads of a cylinder (``interlock.CylinderFacts``), as the table's own
+# columns rather than the ORM attributes: a statement of plain columns skips the ORM's
+# compile step in Session.execute (≈ 0.09 ms a statement on the check's hot path). The
+# fields with a default are not columns.
+_CYLINDERS = cast(Table, Cylinder.__table__)
+INTERLOCK_COLUMNS = tuple(
+    _CYLINDERS.c[name]
+    for name in InterlockFacts._fields
+    if name not in InterlockFacts._field_defaults
+)
 
 _FACTS_WITH_HISTORY_FLAG = select(
     *INTERLOCK_COLUMNS,
@@ -501,7 +493,7 @@ def _rejected(index: int, field_key: str, message: str) -> dict[str, Any]:
 
 def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str, Cylinder]:
     """The archive records of these IDs: ORM objects, locked, when they are to be changed
-    (inspections); otherwise ``BatchCylinder`` tuples of the interlock's columns (fillings
+    (inspections); otherwise ``InterlockFacts`` tuples of the interlock's columns (fillings
     and traces only read them: no ORM objects for 500 cylinders per batch)."""
     wanted = sorted(set(ids))  # sorted: concurrent batches lock rows in the same order
     if not wanted:
@@ -510,7 +502,7 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
         rows = db.session.execute(
             _FACTS_WITH_HISTORY_FLAG.where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
         )
-        return {row[0]: cast(Cylinder, BatchCylinder._make(row)) for row in rows.all()}
+        return {row[0]: cast(Cylinder, InterlockFacts._make(row)) for row in rows.all()}
     query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
     if for_update:
         query = query.with_for_update()

@@ -23,7 +23,9 @@ Prints a JSON summary (and writes it with --json-out), then the ratios to the fl
 last lines (``check/floor ratio: 0.64``). Each phase also gives its machine time per call
 (per record for batches), by who spent it: the server's processes, PostgreSQL's, the load
 processes, what the hypervisor gave to other machines (``stolen``) and what the cores left
-idle (``cpu_us_per_request`` / ``cpu_us_per_record``).
+idle (``cpu_us_per_request`` / ``cpu_us_per_record``), its slices' rates (``slice_rates``)
+and how many server processes worked in each slice (``busy_workers``: 1 means both load
+processes' connections were served by one gunicorn worker, whose threads share one GIL).
 Loopback only; stops by itself.
 """
 
