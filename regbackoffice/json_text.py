@@ -9,7 +9,8 @@ stricter (UTF-8 only, no lone surrogates, no NaN literals, at most 254 levels de
 reads integers beyond 64 bits as floats; such texts and values go through ``json``
 unchanged, with the same answers and the same errors as before. Dates, times and
 dataclasses are passed to ``default`` as ``json.dumps`` would pass them (orjson would
-write its own formats).
+write its own formats). The one difference in what is written: a float's exponent has no
+leading zero (``1e-7`` where json writes ``1e-07``), the same number.
 """
 
 from __future__ import annotations

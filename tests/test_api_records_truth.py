@@ -549,3 +549,29 @@ def test_a_batch_answers_200_with_a_code_per_record_as_documented(client, unit, 
     data = send(client, "/api/v1/fillings", records, token)
     assert [r["code"] for r in data["results"]] == ["200", "400", "400"]
     assert [validator.is_valid(r) for r in records] == [True, False, False]
+
+
+def test_today_is_asked_of_the_clock_again_when_the_second_changes(monkeypatch):
+    """A batch's dates are judged on today's date, kept for one second of the clock only:
+    past midnight the new day is seen at once (a fill dated today is not 'in the future')."""
+    from types import SimpleNamespace
+
+    from regbackoffice import api_validation
+
+    second = [1_000]
+    days = {1_000: date(2026, 12, 31), 1_001: date(2027, 1, 1)}
+    asked = []
+
+    def china_today():
+        asked.append(second[0])
+        return days[second[0]]
+
+    monkeypatch.setattr(api_validation, "time", SimpleNamespace(time=lambda: second[0] + 0.5))
+    monkeypatch.setattr(api_validation, "china_today", china_today)
+    monkeypatch.setattr(api_validation, "_today_by_second", (-1, date.min))
+    assert api_validation.today() == date(2026, 12, 31)
+    assert api_validation.today() == date(2026, 12, 31)
+    assert asked == [1_000]  # once within the second
+    second[0] = 1_001
+    assert api_validation.today() == date(2027, 1, 1)
+    assert asked == [1_000, 1_001]

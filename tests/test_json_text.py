@@ -33,6 +33,15 @@ def test_dumps_writes_the_same_bytes_as_the_json_module(value):
     assert json_text.dumps(value) == stdlib_dumps(value)
 
 
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(finite_floats, max_size=10))
+def test_floats_are_written_as_the_same_numbers(values):
+    # Spelled alike but for an exponent's leading zero (1e-7 against json's 1e-07).
+    assert json.loads(json_text.dumps(values)) == values
+
+
 @given(documents)
 def test_loads_reads_the_same_value_as_the_json_module(value):
     text = json.dumps(value)
