@@ -37,7 +37,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     No database query runs here: the app can be built before the database exists.
     """
-    from . import access, cli, cylinder_changes, errors, health, security, transaction, ui  # noqa: F401
+    from . import (  # noqa: F401
+        access,
+        cli,
+        cylinder_changes,
+        errors,
+        health,
+        page_hooks,
+        security,
+        transaction,
+        ui,
+    )
     from .config import load_config
     from .extensions import check_page_limits, csrf, db, limiter, login_manager, migrate
 
@@ -105,4 +115,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(applications_bp)
+    page_hooks.confine_to_pages(app)
     return app

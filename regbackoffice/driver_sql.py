@@ -79,15 +79,11 @@ def own_autocommit_connection() -> Iterator[bool]:
     statements. Off PostgreSQL, or where the session is bound to a connection or already in
     a transaction (the tests' rolled-back one), it changes nothing (yields False).
     """
-    session = db.session()
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+    engine = _engine_outside_any_transaction()
+    if engine is None:
         yield False
         return
-    if session.in_transaction():
-        yield False
-        return
-    pooled = bind.raw_connection()
+    pooled = engine.raw_connection()
     driver = pooled.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
@@ -101,6 +97,26 @@ def own_autocommit_connection() -> Iterator[bool]:
         except psycopg.Error:
             pooled.invalidate()  # broken (the database went away): the pool opens a new one
         pooled.close()
+
+
+def _engine_outside_any_transaction() -> Engine | None:
+    """The PostgreSQL engine this request's session would use, if that session is not
+    bound to a connection and not in a transaction; else None.
+
+    A request that has not used its session yet has none, and none is built to find out
+    (building and closing one costs more than the pool's checkout): its engine is the one
+    the session factory is bound to (the tests bind it to a connection), else the app's.
+    """
+    if db.session.registry.has():
+        session = db.session()
+        if session.in_transaction():
+            return None
+        bind = session.get_bind()
+    else:
+        bind = db.session.session_factory.kw.get("bind") or db.engine
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return None
+    return bind
 
 
 def own_driver() -> psycopg.Connection | None:

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask, Request, Response, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 
+from .page_hooks import app_wide
+
 # No inline or foreign script anywhere; styles may use attributes (Bootstrap utilities).
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -82,4 +84,4 @@ def init_app(app: Flask) -> None:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.before_request(_refuse_nul_characters)
-    app.after_request(_set_headers)
+    app.after_request(app_wide(_set_headers))

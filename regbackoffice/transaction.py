@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from .extensions import db
+from .page_hooks import app_wide
 
 _AFTER_COMMIT = "regbo_after_commit"
 _ON_ROLLBACK = "regbo_on_rollback"
@@ -68,8 +69,9 @@ def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> 
 
 def _finish(response: Response) -> Response:
     # A request that never began a transaction (the interlock check: its statements commit
-    # themselves on a connection of their own) has nothing to commit or roll back.
-    if db.session().in_transaction():
+    # themselves on a connection of their own) has nothing to commit or roll back. A
+    # request that never used its session has none: db.session() would build one here.
+    if db.session.registry.has() and db.session().in_transaction():
         response = _end_transaction(response)
     durable = g.pop("durable_audit", [])
     if durable:
@@ -99,5 +101,5 @@ def _teardown(exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(_finish)
-    app.teardown_request(_teardown)
+    app.after_request(app_wide(_finish))
+    app.teardown_request(app_wide(_teardown))

@@ -246,3 +246,21 @@ def test_a_batch_is_written_when_its_first_row_has_waited_the_flush_interval(
     rows = _api_call_rows(app, committing["clients"][0], wait_for=1)
     assert len(rows) == 1 and rows[0].detail["status"] == 200
     assert time.monotonic() - started >= 0.3  # the writer waited for more company
+
+
+def test_an_interlock_check_on_its_own_connection_builds_no_orm_session(
+    app, committing, monkeypatch
+):
+    # Its statements run on the driver; building and closing a session it never used cost
+    # as much as the pool's checkout. Only the client's first call in a minute uses one,
+    # to write last_seen_at.
+    token, cylinder_id = committed_setup(app, committing)
+    had_session: list[bool] = []
+    teardowns = [
+        *app.teardown_request_funcs[None],
+        lambda exc: had_session.append(_db.session.registry.has()),
+    ]
+    monkeypatch.setitem(app.teardown_request_funcs, None, teardowns)
+    http = app.test_client()
+    assert [_check(http, token, cylinder_id).status_code for _ in range(3)] == [200] * 3
+    assert had_session == [True, False, False]

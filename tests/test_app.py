@@ -216,3 +216,38 @@ def test_the_api_gets_no_cookie_session_and_the_pages_do(app):
         assert interface.is_null_session(interface.open_session(app, flask.request))
     with app.test_request_context("/login"):
         assert not interface.is_null_session(interface.open_session(app, flask.request))
+
+
+def _hooks_run_for(app, path: str, method: str = "GET") -> dict[str, list]:
+    """The request hooks Flask runs for ``path``, as it picks them (by request.blueprints)."""
+    with app.test_request_context(path, method=method):
+        names = [None, *reversed(flask.request.blueprints)]
+    return {
+        registry: [hook for name in names for hook in getattr(app, registry).get(name, [])]
+        for registry in ("before_request_funcs", "after_request_funcs", "teardown_request_funcs")
+    }
+
+
+def test_the_api_runs_only_the_app_wide_hooks_and_the_pages_run_them_all(app):
+    from regbackoffice import security, transaction
+    from regbackoffice.blueprints.api.routes import _options_in_the_envelope
+
+    api = _hooks_run_for(app, "/api/v1/fillings/check", "POST")
+    assert api == {
+        "before_request_funcs": [],
+        "after_request_funcs": [
+            transaction._finish,
+            security._set_headers,
+            _options_in_the_envelope,
+        ],
+        "teardown_request_funcs": [transaction._teardown],
+    }
+    # A page, and a URL of no blueprint (a 404), run every hook the app has but the API's:
+    # CSRF, the page limits, read-only users and the others, and the app-wide ones.
+    for path in ("/login", "/no/such/page"):
+        page = _hooks_run_for(app, path, "POST")
+        for registry, hooks in page.items():
+            scopes = getattr(app, registry)
+            assert set(hooks) == {h for s, per in scopes.items() if s != "api" for h in per}
+        names = {getattr(h, "__name__", "") for h in page["before_request_funcs"]}
+        assert {"csrf_protect", "check_page_limits", "_refuse_writes_by_read_only_users"} <= names
