@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -89,6 +90,14 @@ class Application(Model):
         # The inbox lists a district's tasks by deadline.
         Index("ix_applications_inbox_accept", "district_code", "status", "accept_due_on"),
         Index("ix_applications_inbox_decision", "district_code", "status", "decision_due_on"),
+        # The dashboard's 已撤回 counts: the few withdrawn applications, read alone.
+        Index(
+            "ix_applications_withdrawn",
+            "district_code",
+            "status",
+            postgresql_where=text("withdrawn_at IS NOT NULL"),
+            sqlite_where=text("withdrawn_at IS NOT NULL"),
+        ),
         # SQLite (the demo) would otherwise reuse a deleted draft's id for the next one.
         {"sqlite_autoincrement": True},
     )
