@@ -90,6 +90,8 @@ class Application(Model):
         # The inbox lists a district's tasks by deadline.
         Index("ix_applications_inbox_accept", "district_code", "status", "accept_due_on"),
         Index("ix_applications_inbox_decision", "district_code", "status", "decision_due_on"),
+        # The dashboard's 超期未审结: the overdue of two states, whatever the district.
+        Index("ix_applications_overdue_decision", "status", "decision_due_on", "district_code"),
         # The dashboard's 已撤回 counts: the few withdrawn applications, read alone.
         Index(
             "ix_applications_withdrawn",

@@ -184,8 +184,9 @@ def status_table() -> Table:
 def overdue_table(today: date | None = None) -> Table:
     today = today or china_today()
     # One count per deadline (status IN the steps that have it, deadline < today): each an
-    # index-only scan of its inbox index (district, status, deadline), where one query
-    # with both deadlines' OR read the whole table (17 ms of 50,000 applications → 1–3 ms).
+    # index-only scan (of the inbox index for 受理; of one leading with the state and the
+    # deadline for 审结, ix_applications_overdue_decision), where one query with both
+    # deadlines' OR read the whole table (17 ms of 50,000 applications → 1–3 ms).
     counts: dict[str, dict[str, int]] = {}
     for deadline in ("accept_due_on", "decision_due_on"):
         statuses = [s.status for s in workflow.TASKS if s.deadline_field == deadline]
