@@ -5,8 +5,7 @@ for every request. Most of this app's are the pages': CSRF (Flask-WTF), the page
 limits and their headers (Flask-Limiter), the remember-me cookie (Flask-Login), read-only
 users, the forced password change, NUL characters in forms. The API authenticates its
 clients by token and checks its own bodies, so for it they only returned early, at
-≈ 70 µs of CPU a call (as much as the interlock check's own validation, judging and
-answer together).
+≈ 70 µs of CPU a call (a tenth of an interlock check's).
 
 So every request outside the API is in one more scope, ``PAGES``, as if all of the
 pages' blueprints (and the requests of no blueprint: a static file, a 404) were nested in
