@@ -198,8 +198,6 @@ _READ_ONLY_ALLOWED = frozenset({"auth.logout", "auth.login", "auth.change_passwo
 def _refuse_writes_by_read_only_users() -> None:
     if request.method in _SAFE_METHODS or request.endpoint in _READ_ONLY_ALLOWED:
         return
-    if request.blueprint == "api":  # the API authenticates clients, not users
-        return
     if current_user.is_authenticated and current_user.role is Role.SUPERVISOR:
         audit.record_refusal("read_only_denied", path=request.path)
         abort(403)

@@ -4,7 +4,6 @@ import sqlite3
 import time
 from typing import Any
 
-from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -81,9 +80,9 @@ limiter = Limiter(get_remote_address, auto_check=False)
 
 
 def check_page_limits() -> None:
-    """The page limits, before every request but the JSON API's: they count per address,
-    while the API limits per client (failed token exchanges in ``throttle``, records in
-    ``record_quota``), so its calls skip the limiter's per-request work (≈ 0.1 ms a call).
-    The same check the extension registers itself with auto_check."""
-    if request.blueprint != "api":
-        limiter._check_request_limit()
+    """The page limits, before every request but the JSON API's (a page hook,
+    ``page_hooks``): they count per address, while the API limits per client (failed token
+    exchanges in ``throttle``, records in ``record_quota``), so its calls skip the
+    limiter's per-request work (≈ 0.1 ms a call). The same check the extension registers
+    itself with auto_check."""
+    limiter._check_request_limit()

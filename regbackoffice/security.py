@@ -52,9 +52,9 @@ def _refuse_nul_characters() -> None:
     """A NUL in a query or form field is never legitimate and PostgreSQL cannot store or
     compare it (it would end in a 500): refuse the request up front with a 400."""
     sources = [request.args]
-    # Only form posts, and never before the API's own body cap: reading request.form here
-    # would parse the body under the app-wide limit instead (the API checks JSON itself).
-    if request.blueprint != "api" and request.mimetype in (
+    # Only form posts. A page hook (``page_hooks``): never run before the API's own body
+    # cap, where reading request.form would parse the body under the app-wide limit.
+    if request.mimetype in (
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):

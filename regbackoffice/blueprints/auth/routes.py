@@ -89,7 +89,7 @@ def change_password() -> Response | str:
 @bp.before_app_request
 def _require_password_change() -> Response | None:
     """A weak password found at login: nothing else until it is changed."""
-    if request.blueprint == "api" or request.endpoint in _ALLOWED_BEFORE_CHANGE:
+    if request.endpoint in _ALLOWED_BEFORE_CHANGE:  # a page hook: the API never runs it
         return None
     user = current_user
     if user.is_authenticated and getattr(user, "must_change_password", False):
