@@ -168,6 +168,7 @@ _CALLER_FOR_TOKEN = (
         _CLIENTS.c.active.is_(True),
     )
 )
+_CALLER = DriverStatement(_CALLER_FOR_TOKEN)
 # The caller and, in the same round trip, the interlock's columns of one cylinder: every
 # interlock check runs it, straight on the driver (``driver_sql``).
 _CALLER_AND_CYLINDER = DriverStatement(
@@ -189,8 +190,8 @@ def client_for_token(token: str) -> ApiClient | None:
 
 
 def caller_for_token(token: str) -> ApiCaller | None:
-    """``client_for_token`` as a plain row, for the read-only calls."""
-    row = db.session.execute(_CALLER_FOR_TOKEN, _token_params(token)).first()
+    """``client_for_token`` as a plain row, for the read-only calls and the batches."""
+    row = _CALLER.first(_token_params(token))
     return None if row is None else ApiCaller(*row)
 
 

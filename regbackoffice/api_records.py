@@ -37,12 +37,13 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from flask import current_app
-from sqlalchemy import Insert, Table, bindparam, exists, select
+from sqlalchemy import Insert, String, Table, any_, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import audit, bulk_sql, change_workflow, cylinder_changes, inspection_rules, interlock
 from .api_validation import FILLING, INSPECTION, TRACE, RecordSpec
 from .clock import china_date
+from .driver_sql import DriverStatement
 from .extensions import db
 from .models import (
     ApiCaller,
@@ -141,6 +142,13 @@ _FACTS_WITH_HISTORY_FLAG = select(
     exists().where(CylinderStatusChange.cylinder_id == _CYLINDERS.c.id).label("has_status_history"),
 )
 
+# A batch's cylinders, straight on the driver (``driver_sql``; PostgreSQL: one array).
+_FACTS_WITH_HISTORY_FLAG_BY_IDS = DriverStatement(
+    _FACTS_WITH_HISTORY_FLAG.where(
+        _CYLINDERS.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+    )
+)
+
 # Built once (the check runs them on every call): no construction or cache-key work.
 _FACTS_BY_ID = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.id == bindparam("key"))
 _FACTS_BY_INFO_CODE = select(*INTERLOCK_COLUMNS).where(_CYLINDERS.c.info_code == bindparam("key"))
@@ -195,7 +203,7 @@ def _claim_record_nos(
         found = bulk_sql.json_rows_insert(
             table, rows, constants=same, skip_conflicts=True, returning="record_no"
         )
-        return set(found.scalars())
+        return set(found)
     inserted = db.session.execute(
         _insert(ApiRecordKey.__table__).returning(ApiRecordKey.record_no),
         [{**row, **same} for row in rows],
@@ -499,14 +507,17 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
     if not wanted:
         return {}
     if not for_update:
-        rows = db.session.execute(
-            _FACTS_WITH_HISTORY_FLAG.where(bulk_sql.id_in(_CYLINDERS.c.id, wanted))
-        )
-        return {row[0]: cast(Cylinder, InterlockFacts._make(row)) for row in rows.all()}
+        if bulk_sql.on_postgresql():
+            rows = _FACTS_WITH_HISTORY_FLAG_BY_IDS.all({"ids": wanted})
+        else:
+            query = _FACTS_WITH_HISTORY_FLAG.where(_CYLINDERS.c.id.in_(wanted))
+            rows = db.session.execute(query).all()
+        return {
+            row[0]: cast(Cylinder, InterlockFacts(row[0], CylinderStatus(row[1]), *row[2:]))
+            for row in rows
+        }
     query = select(Cylinder).where(bulk_sql.id_in(Cylinder.id, wanted)).order_by(Cylinder.id)
-    if for_update:
-        query = query.with_for_update()
-    return {c.id: c for c in db.session.scalars(query)}
+    return {c.id: c for c in db.session.scalars(query.with_for_update())}
 
 
 def _accepted(index: int, clean: dict[str, Any], message: str = ACCEPTED) -> dict[str, Any]:

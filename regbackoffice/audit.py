@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import Insert, Table, bindparam, func, select
+from sqlalchemy import Column, Insert, Table, bindparam, func, select
 
 from . import audit_batch, driver_sql
 from .driver_sql import DriverStatement, driver_json
@@ -81,6 +81,18 @@ def record(action: str, **kwargs: Any) -> AuditLog:
     return entry
 
 
+def _inserted_columns() -> list[Column[Any]]:
+    return [c for c in cast(Table, AuditLog.__table__).columns if c.key != "id"]
+
+
+def _plain_insert() -> Insert:
+    """INSERT of one row, every column but the id a parameter."""
+    table = cast(Table, AuditLog.__table__)
+    return table.insert().values(
+        {c.key: bindparam(c.key, type_=c.type) for c in _inserted_columns()}
+    )
+
+
 def _relaxed_insert() -> Insert:
     """INSERT … SELECT whose one row first sets ``synchronous_commit = off`` (PostgreSQL).
 
@@ -88,14 +100,14 @@ def _relaxed_insert() -> Insert:
     statement's own, so the row is written and committed in one round trip without waiting
     for the WAL flush.
     """
-    table = cast(Table, AuditLog.__table__)
-    columns = [c for c in table.columns if c.key != "id"]
+    columns = _inserted_columns()
     relaxed = select(func.set_config("synchronous_commit", "off", True)).subquery("relaxed")
     values = select(*(bindparam(c.key, type_=c.type) for c in columns)).select_from(relaxed)
-    return table.insert().from_select([c.key for c in columns], values)
+    return cast(Table, AuditLog.__table__).insert().from_select([c.key for c in columns], values)
 
 
-_RELAXED_INSERT: DriverStatement | None = None
+# The plain INSERT and the relaxed one (built at first use: the table's columns).
+_INSERTS: tuple[DriverStatement, DriverStatement] | None = None
 
 
 def record_now(
@@ -110,7 +122,7 @@ def record_now(
     ``batched`` (the interlock check, on its own connection): the row joins this process's
     batch (``audit_batch``), written with the others within a moment.
     """
-    global _RELAXED_INSERT
+    global _INSERTS
     values = {**_values(action, **kwargs), "at": utcnow()}
     own = driver_sql.own_driver() if batched else None
     if own is not None:
@@ -123,13 +135,12 @@ def record_now(
         )
         if full:
             audit_batch.write(own, full)
-    elif relaxed_commit:
-        # The API's read-only calls, on PostgreSQL: straight on the driver (driver_sql).
-        if _RELAXED_INSERT is None:
-            _RELAXED_INSERT = DriverStatement(_relaxed_insert())
-        _RELAXED_INSERT.execute({**values, "detail": driver_json(values["detail"])})
     else:
-        db.session.execute(cast(Table, AuditLog.__table__).insert(), values)
+        # Straight on the driver (driver_sql): the API's calls write one such row each.
+        if _INSERTS is None:
+            _INSERTS = (DriverStatement(_plain_insert()), DriverStatement(_relaxed_insert()))
+        insert = _INSERTS[1] if relaxed_commit else _INSERTS[0]
+        insert.execute({**values, "detail": driver_json(values["detail"])})
 
 
 def record_refusal(action: str, **kwargs: Any) -> None:

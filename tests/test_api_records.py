@@ -12,6 +12,7 @@ from regbackoffice.api_validation import today
 from regbackoffice.extensions import db
 from regbackoffice.models import (
     ApiRecordKey,
+    AuditLog,
     CylinderStatus,
     FillingRecord,
     InspectionRecord,
@@ -219,6 +220,36 @@ def test_fillings_are_stored_and_violations_kept_with_their_reasons(client, unit
     trail = post_json(client, "/api/v1/cylinders/trail", {"id": scrapped.id}, token)
     fillings = assert_envelope(trail, 200)["data"]["fillings"]
     assert fillings[0]["violation"] and fillings[0]["violation_reasons"] == ["STATUS_SCRAPPED"]
+
+
+def test_a_batch_writes_its_audit_row_with_its_counts_in_its_own_transaction(
+    client, unit, token, api_client
+):
+    good = factories.make_cylinder(unit)
+    scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+    records = [
+        filling(good.id, record_no="A-1"),
+        filling(scrapped.id, record_no="A-2"),
+        filling(good.id, record_no="A-1"),
+        filling(good.id, fill_date="1999-12-31"),
+    ]
+    response = post_json(client, "/api/v1/fillings", {"records": records}, token)
+    assert_envelope(response, 200)
+    row = db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "api_call").order_by(AuditLog.id.desc())
+    ).first()
+    assert (row.actor_type, row.actor_id, row.outcome) == ("api_client", api_client.id, "ok")
+    assert row.detail == {
+        "path": "/api/v1/fillings",
+        "status": 200,
+        "records": 4,
+        "accepted": 2,
+        "duplicates": 1,
+        "rejected": 1,
+        "violations": 1,
+    }
+    # Its keys, rows and audit row were one transaction: all three are there.
+    assert count(ApiRecordKey) == 2 and count(FillingRecord) == 2
 
 
 def test_a_filling_for_another_units_cylinder_is_a_not_owner_violation(client, token):

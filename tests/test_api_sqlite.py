@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from regbackoffice.api_validation import today
 from regbackoffice.extensions import db
-from regbackoffice.models import AuditLog, CylinderStatus
+from regbackoffice.models import AuditLog, CylinderStatus, FillingRecord
 
 from . import factories
 from .api_helpers import assert_envelope, post_json, token_for
@@ -34,3 +35,40 @@ def test_the_sqlite_demo_answers_the_interlock_check_and_audits_it(tmp_path_fact
             (client.app_id, 1),
             (client.app_id, 0),
         ]
+
+
+def test_the_sqlite_demo_stores_a_filling_batch_and_answers_a_resent_one(tmp_path_factory):
+    with sqlite_demo_app(tmp_path_factory) as app:
+        unit = factories.make_unit()
+        client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
+        good = factories.make_cylinder(unit)
+        scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
+        token = token_for(client)
+        db.session.commit()
+        http = app.test_client()
+        records = [
+            {
+                "id": cylinder.id,
+                "medium_code": cylinder.medium_code,
+                "filler": "张三",
+                "fill_date": today().isoformat(),
+                "filling_unit_name": "测试充装站",
+                "record_no": f"S-{n}",
+            }
+            for n, cylinder in enumerate((good, scrapped))
+        ]
+        first = assert_envelope(
+            post_json(http, "/api/v1/fillings", {"records": records}, token), 200
+        )
+        assert [r["violation"] for r in first["data"]["results"]] == [False, True]
+        again = assert_envelope(
+            post_json(http, "/api/v1/fillings", {"records": records}, token), 200
+        )
+        assert again["data"]["duplicates"] == 2
+        assert again["data"]["results"][1]["reasons"][0]["code"] == "STATUS_SCRAPPED"
+        stored = db.session.scalars(select(FillingRecord.record_no).order_by(FillingRecord.id))
+        assert list(stored) == ["S-0", "S-1"]
+        audited = db.session.scalars(
+            select(AuditLog.detail).where(AuditLog.action == "api_call").order_by(AuditLog.id)
+        ).all()
+        assert [(d["accepted"], d["duplicates"]) for d in audited] == [(2, 0), (0, 2)]
