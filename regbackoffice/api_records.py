@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from flask import current_app
-from sqlalchemy import Insert, String, Table, any_, bindparam, exists, select
+from sqlalchemy import Insert, Table, Text, any_, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import audit, bulk_sql, change_workflow, cylinder_changes, inspection_rules, interlock
@@ -142,10 +142,10 @@ _FACTS_WITH_HISTORY_FLAG = select(
     exists().where(CylinderStatusChange.cylinder_id == _CYLINDERS.c.id).label("has_status_history"),
 )
 
-# A batch's cylinders, straight on the driver (``driver_sql``; PostgreSQL: one array).
+# A batch's cylinders, straight on the driver (``driver_sql``; PostgreSQL: ``id_in``'s form).
 _FACTS_WITH_HISTORY_FLAG_BY_IDS = DriverStatement(
     _FACTS_WITH_HISTORY_FLAG.where(
-        _CYLINDERS.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+        _CYLINDERS.c.id == any_(bulk_sql.elements_of(bindparam("ids", type_=Text)))
     )
 )
 
@@ -508,7 +508,7 @@ def _cylinders_for(ids: Iterable[str], *, for_update: bool = False) -> dict[str,
         return {}
     if not for_update:
         if bulk_sql.on_postgresql():
-            rows = _FACTS_WITH_HISTORY_FLAG_BY_IDS.all({"ids": wanted})
+            rows = _FACTS_WITH_HISTORY_FLAG_BY_IDS.all({"ids": bulk_sql.json_list(wanted)})
         else:
             query = _FACTS_WITH_HISTORY_FLAG.where(_CYLINDERS.c.id.in_(wanted))
             rows = db.session.execute(query).all()

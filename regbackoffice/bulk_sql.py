@@ -8,18 +8,21 @@ document of rows (``json_rows_insert``) the statement text is the same for every
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Date,
     DateTime,
-    String,
     Table,
+    Text,
     TypeDecorator,
     any_,
     bindparam,
+    cast,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -34,17 +37,31 @@ def on_postgresql() -> bool:
 
 
 def id_in(column: Any, ids: Sequence[str]) -> Any:
-    """``column IN ids``; on PostgreSQL ``column = ANY(:ids)``, one array parameter.
+    """``column IN ids``; on PostgreSQL ``column = ANY(…)`` of one JSON array parameter.
 
-    A batch names up to 500 cylinders: as ``IN (…)`` that is one placeholder each, and
-    psycopg parses a statement of more than 50 parameters afresh on every call (it caches
-    only smaller ones); with one array the statement text is the same every time.
+    A batch names up to 500 cylinders, an import chunk 2,000 keys: as ``IN (…)`` that is
+    one placeholder each, and psycopg parses a statement of more than 50 parameters afresh
+    on every call (it caches only smaller ones); with one parameter the statement text is
+    the same every time. The values travel as one JSON text (orjson: ≈ 0.05 ms for 2,000)
+    rather than a text[] (psycopg adapts a list in pure Python: ≈ 2 ms for 2,000); the same
+    index scan reads them (``= ANY`` of the array unpacked in the statement).
     """
     if on_postgresql():
         return column == any_(
-            bindparam("ids", list(ids), type_=postgresql.ARRAY(String), unique=True)
+            elements_of(bindparam("ids", json_list(ids), type_=Text, unique=True))
         )
     return column.in_(ids)
+
+
+def elements_of(json_param: Any) -> Any:
+    """The text[] of a JSON array parameter (``json_list``), for ``= ANY(…)`` (PostgreSQL)."""
+    unpacked = func.json_array_elements_text(cast(json_param, postgresql.JSON))
+    return func.array(select(unpacked).scalar_subquery())
+
+
+def json_list(values: Iterable[str]) -> str:
+    """The parameter ``elements_of`` unpacks."""
+    return json_text.dumps(list(values)).decode()
 
 
 def _json_default(value: Any) -> str:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Table, any_, bindparam, func, select
+from sqlalchemy import Table, func, select
 
+from .. import bulk_sql
 from ..archive import CylinderData
 from ..clock import china_today
 from ..corrections import require_cylinder_edits
@@ -47,19 +48,11 @@ def _chunks(items: list[str], size: int = 2000) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _one_of(column: Any, values: list[str]) -> Any:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter: the
-    same index scan, without building and parsing a statement of 2,000 literals."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
 def archived_identities(keys: list[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for chunk in _chunks(keys):
         stmt = select(Cylinder.identity_key, Cylinder.certificate_no).where(
-            _one_of(Cylinder.identity_key, chunk)
+            bulk_sql.id_in(Cylinder.identity_key, chunk)
         )
         found.update(dict(db.session.execute(stmt).tuples().all()))
     return found
@@ -71,7 +64,7 @@ def claimed_identities(keys: list[str]) -> dict[str, tuple[int, str | None]]:
         stmt = (
             select(ApplicationItem.live_identity_key, Application.id, Application.number)
             .join(Application, Application.id == ApplicationItem.application_id)
-            .where(_one_of(ApplicationItem.live_identity_key, chunk))
+            .where(bulk_sql.id_in(ApplicationItem.live_identity_key, chunk))
         )
         for key, app_id, number in db.session.execute(stmt):
             found[key] = (app_id, number)
@@ -222,7 +215,7 @@ def tags_in_use(
         for chunk in _chunks(values):
             archived = select(archive_column, Cylinder.identity_key, Cylinder.certificate_no)
             for value, key, number in db.session.execute(
-                archived.where(_one_of(archive_column, chunk))
+                archived.where(bulk_sql.id_in(archive_column, chunk))
             ):
                 add((tag_type, value), key, archive_place(number))
             live = (
@@ -234,7 +227,10 @@ def tags_in_use(
                     Application.number,
                 )
                 .join(Application, Application.id == ApplicationItem.application_id)
-                .where(ApplicationItem.live_identity_key.is_not(None), _one_of(item_column, chunk))
+                .where(
+                    ApplicationItem.live_identity_key.is_not(None),
+                    bulk_sql.id_in(item_column, chunk),
+                )
             )
             for value, key, row_no, app_id, number in db.session.execute(live):
                 where = (
@@ -247,7 +243,7 @@ def tags_in_use(
         bound = (
             select(TagBinding.tag_sha256, Cylinder.identity_key, Cylinder.certificate_no)
             .join(Cylinder, Cylinder.id == TagBinding.cylinder_id)
-            .where(_one_of(TagBinding.tag_sha256, chunk))
+            .where(bulk_sql.id_in(TagBinding.tag_sha256, chunk))
         )
         for digest, key, number in db.session.execute(bound):
             add(digests[digest], key, archive_place(number))
