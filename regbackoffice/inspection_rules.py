@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from flask import current_app
+
 # Keyed by 设备品种 and 充装介质 together; the first matching row wins, so the catch-all
 # row comes last. ``variety``/``media`` None match anything.
 DEFAULT_INSPECTION_INTERVAL_RULES: list[dict[str, Any]] = [
@@ -67,8 +69,6 @@ def _rules(kind: str, rules: Sequence[Mapping[str, Any]] | None) -> Sequence[Map
     if rules is not None:
         return rules
     try:
-        from flask import current_app
-
         return current_app.config[kind]
     except (RuntimeError, KeyError):  # no app context (a script, a unit of the import)
         if kind == "INSPECTION_INTERVAL_RULES":
@@ -115,6 +115,10 @@ def latest_next_inspection_month(
 ) -> str:
     """The latest 下次检验日期 (yyyy-mm) the interval allows."""
     years = interval_years(variety_code, medium_code, rules)
+    return _latest_month(manufacture_month, last_inspection_date, years)
+
+
+def _latest_month(manufacture_month: str, last_inspection_date: date | None, years: int) -> str:
     base = last_inspection_date.strftime("%Y-%m") if last_inspection_date else manufacture_month
     return add_years_to_month(base, years)
 
@@ -132,9 +136,7 @@ def next_inspection_error(
         return None
     rule = interval_rule(variety_code, medium_code, rules)
     years = int(rule["years"])
-    latest = latest_next_inspection_month(
-        variety_code, medium_code, manufacture_month, last_inspection_date, rules
-    )
+    latest = _latest_month(manufacture_month, last_inspection_date, years)
     if next_inspection_month <= latest:
         return None
     if last_inspection_date:
