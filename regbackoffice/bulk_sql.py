@@ -2,7 +2,7 @@
 
 psycopg caches the parsing of a statement only when it has at most 50 parameters; a batch
 of 100–500 records written as ``IN (…)`` or multi-row ``VALUES`` is parsed afresh on every
-call and costs milliseconds of CPU. With one array parameter (``id_in``) or one JSON
+call and costs milliseconds of CPU. With one JSON array parameter (``id_in``) or one JSON
 document of rows (``json_rows_insert``) the statement text is the same for every batch.
 """
 
@@ -149,7 +149,7 @@ def json_rows_insert(
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
-    return _run(sql, params)
+    return _run(sql, params, returning=bool(returning))
 
 
 # The statements above, one per table and column list, each compiled once and run on the
@@ -158,12 +158,12 @@ def json_rows_insert(
 _STATEMENTS: dict[str, DriverStatement] = {}
 
 
-def _run(sql: str, params: dict[str, Any]) -> list[Any]:
+def _run(sql: str, params: dict[str, Any], *, returning: bool) -> list[Any]:
     """Run a statement of this module; the first column of what it returns."""
     statement = _STATEMENTS.get(sql)
     if statement is None:
         statement = _STATEMENTS[sql] = DriverStatement(text(sql))
-    if "RETURNING" not in sql:
+    if not returning:
         statement.execute(params)
         return []
     return [row[0] for row in statement.all(params)]
@@ -199,4 +199,4 @@ def claim_and_insert(
         f"OR {table.name}_rows.record_no IN (SELECT record_no FROM claimed)) "
         "SELECT record_no FROM claimed"
     )
-    return set(_run(sql, {**key_params, **params}))
+    return set(_run(sql, {**key_params, **params}, returning=True))

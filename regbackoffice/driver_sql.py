@@ -5,8 +5,8 @@ The check is one statement per call (the token's client with the cylinder; its a
 follow in batches, ``audit_batch``), and SQLAlchemy's own work per statement (session
 bookkeeping, the execution context, result metadata) cost about as much CPU as the
 driver's: ≈ 0.15 ms against ≈ 0.08 ms here, and the session's transaction handling as
-much again; a filling batch runs four such statements (the token, its cylinders, its
-keys and rows, its audit row), ≈ 1 ms of CPU of SQLAlchemy's per batch. A ``DriverStatement`` is
+much again. A batch of records runs four statements (the token, its cylinders, its keys
+and rows, its audit row): ≈ 1 ms of SQLAlchemy's CPU a batch. A ``DriverStatement`` is
 still built with SQLAlchemy, compiled once for the dialect, and then sent by psycopg
 itself as a prepared statement: inside ``own_autocommit_connection`` on a pooled
 connection of its own in autocommit mode, elsewhere on the session's connection (so it

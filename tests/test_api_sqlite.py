@@ -14,15 +14,25 @@ from .api_helpers import assert_envelope, post_json, token_for
 from .conftest import sqlite_demo_app
 
 
+def _client_with_cylinders(app, second_status):
+    """An API client of a unit with two cylinders (in use, and ``second_status``),
+    committed: (the client, its token, the two cylinders, an HTTP test client)."""
+    unit = factories.make_unit()
+    client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
+    cylinders = (
+        factories.make_cylinder(unit),
+        factories.make_cylinder(unit, status=second_status),
+    )
+    token = token_for(client)
+    db.session.commit()
+    return client, token, cylinders, app.test_client()
+
+
 def test_the_sqlite_demo_answers_the_interlock_check_and_audits_it(tmp_path_factory):
     with sqlite_demo_app(tmp_path_factory) as app:
-        unit = factories.make_unit()
-        client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
-        fillable = factories.make_cylinder(unit)
-        stopped = factories.make_cylinder(unit, status=CylinderStatus.STOPPED)
-        token = token_for(client)
-        db.session.commit()
-        http = app.test_client()
+        client, token, (fillable, stopped), http = _client_with_cylinders(
+            app, CylinderStatus.STOPPED
+        )
         for cylinder, expected in ((fillable, True), (stopped, False)):
             body = {"id": cylinder.id, "medium_code": cylinder.medium_code}
             answer = post_json(http, "/api/v1/fillings/check", body, token)
@@ -39,13 +49,9 @@ def test_the_sqlite_demo_answers_the_interlock_check_and_audits_it(tmp_path_fact
 
 def test_the_sqlite_demo_stores_a_filling_batch_and_answers_a_resent_one(tmp_path_factory):
     with sqlite_demo_app(tmp_path_factory) as app:
-        unit = factories.make_unit()
-        client, _secret = factories.make_api_client(unit, scopes=["filling", "query"])
-        good = factories.make_cylinder(unit)
-        scrapped = factories.make_cylinder(unit, status=CylinderStatus.SCRAPPED)
-        token = token_for(client)
-        db.session.commit()
-        http = app.test_client()
+        _client, token, (good, scrapped), http = _client_with_cylinders(
+            app, CylinderStatus.SCRAPPED
+        )
         records = [
             {
                 "id": cylinder.id,
