@@ -135,7 +135,7 @@ def json_rows_insert(
 ) -> list[Any]:
     """``INSERT … SELECT … FROM json_populate_recordset(NULL::table, :rows)`` (PostgreSQL).
 
-    All rows travel as one JSON document, serialised by the json module's C encoder and
+    All rows travel as one JSON document, serialised by orjson (``json_text``) and
     parsed by PostgreSQL into the table's own column types: one short statement with one
     parameter, whatever the batch size (psycopg's array adaptation is pure Python and
     slower still). Values go through the columns' ``process_bind_param`` (UTC datetimes);

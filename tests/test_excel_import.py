@@ -226,6 +226,22 @@ def test_cylinder_in_the_archive_is_refused():
     assert cylinder.certificate_no in outcome.failed[0]["reasons"][0]
 
 
+def test_archive_look_ups_find_keys_and_tags_with_quotes_and_backslashes():
+    # The look-ups send a chunk's keys as one JSON array (bulk_sql.id_in): characters JSON
+    # escapes must come back unchanged, or a registered cylinder would be imported again.
+    maker = '渝"北"气瓶厂\\分厂'
+    url = 'https://trace.example.com/q/"A\\1"'
+    factories.make_cylinder(product_no='Q"1\\2', manufacturer=maker, manufacture_month="2022-05")
+    factories.make_cylinder(product_no="TAGGED-1", qr_content=url)
+    application = factories.make_application()
+    rows = [good_row('Q"1\\2', manufacturer=maker), good_row("NEW-1", tag_value=url)]
+    outcome = _import(application, rows)
+    assert outcome.imported == 0
+    reasons = [failed["reasons"] for failed in outcome.failed]
+    assert "该气瓶已登记" in reasons[0][0]
+    assert any("已登记气瓶的档案" in reason for reason in reasons[1]), reasons[1]
+
+
 def test_cylinder_in_another_live_application_is_refused_but_a_voided_one_frees_it():
     other = factories.make_application()
     item = factories.make_item(
